@@ -1,0 +1,72 @@
+"""Headless Chromium as a plain subprocess: the CLI's engine host.
+
+The page talks back through the server's JSON API, so no automation protocol is needed. The
+browser runs in its own process group with a throw-away profile, and the whole group is
+stopped on exit, Ctrl-C or error.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tessera.shells.browsers import find_browser, launch_flags
+
+
+class HeadlessBrowser:
+    def __init__(self, url: str, browser: Path | None = None):
+        self.url = url
+        self.browser = browser or find_browser()
+        self._profile = tempfile.TemporaryDirectory(prefix="tessera-profile-", ignore_cleanup_errors=True)
+        self._log = tempfile.TemporaryFile()
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "HeadlessBrowser":
+        args = [str(self.browser), *launch_flags(Path(self._profile.name), headless=True), self.url]
+        group = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32"
+                 else {"start_new_session": True})
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=subprocess.STDOUT, **group)
+        return self
+
+    def exited(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def log_tail(self, lines: int = 5) -> str:
+        self._log.seek(0)
+        return "\n".join(self._log.read().decode(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _kill_group(self.proc)
+            self.proc = None
+        self._log.close()
+        self._profile.cleanup()
+
+    def __enter__(self) -> "HeadlessBrowser":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Stop the browser and every helper process it spawned."""
+    try:
+        if sys.platform == "win32":
+            proc.terminate()
+        else:
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=5)
+    except (ProcessLookupError, PermissionError):
+        return
+    except subprocess.TimeoutExpired:
+        if sys.platform == "win32":
+            proc.kill()
+        else:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)

@@ -1,0 +1,26 @@
+// Client for the Python shell's JSON API. Authentication rides on the per-launch cookie the
+// server set when the page was opened with its token, so every request here is same-origin.
+
+export class ApiError extends Error {}
+
+async function check(res: Response, path: string): Promise<Response> {
+  if (res.status === 422) throw new ApiError(await res.text());   // the server's own sentence
+  if (!res.ok) throw new ApiError(`${path}: HTTP ${res.status} ${await res.text()}`);
+  return res;
+}
+
+export async function getJSON<T>(path: string): Promise<T> {
+  return (await check(await fetch(path, { cache: 'no-store' }), path)).json() as Promise<T>;
+}
+
+export async function getBlob(path: string): Promise<Blob> {
+  return (await check(await fetch(path, { cache: 'no-store' }), path)).blob();
+}
+
+export async function postJSON(path: string, body: unknown): Promise<void> {
+  await check(await fetch(path, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  }), path);
+}

@@ -1,0 +1,69 @@
+// Finds out what WebGPU adapter this browser offers, and which backend that makes sensible.
+
+export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
+export type BackendName = 'webgpu' | 'wasm';
+
+export interface AdapterReport {
+  userAgent: string;
+  webgpu: boolean;            // navigator.gpu exists
+  adapter: boolean;           // requestAdapter() returned one
+  vendor?: string;
+  architecture?: string;
+  device?: string;
+  description?: string;
+  fallback?: boolean;         // the browser says it's a fallback adapter
+  software?: boolean;         // a CPU implementation (fallback flag or SwiftShader)
+  features?: string[];
+  limits?: Record<string, number>;
+  crossOriginIsolated: boolean;
+  hardwareConcurrency: number;
+  error?: string;
+}
+
+const LIMITS = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX'] as const;
+
+export async function probeAdapter(): Promise<AdapterReport> {
+  const report: AdapterReport = {
+    userAgent: navigator.userAgent,
+    webgpu: 'gpu' in navigator,
+    adapter: false,
+    crossOriginIsolated: self.crossOriginIsolated,
+    hardwareConcurrency: navigator.hardwareConcurrency,
+  };
+  if (!report.webgpu) return report;
+  try {
+    const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
+    if (!adapter) return report;
+    const info = adapter.info;
+    const fallback = Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter);
+    const text = `${info.vendor} ${info.architecture} ${info.description}`;
+    Object.assign(report, {
+      adapter: true,
+      vendor: info.vendor,
+      architecture: info.architecture,
+      device: info.device,
+      description: info.description,
+      fallback,
+      software: fallback || /swiftshader|llvmpipe|lavapipe|software/i.test(text),
+      features: [...adapter.features].sort(),
+      limits: Object.fromEntries(LIMITS.map((k) => [k, adapter.limits[k]])),
+    });
+  } catch (e) {
+    report.error = String(e);
+  }
+  return report;
+}
+
+/** `auto` takes WebGPU only on a hardware adapter: a software one is ~100x slower than wasm. */
+export function chooseBackend(choice: BackendChoice, report: AdapterReport): BackendName {
+  if (choice === 'wasm') return 'wasm';
+  if (choice === 'webgpu') {
+    if (!report.adapter) {
+      throw new Error('WebGPU was requested but this browser offers no WebGPU adapter; '
+        + 'use --backend wasm or auto, or enable WebGPU in the browser.');
+    }
+    return 'webgpu';
+  }
+  return report.adapter && !report.software ? 'webgpu' : 'wasm';
+}

@@ -1,0 +1,71 @@
+// Headless mode: the CLI opened this page for one job. Load the model, classify every item the
+// job lists, post each result back as soon as it exists, then say we're done.
+
+import { getBlob, getJSON, postJSON } from '../api';
+import { chooseBackend, probeAdapter, type BackendChoice, type BackendName } from '../engine/adapter';
+import { createClassifier, type Classifier } from '../engine/classifier';
+import { loadModelMeta, type LoadedModel } from '../engine/model';
+import { decodeImage } from '../engine/preprocess';
+
+interface JobSpec {
+  id: string;
+  model: { name: string; url: string };
+  top: number;
+  backend: BackendChoice;
+  items: { index: number; url: string; name: string }[];
+}
+
+async function openClassifier(model: LoadedModel, choice: BackendChoice, preferred: BackendName)
+    : Promise<{ classifier: Classifier; note?: string }> {
+  try {
+    return { classifier: await createClassifier(model, preferred) };
+  } catch (e) {
+    // Only `auto` may quietly change backend; an explicit choice fails loudly.
+    if (choice !== 'auto' || preferred === 'wasm') throw e;
+    const classifier = await createClassifier(model, 'wasm');
+    return { classifier, note: `WebGPU could not run this model (${e}); used wasm instead` };
+  }
+}
+
+export async function runJob(jobId: string): Promise<void> {
+  const base = `api/jobs/${encodeURIComponent(jobId)}`;
+  const job = await getJSON<JobSpec>(base);
+  let classifier: Classifier;
+  try {
+    const adapter = await probeAdapter();
+    const preferred = chooseBackend(job.backend, adapter);
+    const t0 = performance.now();
+    const model = await loadModelMeta(job.model.url);
+    const opened = await openClassifier(model, job.backend, preferred);
+    classifier = opened.classifier;
+    await postJSON(`${base}/status`, {
+      state: 'ready', backend: classifier.backend, note: opened.note ?? null, adapter,
+      load_ms: performance.now() - t0,
+    });
+  } catch (e) {
+    await postJSON(`${base}/status`, { state: 'failed', error: String(e instanceof Error ? e.message : e) });
+    return;
+  }
+  for (const item of job.items) {
+    const t0 = performance.now();
+    try {
+      const bitmap = await decodeImage(await getBlob(item.url));
+      const top = await classifier.classify(bitmap, job.top);
+      bitmap.close();
+      await postJSON(`${base}/results`, {
+        index: item.index, ok: true, top, backend: classifier.backend, ms: performance.now() - t0,
+      });
+    } catch (e) {
+      await postJSON(`${base}/results`, {
+        index: item.index, ok: false, error: e instanceof Error ? e.message : String(e),
+        backend: classifier.backend, ms: performance.now() - t0,
+      });
+    }
+  }
+  await classifier.dispose();
+  await postJSON(`${base}/status`, { state: 'done' });
+}
+
+export async function runDoctor(): Promise<void> {
+  await postJSON('api/doctor', await probeAdapter());
+}
