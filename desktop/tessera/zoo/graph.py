@@ -117,6 +117,19 @@ class GraphBuilder:
     def softmax(self, x: str, axis: int = -1) -> str:
         return self.op("Softmax", [x], axis=axis)
 
+    def resize_nearest(self, x: str, scale: int) -> str:
+        """PyTorch's F.interpolate(x, scale_factor=scale, mode="nearest") on an NCHW tensor."""
+        scales = self.const(np.asarray([1, 1, scale, scale], np.float32), "scales")
+        return self.op("Resize", [x, "", scales], "upsample", mode="nearest",
+                       coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+
+    def conv_bn(self, x: str, weight: np.ndarray, bn: tuple, *, stride: int = 1, group: int = 1,
+                act: str | None = None, eps: float = 1e-5) -> str:
+        """Bias-free conv, BatchNorm (bn = gamma, beta, mean, var), then "relu" / "hard_swish"."""
+        y = self.batch_norm(self.conv(x, weight, stride=stride, group=group), *bn, eps=eps)
+        activations = {None: lambda t: t, "relu": self.relu, "hard_swish": self.hard_swish}
+        return activations[act](y)
+
     # -- result -------------------------------------------------------------------------
     def model(self, doc: str = "") -> onnx.ModelProto:
         graph = helper.make_graph(self.nodes, self.name, self.inputs, self.outputs, self.initializers)
@@ -129,3 +142,15 @@ class GraphBuilder:
     def param_count(self) -> int:
         return int(sum(np.prod(t.dims) for t in self.initializers
                        if t.data_type == TensorProto.FLOAT and len(t.dims) > 0))
+
+    # Inputs that a framework would train (PyTorch's nn.Parameter); everything else an initializer
+    # can hold (BatchNorm running statistics, Resize scales, Pad amounts, Clip bounds) is not.
+    _LEARNABLE_INPUTS = {"Conv": (1, 2), "Gemm": (1, 2), "BatchNormalization": (1, 2),
+                         "InstanceNormalization": (1, 2)}
+
+    def learnable_param_count(self) -> int:
+        """Parameter count as torch's sum(p.numel() for p in model.parameters()) reports it."""
+        sizes = {t.name: int(np.prod(t.dims)) for t in self.initializers}
+        learnable = {node.input[i] for node in self.nodes
+                     for i in self._LEARNABLE_INPUTS.get(node.op_type, ()) if i < len(node.input)}
+        return sum(sizes[name] for name in learnable if name in sizes)
