@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import platformdirs
-
 # desktop/tessera/paths.py -> repository root (an editable install runs from the source tree).
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASSETS_DIR = REPO_ROOT / "assets"
@@ -28,4 +26,9 @@ def webapp_dist_dir() -> Path:
 
 
 def user_data_dir() -> Path:
-    return Path(os.environ.get("TESSERA_DATA_DIR") or platformdirs.user_data_dir("tessera", appauthor=False))
+    override = os.environ.get("TESSERA_DATA_DIR")
+    if override:
+        return Path(override)
+    import platformdirs  # imported here so headless tools run where only numpy/onnx exist
+
+    return Path(platformdirs.user_data_dir("tessera", appauthor=False))

@@ -27,7 +27,6 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from tessera.jobs.page_job import JobBoard
 from tessera.library.grants import Grants, NotGranted
-from tessera.library.images import ImageRejected, prepare_for_browser
 from tessera.models import list_models
 
 CSP = "; ".join([
@@ -239,6 +238,9 @@ def _make_handler(app: TesseraServer) -> type[BaseHTTPRequestHandler]:
             self._file(target)
 
         def _granted_file(self, grant_id: str, relpath: str):
+            # Pillow is needed only here; the benchmark host runs the server without it.
+            from tessera.library.images import ImageRejected, prepare_for_browser
+
             try:
                 target = app.grants.resolve(grant_id, relpath)
             except NotGranted:

@@ -24,11 +24,14 @@ class Outcome:
     error: str | None = None
     backend: str | None = None
     ms: float | None = None
+    stages_ms: dict | None = None     # where the time went: fetch, decode, classify
 
     def to_json(self) -> dict:
         d = {"path": self.path, "ok": self.ok, "backend": self.backend,
              "ms": None if self.ms is None else round(self.ms, 1)}
         d.update({"top": self.top} if self.ok else {"error": self.error})
+        if self.stages_ms:
+            d["stages_ms"] = {k: round(v, 1) for k, v in self.stages_ms.items()}
         return d
 
 
@@ -108,6 +111,7 @@ def classify(args: list[str], *, model: str, top: int, backend: str,
                         continue
                     i = int(body["index"])
                     settle(i, Outcome(inputs[i][0], bool(body.get("ok")), body.get("top") or [],
-                                      body.get("error"), body.get("backend"), body.get("ms")))
+                                      body.get("error"), body.get("backend"), body.get("ms"),
+                                      body.get("stages_ms")))
                     remaining -= 1
     return info, [o for o in outcomes if o is not None]

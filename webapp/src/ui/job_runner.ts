@@ -49,11 +49,16 @@ export async function runJob(jobId: string): Promise<void> {
   for (const item of job.items) {
     const t0 = performance.now();
     try {
-      const bitmap = await decodeImage(await getBlob(item.url));
+      const blob = await getBlob(item.url);
+      const t1 = performance.now();
+      const bitmap = await decodeImage(blob);
+      const t2 = performance.now();
       const top = await classifier.classify(bitmap, job.top);
       bitmap.close();
+      const t3 = performance.now();
       await postJSON(`${base}/results`, {
-        index: item.index, ok: true, top, backend: classifier.backend, ms: performance.now() - t0,
+        index: item.index, ok: true, top, backend: classifier.backend, ms: t3 - t0,
+        stages_ms: { fetch: t1 - t0, decode: t2 - t1, classify: t3 - t2 },
       });
     } catch (e) {
       await postJSON(`${base}/results`, {

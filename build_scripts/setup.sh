@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Sets Tessera up from a fresh clone, then runs the main job or the test suite.
+#
+#   bash build_scripts/setup.sh run     classify the sample photos (and open the window when a
+#                                       display exists)
+#   bash build_scripts/setup.sh test    run the whole test suite (extra args go to pytest)
+#
+# Idempotent: each step is skipped when its inputs haven't changed since it last ran, so a
+# second run starts in seconds. As root it installs missing Debian packages with apt; as a
+# normal user it says which ones to ask for.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+mode=${1:-run}; shift || true
+stamps=build/stamps; mkdir -p "$stamps"
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# A step's stamp is the hash of its inputs, written after it succeeds; it reruns on a change.
+hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
+up_to_date() { [ "$(cat "$stamps/$1" 2>/dev/null)" = "$2" ]; }
+
+# --- system packages --------------------------------------------------------------------
+have_browser() {
+  for b in chromium chromium-browser google-chrome google-chrome-stable microsoft-edge brave-browser; do
+    command -v "$b" >/dev/null && return 0
+  done
+  [ -n "${TESSERA_BROWSER:-}" ]
+}
+missing=()
+python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+  || missing+=(python3 python3-venv python3-pip)
+command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
+have_browser || missing+=(chromium)
+if [ "$mode" = test ]; then
+  command -v Xvfb >/dev/null || missing+=(xvfb)
+  command -v chromium >/dev/null || missing+=(chromium)   # the browser tests drive Chromium
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing system packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "${missing[@]}" fonts-dejavu-core ca-certificates >/dev/null
+  else
+    echo "Tessera needs these system packages: ${missing[*]}" >&2
+    echo "Install them (e.g. sudo apt install ${missing[*]}) and run this command again." >&2
+    exit 1
+  fi
+fi
+
+# --- Python environment -----------------------------------------------------------------
+if [ ! -x .venv/bin/python ]; then
+  say "creating the Python environment in .venv"
+  python3 -m venv .venv
+  rm -f "$stamps/pip"
+fi
+h=$(hash_of pyproject.toml)
+if ! up_to_date pip "$h"; then
+  say "installing Python dependencies"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+  echo "$h" > "$stamps/pip"
+fi
+
+# --- web app ----------------------------------------------------------------------------
+h=$(hash_of webapp/package-lock.json)
+if [ ! -d webapp/node_modules ] || ! up_to_date npm "$h"; then
+  say "installing web dependencies (npm ci)"
+  (cd webapp && npm ci --silent --no-audit --no-fund)
+  echo "$h" > "$stamps/npm"
+fi
+h=$(hash_of webapp/build.mjs webapp/tsconfig.json webapp/package-lock.json \
+      $(find webapp/src webapp/static -type f | sort))
+if [ ! -f webapp/dist/index.html ] || ! up_to_date web "$h"; then
+  say "building the web app"
+  (cd webapp && npm run --silent build)
+  echo "$h" > "$stamps/web"
+fi
+
+# --- bundled models (the build script skips what is up to date) ---------------------------
+say "bundled models"
+.venv/bin/python build_scripts/build_models.py
+
+# --- the job ----------------------------------------------------------------------------
+case "$mode" in
+  run)
+    say "classifying the sample photos"
+    status=0
+    .venv/bin/tessera classify assets/samples || status=$?
+    if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+      say "opening the Tessera window"
+      .venv/bin/tessera
+    fi
+    exit $status ;;
+  test)
+    say "running the test suite"
+    exec .venv/bin/python -m pytest "$@" ;;
+  *) echo "usage: $0 run|test [pytest args]" >&2; exit 2 ;;
+esac
