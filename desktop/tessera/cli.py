@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 
 from tessera import __version__
@@ -13,6 +15,15 @@ from tessera.models import DEFAULT_CLASSIFIER
 EXIT_FAILED_ITEMS = 1
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(Exception):
+    """SIGTERM arrived: unwind like Ctrl-C so the browser and server are stopped."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
 
 
 def _short(label: str) -> str:
@@ -89,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         if args.command is None:
             return cmd_window(parser)
@@ -101,9 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tessera: interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Terminated:
+        print("tessera: terminated.", file=sys.stderr)
+        return EXIT_TERMINATED
     except Exception as e:  # a bug: still one line, and how to report it
         print(f"tessera: internal error: {type(e).__name__}: {e} "
               "(please report this; set TESSERA_DEBUG=1 for details)", file=sys.stderr)
-        if __import__("os").environ.get("TESSERA_DEBUG"):
+        if os.environ.get("TESSERA_DEBUG"):
             raise
         return EXIT_ERROR

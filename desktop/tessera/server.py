@@ -84,7 +84,7 @@ class TesseraServer:
         return f"{self.origin}/?{urlencode({'token': self.secret, **params})}"
 
     def start(self) -> "TesseraServer":
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="tessera-http",
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.1,), name="tessera-http",
                                         daemon=True)
         self._thread.start()
         return self

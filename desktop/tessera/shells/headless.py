@@ -27,8 +27,10 @@ class HeadlessBrowser:
 
     def start(self) -> "HeadlessBrowser":
         args = [str(self.browser), *launch_flags(Path(self._profile.name), headless=True), self.url]
-        group = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32"
-                 else {"start_new_session": True})
+        if sys.platform == "win32":
+            group = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+        else:
+            group = {"start_new_session": True, "preexec_fn": _die_with_parent}
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT, **group)
         return self
@@ -52,6 +54,15 @@ class HeadlessBrowser:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _die_with_parent() -> None:
+    """Linux: the browser gets SIGKILL if we are killed before we can stop it (kill -9)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -37,15 +37,23 @@ export async function showClassifyView(root: HTMLElement): Promise<void> {
   const adapter = await probeAdapter();
   const backend = chooseBackend('auto', adapter);
   let classifier: Classifier | null = null;
+  let loading: Promise<void> = Promise.resolve();   // photos wait for a model switch to finish
 
-  async function load(): Promise<void> {
+  async function switchModel(): Promise<void> {
     const entry = models.find((m) => m.name === modelSelect.value);
+    const old = classifier;
+    classifier = null;
+    await old?.dispose();
     if (!entry) { status.textContent = 'No classification model is installed.'; return; }
     status.textContent = `Loading ${entry.title}…`;
-    await classifier?.dispose();
     classifier = await createClassifier(await loadModelMeta(entry.url), backend);
     const why = backend === 'wasm' ? (adapter.adapter ? ' (software GPU only)' : ' (no WebGPU adapter)') : '';
     status.textContent = `${entry.title} on ${backend}${why}`;
+  }
+
+  function load(): Promise<void> {
+    loading = loading.then(switchModel).catch((e) => { status.textContent = `Could not load the model: ${e}`; });
+    return loading;
   }
 
   async function classifyFiles(files: Iterable<File>): Promise<void> {
@@ -58,6 +66,7 @@ export async function showClassifyView(root: HTMLElement): Promise<void> {
       body.append(el('h2', '', file.name));
       card.append(img, body);
       cards.prepend(card);
+      await loading;
       if (!classifier) { body.append(el('p', 'error', 'No model loaded.')); continue; }
       const t0 = performance.now();
       try {
@@ -79,7 +88,7 @@ export async function showClassifyView(root: HTMLElement): Promise<void> {
     }
   }
 
-  modelSelect.addEventListener('change', () => { load().catch((e) => { status.textContent = String(e); }); });
+  modelSelect.addEventListener('change', () => { void load(); });
   input.addEventListener('change', () => { if (input.files) void classifyFiles(input.files); });
   drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
@@ -91,5 +100,5 @@ export async function showClassifyView(root: HTMLElement): Promise<void> {
   document.addEventListener('paste', (e) => {
     if (e.clipboardData) void classifyFiles(e.clipboardData.files);
   });
-  await load().catch((e) => { status.textContent = `Could not load the model: ${e}`; });
+  await load();
 }

@@ -1,0 +1,41 @@
+"""Fixtures shared by the suite: the built web app and bundled models, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tessera import paths
+
+REPO = paths.REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def webapp_dist() -> Path:
+    """The built web app; built here if the set-up step has not run."""
+    dist = paths.webapp_dist_dir()
+    if not (dist / "index.html").is_file():
+        subprocess.run(["npm", "run", "--silent", "build"], cwd=REPO / "webapp", check=True)
+    return dist
+
+
+@pytest.fixture(scope="session")
+def bundled_models() -> dict:
+    from tessera.zoo import bundled
+
+    return bundled.build_all()
+
+
+@pytest.fixture(scope="session")
+def run_cli(webapp_dist, bundled_models):
+    """Run `tessera ARGS...` as a user would, in a fresh process."""
+
+    def run(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "tessera", *args], cwd=REPO, text=True,
+                              capture_output=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+    return run
