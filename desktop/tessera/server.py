@@ -63,6 +63,7 @@ class TesseraServer:
         self.grants = Grants()
         self.jobs = JobBoard()
         self.doctor_reports: "queue.Queue[dict]" = queue.Queue()
+        self.mounts: dict[str, Path] = {}
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
@@ -82,6 +83,12 @@ class TesseraServer:
 
     def app_url(self, **params: str) -> str:
         return f"{self.origin}/?{urlencode({'token': self.secret, **params})}"
+
+    def mount(self, prefix: str, folder: Path) -> None:
+        """Serve folder's files, read-only, under /<prefix>/ (with the web app's checks)."""
+        if not re.fullmatch(r"[\w-]+", prefix):
+            raise ValueError(f"bad mount prefix {prefix!r}")
+        self.mounts[prefix] = Path(os.path.realpath(folder))
 
     def start(self) -> "TesseraServer":
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.1,), name="tessera-http",
@@ -214,7 +221,9 @@ def _make_handler(app: TesseraServer) -> type[BaseHTTPRequestHandler]:
                 return self._model_file(m[1], m[2])
             if m := re.fullmatch(r"/files/([\w-]+)(?:/(.*))?", path):
                 return self._granted_file(m[1], m[2] or "")
-            return self._static(path)
+            if (m := re.fullmatch(r"/([\w-]+)/(.+)", path)) and m[1] in app.mounts:
+                return self._file_under(app.mounts[m[1]], m[2])
+            return self._file_under(app.web_dir, path.lstrip("/") or "index.html")
 
         def _route_post(self, path: str, body: dict):
             if m := re.fullmatch(r"/api/jobs/([\w-]+)/(status|results)", path):
@@ -251,10 +260,9 @@ def _make_handler(app: TesseraServer) -> type[BaseHTTPRequestHandler]:
                 return self._error(HTTPStatus.UNPROCESSABLE_ENTITY, str(e))
             self._send(200, image.data, image.content_type)
 
-        def _static(self, path: str):
-            rel = path.lstrip("/") or "index.html"
-            target = Path(os.path.realpath(app.web_dir / rel))
-            if os.path.commonpath([target, app.web_dir]) != str(app.web_dir) or not target.is_file():
+        def _file_under(self, root: Path, rel: str):
+            target = Path(os.path.realpath(root / rel))
+            if os.path.commonpath([target, root]) != str(root) or not target.is_file():
                 return self._error(404, "not found")
             self._file(target)
 
