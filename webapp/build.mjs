@@ -1,5 +1,6 @@
-// Builds the web app into dist/: type-checks, bundles src/main.ts with esbuild, copies the
-// static page and the onnxruntime-web files the wasm/webgpu fallback loads at run time.
+// Builds the web app into dist/: type-checks, bundles src/main.ts with esbuild (and the
+// benchmark page, src/bench/page.ts, with TensorFlow.js, into bench.js, which main.ts loads only
+// in bench mode), copies the static page and the onnxruntime-web files loaded at run time.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
@@ -15,11 +16,11 @@ execFileSync(`${here}node_modules/.bin/tsc`, ['--noEmit', '-p', here], { stdio: 
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(`${dist}/vendor/ort`, { recursive: true });
 await build({
-  entryPoints: [`${here}src/main.ts`],
+  entryPoints: { app: `${here}src/main.ts`, bench: `${here}src/bench/page.ts` },
   bundle: true,
   format: 'esm',
   target: 'chrome113',
-  outfile: `${dist}/app.js`,
+  outdir: dist,
   sourcemap: true,
   minify: true,
   // onnxruntime-web is loaded at run time from vendor/ so it finds its .wasm beside itself.

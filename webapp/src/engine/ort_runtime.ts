@@ -12,7 +12,7 @@ export interface TensorRunner {
 
 let ortPromise: Promise<typeof Ort> | null = null;
 
-function loadOrt(): Promise<typeof Ort> {
+export function loadOrt(): Promise<typeof Ort> {
   if (!ortPromise) {
     const base = new URL('vendor/ort/', document.baseURI).href;
     ortPromise = (import(/* @vite-ignore */ `${base}ort.webgpu.min.mjs`) as Promise<typeof Ort>).then((ort) => {
