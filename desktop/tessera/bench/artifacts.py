@@ -1,0 +1,116 @@
+"""Per-case files the bench page fetches: inputs, the expected output, and the tfjs graph.
+
+Inputs are drawn with a fixed numpy seed (classifiers: standard normal; fast-style: uniform
+0..255; multistyle26: uniform 0..1 with style 0 one-hot), and the expected output is what
+onnxruntime (CPU) computes from the same ONNX file on the same input, so every runtime in the
+browser is checked against one oracle. All arrays are raw little-endian float32, NCHW.
+
+Layout under the artifacts folder (cached; rebuilt when the model, onnxruntime or this code
+changes):
+
+    <model>/<shape>/case.json        what the page needs: input and output shapes and files
+    <model>/<shape>/input-<i>.bin    one file per model input
+    <model>/<shape>/expected.bin
+    <model>/<shape>/tfjs-graph.json  see tfjs_export
+    <model>/tfjs-weights-<hash>.bin  shared by the shapes whose folded weights are identical
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tessera.bench import tfjs_export
+from tessera.bench.cases import BenchCase
+
+FORMAT = 1
+SEED = 20240613
+STYLE_INDEX = 0
+# The image input's range where it is not a normalised classifier input (standard normal).
+INPUT_RANGES = {"fast-style": (0.0, 255.0), "multistyle26": (0.0, 1.0)}
+
+
+@dataclass(frozen=True)
+class PreparedCase:
+    case: BenchCase
+    folder: Path           # <artifacts>/<model>/<shape>
+    url: str               # the same folder as the page sees it, ending in "/"
+    meta: dict             # case.json
+
+
+def _input_arrays(case: BenchCase, inputs) -> dict[str, np.ndarray]:
+    """Seeded inputs: the first is the image at the case's shape, others are style weights."""
+    rng = np.random.default_rng(SEED)
+    image, *extra = inputs
+    lo_hi = INPUT_RANGES.get(case.model.name)
+    arrays = {image.name: (rng.uniform(*lo_hi, case.shape) if lo_hi
+                           else rng.standard_normal(case.shape)).astype(np.float32)}
+    for vi in extra:
+        if any(not isinstance(d, int) for d in vi.shape):
+            raise ValueError(f"{case.model.name}: extra input {vi.name} has no static shape")
+        one_hot = np.zeros(vi.shape, np.float32)
+        one_hot.reshape(-1)[STYLE_INDEX] = 1.0
+        arrays[vi.name] = one_hot
+    return arrays
+
+
+class ArtifactBuilder:
+    """Prepares cases into one folder; keeps one CPU session per model while it does."""
+
+    def __init__(self, root: Path, url_prefix: str):
+        self.root = root
+        self.url_prefix = url_prefix
+        self._sessions: dict[str, object] = {}
+
+    def _session(self, case: BenchCase):
+        import onnxruntime as ort
+
+        name = case.model.name
+        if name not in self._sessions:
+            self._sessions[name] = ort.InferenceSession(
+                str(case.model.folder / "model.onnx"), providers=["CPUExecutionProvider"])
+        return self._sessions[name]
+
+    def _stamp(self, case: BenchCase) -> str:
+        import onnxruntime as ort
+
+        digest = hashlib.sha256((case.model.folder / "model.onnx").read_bytes())
+        for source in (Path(__file__), Path(tfjs_export.__file__)):
+            digest.update(source.read_bytes())
+        return f"{FORMAT} seed {SEED} onnxruntime {ort.__version__} numpy {np.__version__} " \
+               f"{digest.hexdigest()[:16]}"
+
+    def prepare(self, case: BenchCase) -> PreparedCase:
+        folder = self.root / case.model.name / case.shape_id
+        url = f"{self.url_prefix}{case.model.name}/{case.shape_id}/"
+        stamp = self._stamp(case)
+        meta_path = folder / "case.json"
+        if meta_path.is_file():
+            meta = json.loads(meta_path.read_text())
+            if meta.get("stamp") == stamp:
+                return PreparedCase(case, folder, url, meta)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        session = self._session(case)
+        arrays = _input_arrays(case, session.get_inputs())
+        expected = session.run(None, arrays)[0].astype(np.float32)
+        inputs = []
+        for i, (name, array) in enumerate(arrays.items()):
+            (folder / f"input-{i}.bin").write_bytes(array.tobytes())
+            inputs.append({"name": name, "shape": list(array.shape), "file": f"input-{i}.bin"})
+        (folder / "expected.bin").write_bytes(expected.tobytes())
+        import onnx
+
+        exported = tfjs_export.export_graph(onnx.load(case.model.folder / "model.onnx"),
+                                            {k: v.shape for k, v in arrays.items()})
+        tfjs_export.write_export(exported, folder / "tfjs-graph.json", folder.parent)
+        meta = {"stamp": stamp, "model": case.model.name, "shape": list(case.shape),
+                "inputs": inputs, "expected": {"shape": list(expected.shape), "file": "expected.bin"},
+                "tfjs_graph": "tfjs-graph.json", "tfjs_weights": f"../{exported.graph['weights']['file']}"}
+        meta_path.write_text(json.dumps(meta, indent=1))   # last: its presence marks completion
+        return PreparedCase(case, folder, url, meta)

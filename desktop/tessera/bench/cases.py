@@ -1,0 +1,100 @@
+"""What `tessera bench` can measure: models, their benchmark shapes, and the runtimes.
+
+A case is one model at one input shape; every case runs on every chosen runtime. The models are
+the benchmark stand-ins (build/bench-models, built by build_scripts/build_bench_models.py) and
+the bundled classifiers (build/models).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from tessera.errors import TesseraError
+from tessera.paths import build_dir, bundled_models_dir
+
+RUNTIMES = ("ort-webgpu", "ort-wasm", "tfjs-webgpu", "tfjs-webgl")
+BASELINE_RUNTIME = "ort-webgpu"
+BENCH_MODELS = ("resnet50", "mobilenet-v3-large", "mobilenet-v3-small", "fast-style", "multistyle26")
+BUNDLED_MODELS = ("efficientnet-lite0", "mobilenet-v2")
+CLASSIFY_SHAPES = ((1, 3, 224, 224), (8, 3, 224, 224))
+STYLE_SHAPES = ((1, 3, 512, 512), (1, 3, 1024, 1024))
+
+
+def bench_models_dir() -> Path:
+    return build_dir() / "bench-models"
+
+
+def shape_id(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
+
+
+@dataclass(frozen=True)
+class BenchModel:
+    name: str
+    task: str                    # "classify" | "stylize"
+    folder: Path                 # holds model.onnx
+    url: str                     # the same folder as the page sees it, ending in "/"
+    shapes: tuple[tuple[int, ...], ...]
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    model: BenchModel
+    shape: tuple[int, ...]       # the image input, NCHW
+
+    @property
+    def shape_id(self) -> str:
+        return shape_id(self.shape)
+
+
+def _load(name: str) -> BenchModel | None:
+    if name in BENCH_MODELS:
+        folder, url = bench_models_dir() / name, f"bench-models/{name}/"
+    else:
+        folder, url = bundled_models_dir() / name, f"models/{name}/"
+    try:
+        meta = json.loads((folder / "model.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not (folder / "model.onnx").is_file():
+        return None
+    shapes = tuple(tuple(s) for s in meta.get("bench_shapes", ())) or (
+        CLASSIFY_SHAPES if meta.get("task") == "classify" else STYLE_SHAPES)
+    return BenchModel(name, meta.get("task", "classify"), folder, url, shapes)
+
+
+def ensure_bench_models(names: list[str], log) -> None:
+    """Build the benchmark stand-ins that are missing (never rebuilds what is there)."""
+    missing = [n for n in names if n in BENCH_MODELS and _load(n) is None]
+    if not missing:
+        return
+    log(f"building benchmark models: {', '.join(missing)} (once) ...")
+    from tessera.zoo import bench_models
+
+    bench_models.build_all(bench_models_dir(), build_dir() / "wheels", missing)
+
+
+def select_cases(models: list[str] | None, shapes: list[str] | None) -> list[BenchCase]:
+    """Cases for the named models (default: all) at the named shapes (default: each model's)."""
+    names = models or [*BENCH_MODELS, *BUNDLED_MODELS]
+    unknown = sorted(set(names) - {*BENCH_MODELS, *BUNDLED_MODELS})
+    if unknown:
+        raise TesseraError(f"Unknown benchmark model {', '.join(unknown)}; choose from "
+                           f"{', '.join([*BENCH_MODELS, *BUNDLED_MODELS])}.")
+    cases, seen_shapes = [], set()
+    for name in names:
+        model = _load(name)
+        if model is None:
+            hint = ("run `python build_scripts/build_bench_models.py`" if name in BENCH_MODELS
+                    else "run the set-up command from the README (it builds the bundled models)")
+            raise TesseraError(f"Model {name} is not built: {hint}.")
+        for shape in model.shapes:
+            seen_shapes.add(shape_id(shape))
+            if shapes is None or shape_id(shape) in shapes:
+                cases.append(BenchCase(model, shape))
+    if shapes is not None and (bad := sorted(set(shapes) - seen_shapes)):
+        raise TesseraError(f"No chosen model is benchmarked at {', '.join(bad)}; shapes are "
+                           f"{', '.join(sorted(seen_shapes))}.")
+    return cases

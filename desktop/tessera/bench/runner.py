@@ -1,0 +1,159 @@
+"""Run measurements in the browser, one fresh headless page per runtime x model x shape.
+
+A fresh page per measurement makes each one start cold, as a user's app would, and isolates
+failures: a hung page is stopped after `timeout_s`, a crashed browser is noted, and either way
+the harness goes on with the next measurement.
+"""
+
+from __future__ import annotations
+
+import queue
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from tessera.bench import environment, schema
+from tessera.bench.artifacts import ArtifactBuilder, PreparedCase
+from tessera.bench.cases import BenchCase, bench_models_dir
+from tessera.errors import TesseraError
+from tessera.shells.page_session import page_session, running_server
+
+ARTIFACTS_MOUNT = "bench-data"
+MODELS_MOUNT = "bench-models"
+
+
+@dataclass
+class BenchSettings:
+    runs: int = 50
+    warmup: int = 10
+    budget_s: float = 60.0       # cap on the timed runs' wall time (at least 3 runs are made)
+    fps_seconds: float = 2.0
+    fps_max_frames: int = 300
+    gpu_time_runs: int = 5
+    tolerance: float = 1e-3      # relative L2 vs onnxruntime CPU; fp32 paths stay far below
+    timeout_s: float = 900.0     # per measurement, page start to result
+
+    def page_settings(self) -> dict:
+        settings = asdict(self)
+        del settings["timeout_s"]
+        return settings
+
+
+@dataclass
+class BenchItem:
+    runtime: str
+    prepared: PreparedCase
+
+
+@dataclass
+class BenchJob:
+    """One measurement as a page job: the server's JobBoard serves spec() and queues what the
+    page posts (its stage as `status`, its figures as `results`)."""
+    plan: dict
+    id: str = field(default_factory=lambda: secrets.token_urlsafe(9))
+    events: "queue.Queue[tuple[str, dict]]" = field(default_factory=queue.Queue)
+
+    def spec(self) -> dict:
+        return self.plan
+
+
+def _plan(item: BenchItem, settings: BenchSettings) -> dict:
+    p = item.prepared
+    return {"runtime": item.runtime, "model": p.case.model.name,
+            "onnx_url": f"{p.case.model.url}model.onnx", "case_url": p.url,
+            "case": {k: p.meta[k] for k in ("inputs", "expected", "tfjs_graph", "tfjs_weights")},
+            "settings": settings.page_settings()}
+
+
+def _measure(server, item: BenchItem, settings: BenchSettings) -> dict:
+    job = server.jobs.add(BenchJob(_plan(item, settings)))
+    stage = "starting the browser"
+    deadline = time.monotonic() + settings.timeout_s
+    try:
+        with page_session(server, mode="bench", plan=job.id) as page:
+            while True:
+                kind, body = page.wait(job.events, max(0.0, deadline - time.monotonic()), stage)
+                if kind == "results":
+                    return body
+                stage = body.get("stage", stage)
+    except TesseraError as e:
+        if time.monotonic() >= deadline:
+            return {"status": "timeout", "error": f"no result within {settings.timeout_s:.0f} s "
+                                                  f"(stuck at: {stage})"}
+        return {"status": "error", "error": f"{stage}: {e}"}
+
+
+def _summary(r: dict) -> str:
+    if r["status"] == "ok":
+        return (f"ok  median {r['median_ms']:.1f} ms, P95 {r['p95_ms']:.1f} ms ({r['runs']} runs), "
+                f"load {r['load_ms'] / 1000:.1f} s, rel-L2 {r['rel_l2']:.1e}")
+    return f"{r['status'].upper()}  {r.get('error') or ''}"
+
+
+def run_items(items: list[BenchItem], settings: BenchSettings, artifacts_root: Path,
+              progress: Callable[[str], None]) -> tuple[list[dict], dict]:
+    """Measure every item in order; returns the results and what the pages said about
+    the browser and adapter."""
+    results, page_env = [], {}
+    with running_server() as server:
+        server.mount(ARTIFACTS_MOUNT, artifacts_root)
+        server.mount(MODELS_MOUNT, bench_models_dir())
+        for n, item in enumerate(items, 1):
+            case = item.prepared.case
+            label = f"[{n}/{len(items)}] {item.runtime} · {case.model.name} · {case.shape_id}"
+            progress(f"{label} ...")
+            started = time.monotonic()
+            body = _measure(server, item, settings)
+            page_env = page_env or body.pop("environment", None) or {}
+            body.pop("environment", None)
+            result = schema.complete_result({
+                **body, "runtime": item.runtime, "model": case.model.name,
+                "shape": list(case.shape), "shape_id": case.shape_id,
+                "expected_file": item.prepared.meta["expected"]["file"],
+                "wall_s": round(time.monotonic() - started, 1)})
+            results.append(result)
+            progress(f"{label}: {_summary(result)}")
+    return results, page_env
+
+
+def prepare(cases: list[BenchCase], artifacts_root: Path, progress: Callable[[str], None]) -> list[PreparedCase]:
+    builder = ArtifactBuilder(artifacts_root, f"{ARTIFACTS_MOUNT}/")
+    prepared = []
+    for case in cases:
+        progress(f"preparing {case.model.name} {case.shape_id} (inputs, onnxruntime reference, tfjs graph)")
+        prepared.append(builder.prepare(case))
+    return prepared
+
+
+def build_report(results: list[dict], page_env: dict, settings: BenchSettings, started: str) -> dict:
+    browser = environment.browser_info()
+    browser["user_agent"] = page_env.get("userAgent")
+    adapter_keys = ("vendor", "architecture", "device", "description", "fallback", "software", "features")
+    adapter = {k: page_env.get(k) for k in adapter_keys} if page_env.get("adapter") else None
+    report = {
+        "schema": schema.SCHEMA_ID,
+        "date": started,
+        "machine": {**environment.machine_info(), "nvidia_gpus": environment.nvidia_gpus()},
+        "browser": browser,
+        "adapter": adapter,
+        "page": {"cross_origin_isolated": page_env.get("crossOriginIsolated"),
+                 "hardware_concurrency": page_env.get("hardwareConcurrency")},
+        "settings": asdict(settings),
+        "results": results,
+    }
+    problems = schema.validate(report)
+    if problems:
+        raise AssertionError(f"bench report does not match its schema: {problems[:5]}")
+    return report
+
+
+def run_bench(cases: list[BenchCase], runtimes: list[str], settings: BenchSettings,
+              artifacts_root: Path, progress: Callable[[str], None]) -> dict:
+    """Prepare the cases, measure each on each runtime, and return the report (see schema)."""
+    started = environment.now_utc()
+    prepared = prepare(cases, artifacts_root, progress)
+    items = [BenchItem(runtime, p) for p in prepared for runtime in runtimes]
+    results, page_env = run_items(items, settings, artifacts_root, progress)
+    return build_report(results, page_env, settings, started)
