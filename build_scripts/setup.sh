@@ -33,6 +33,7 @@ command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
 have_browser || missing+=(chromium)
 if [ "$mode" = test ]; then
   command -v Xvfb >/dev/null || missing+=(xvfb)
+  command -v xwininfo >/dev/null || missing+=(x11-utils)   # the window test lists X windows
   command -v chromium >/dev/null || missing+=(chromium)   # the browser tests drive Chromium
 fi
 if [ ${#missing[@]} -gt 0 ]; then

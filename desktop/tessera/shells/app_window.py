@@ -7,12 +7,11 @@ installed app (own window, remembered size) and never touches the user's browsin
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 from tessera.paths import user_data_dir
 from tessera.server import TesseraServer
-from tessera.shells.browsers import find_browser, launch_flags
+from tessera.shells.browser_process import BrowserProcess
 
 
 def display_available() -> bool:
@@ -25,7 +24,6 @@ def run_app_window(server: TesseraServer) -> int:
     """Open the app window and block until the user closes it."""
     profile = user_data_dir() / "browser-profile"
     profile.mkdir(parents=True, exist_ok=True)
-    args = [str(find_browser()), *launch_flags(profile, headless=False),
-            f"--app={server.app_url()}", "--window-size=1100,800"]
-    return subprocess.call(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    with BrowserProcess([f"--app={server.app_url()}", "--window-size=1100,800"],
+                        headless=False, profile=profile) as window:
+        return window.wait()

@@ -15,7 +15,7 @@ from typing import Iterator, TypeVar
 from tessera.errors import TesseraError
 from tessera.paths import webapp_dist_dir
 from tessera.server import TesseraServer
-from tessera.shells.headless import HeadlessBrowser
+from tessera.shells.browser_process import BrowserProcess
 
 T = TypeVar("T")
 POLL_S = 0.25
@@ -37,7 +37,7 @@ def running_server() -> Iterator[TesseraServer]:
 class PageSession:
     """A headless browser showing one URL of a running server."""
 
-    def __init__(self, browser: HeadlessBrowser):
+    def __init__(self, browser: BrowserProcess):
         self.browser = browser
 
     def wait(self, source: "queue.Queue[T]", timeout_s: float, what: str) -> T:
@@ -59,5 +59,5 @@ class PageSession:
 
 @contextmanager
 def page_session(server: TesseraServer, **params: str) -> Iterator[PageSession]:
-    with HeadlessBrowser(server.app_url(**params)) as browser:
+    with BrowserProcess([server.app_url(**params)], headless=True) as browser:
         yield PageSession(browser)

@@ -1,8 +1,9 @@
-"""Headless Chromium as a plain subprocess: the CLI's engine host.
+"""A Chromium-family browser as a plain subprocess: the CLI's headless engine host, and the
+app window.
 
 The page talks back through the server's JSON API, so no automation protocol is needed. The
-browser runs in its own process group with a throw-away profile, and the whole group is
-stopped on exit, Ctrl-C or error.
+browser runs in its own process group (headless: with a throw-away profile), and the whole
+group is stopped on exit, Ctrl-C, SIGTERM or error.
 """
 
 from __future__ import annotations
@@ -17,16 +18,20 @@ from pathlib import Path
 from tessera.shells.browsers import find_browser, launch_flags
 
 
-class HeadlessBrowser:
-    def __init__(self, url: str, browser: Path | None = None):
-        self.url = url
-        self.browser = browser or find_browser()
-        self._profile = tempfile.TemporaryDirectory(prefix="tessera-profile-", ignore_cleanup_errors=True)
+class BrowserProcess:
+    def __init__(self, page_args: list[str], *, headless: bool, profile: Path | None = None):
+        """page_args: what to show (a URL, or --app=URL); profile: None for a throw-away one."""
+        self.page_args = page_args
+        self.headless = headless
+        self.browser = find_browser()
+        self._temp_profile = (tempfile.TemporaryDirectory(prefix="tessera-profile-", ignore_cleanup_errors=True)
+                              if profile is None else None)
+        self.profile = Path(self._temp_profile.name) if self._temp_profile else profile
         self._log = tempfile.TemporaryFile()
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "HeadlessBrowser":
-        args = [str(self.browser), *launch_flags(Path(self._profile.name), headless=True), self.url]
+    def start(self) -> "BrowserProcess":
+        args = [str(self.browser), *launch_flags(self.profile, headless=self.headless), *self.page_args]
         if sys.platform == "win32":
             group = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
         else:
@@ -34,6 +39,9 @@ class HeadlessBrowser:
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT, **group)
         return self
+
+    def wait(self) -> int:
+        return self.proc.wait() if self.proc else 0
 
     def exited(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
@@ -47,9 +55,10 @@ class HeadlessBrowser:
             _kill_group(self.proc)
             self.proc = None
         self._log.close()
-        self._profile.cleanup()
+        if self._temp_profile:
+            self._temp_profile.cleanup()
 
-    def __enter__(self) -> "HeadlessBrowser":
+    def __enter__(self) -> "BrowserProcess":
         return self.start()
 
     def __exit__(self, *exc) -> None:
