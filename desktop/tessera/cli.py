@@ -9,6 +9,7 @@ import signal
 import sys
 
 from tessera import __version__
+from tessera.bench import command as bench_command
 from tessera.errors import TesseraError
 from tessera.models import DEFAULT_CLASSIFIER
 
@@ -64,6 +65,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    return bench_command.run(args)
+
+
 def cmd_window(parser: argparse.ArgumentParser) -> int:
     from tessera.shells.app_window import display_available, run_app_window
     from tessera.shells.page_session import running_server
@@ -94,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", help="show the browser, WebGPU adapter and backend in use")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("bench", help="measure runtimes side by side in the browser, checked "
+                       "against onnxruntime")
+    bench_command.add_arguments(p)
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

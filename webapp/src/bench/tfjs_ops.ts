@@ -137,7 +137,8 @@ export const OPS: Record<string, OpDef> = {
   InstanceNormalization: {
     run: ([x, scale, bias], attrs) => {
       const { mean, variance } = tf.moments(x, [1, 2], true);
-      return tf.batchNorm(x, mean, variance, bias, scale, num(attrs.epsilon, 1e-5));
+      const perChannel = (t: tf.Tensor) => tf.reshape(t, [1, 1, 1, -1]);  // batchNorm wants equal ranks
+      return tf.batchNorm(x, mean, variance, perChannel(bias), perChannel(scale), num(attrs.epsilon, 1e-5));
     },
   },
   Relu: unary(tf.relu),

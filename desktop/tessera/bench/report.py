@@ -1,0 +1,90 @@
+"""The bench report as a terminal table and as Markdown (docs/benchmarks.md takes the latter).
+
+Both renderings share one list of rows; a measurement that did not pass the correctness gate
+shows its status instead of figures, so a fast wrong answer never looks like a result.
+"""
+
+from __future__ import annotations
+
+from tessera.bench.cases import BASELINE_RUNTIME
+
+FULL_RUNS = 50
+COLUMNS = ["model", "shape", "runtime", "status", "load s", "first ms", "TTFR s", "median ms",
+           "P95 ms", "runs", "FPS", "GPU ms", "peak MB", "rel-L2", f"speed vs {BASELINE_RUNTIME}"]
+
+
+def _f(value, digits: int = 1, scale: float = 1.0) -> str:
+    return "–" if value is None else f"{value * scale:.{digits}f}"
+
+
+def _ratio(r: dict, baseline: dict | None) -> str:
+    if baseline is None or baseline["status"] != "ok" or not r["median_ms"]:
+        return "n/a"
+    return f"{baseline['median_ms'] / r['median_ms']:.2f}×"
+
+
+def rows(report: dict) -> tuple[list[list[str]], list[str]]:
+    """Table rows, and footnotes for what did not produce figures."""
+    results = report["results"]
+    baselines = {(r["model"], r["shape_id"]): r for r in results if r["runtime"] == BASELINE_RUNTIME}
+    table, notes = [], []
+    for r in results:
+        head = [r["model"], r["shape_id"], r["runtime"]]
+        if r["status"] != "ok":
+            notes.append(f"{r['runtime']} · {r['model']} · {r['shape_id']}: {r['status']}: {r['error']}")
+            status = {"failed": "FAILED", "unsupported": "n/a"}.get(r["status"], r["status"].upper())
+            rel = "–" if r["rel_l2"] is None else f"{r['rel_l2']:.1e}"
+            table.append(head + [f"{status} [{len(notes)}]"] + ["–"] * 9 + [rel, "n/a"])
+            continue
+        mb = None if r["peak_gpu_bytes"] is None else r["peak_gpu_bytes"] / 2**20
+        table.append(head + [
+            "ok", _f(r["load_ms"], 2, 1e-3), _f(r["first_ms"]), _f(r["ttfr_ms"], 2, 1e-3),
+            _f(r["median_ms"]), _f(r["p95_ms"]), str(r["runs"]), _f(r["fps"]), _f(r["gpu_ms"], 2),
+            _f(mb), f"{r['rel_l2']:.1e}", _ratio(r, baselines.get((r["model"], r["shape_id"])))])
+    return table, notes
+
+
+def header_lines(report: dict) -> list[str]:
+    m, b, a, s = report["machine"], report["browser"], report["adapter"], report["settings"]
+    adapter = ("none (no WebGPU adapter)" if a is None else
+               f"{a['vendor'] or '?'} / {a['architecture'] or '?'}"
+               f"{' (fallback adapter)' if a.get('fallback') else ''}"
+               f"{' — software: speeds are not meaningful' if a.get('software') else ''}"
+               f"; timestamp-query: {'yes' if 'timestamp-query' in (a.get('features') or []) else 'no'}")
+    lines = [
+        f"date: {report['date']}",
+        f"machine: {m['platform']}, {m['cpu_count']} CPUs"
+        + "".join(f"; GPU {g.get('name')} (driver {g.get('driver_version')}, SM clock "
+                  f"{g.get('clocks.sm')} of {g.get('clocks.max.sm')})" for g in m.get("nvidia_gpus") or []),
+        f"browser: {b['user_agent'] or b['executable']}",
+        f"flags: {' '.join(b['flags'])}",
+        f"adapter: {adapter}",
+        f"settings: {s['runs']} timed runs after {s['warmup']} warm-up (timed runs capped at "
+        f"{s['budget_s']:g} s), FPS loop {s['fps_seconds']:g} s, gate: relative L2 ≤ {s['tolerance']:g} "
+        "vs onnxruntime CPU",
+    ]
+    short = sorted({r["runs"] for r in report["results"] if r["status"] == "ok" and r["runs"] < FULL_RUNS})
+    if short:
+        lines.append(f"note: some measurements have fewer than {FULL_RUNS} timed runs "
+                     f"({', '.join(map(str, short))}): see the runs column")
+    return lines
+
+
+def format_text(report: dict) -> str:
+    table, notes = rows(report)
+    widths = [max(len(c), *(len(row[i]) for row in table)) for i, c in enumerate(COLUMNS)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    out = header_lines(report) + ["", line(COLUMNS), line(["-" * w for w in widths])]
+    out += [line(row) for row in table]
+    out += [""] + [f"[{i}] {n}" for i, n in enumerate(notes, 1)] if notes else []
+    return "\n".join(out)
+
+
+def format_markdown(report: dict) -> str:
+    table, notes = rows(report)
+    out = [f"- {line}" for line in header_lines(report)]
+    out += ["", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    out += ["| " + " | ".join(row) + " |" for row in table]
+    if notes:
+        out += [""] + [f"{i}. {n}" for i, n in enumerate(notes, 1)]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,167 @@
+"""`tessera bench`: one small model through every runtime in real headless Chromium (SwiftShader
+WebGPU, wasm), the correctness gate both ways, the JSON schema and the Markdown table.
+
+No timing is asserted: SwiftShader is a CPU implementation of WebGPU, good for correctness only.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import replace
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from tessera import paths
+from tessera.bench import report, schema
+from tessera.bench.artifacts import ArtifactBuilder
+from tessera.bench.cases import RUNTIMES, select_cases
+from tessera.bench.runner import BenchItem, BenchSettings, build_report, run_items
+from tessera.bench.tfjs_export import export_graph
+from tessera.paths import build_dir
+from tessera.zoo import bench_models
+
+MODEL, SHAPE = "mobilenet-v3-small", "1x3x224x224"
+# As few runs as still exercise every stage: SwiftShader takes seconds per inference.
+QUICK = BenchSettings(runs=2, warmup=0, fps_seconds=0.1, fps_max_frames=1, gpu_time_runs=1,
+                      timeout_s=300)
+
+
+@pytest.fixture(scope="module")
+def bench_webapp(webapp_dist):
+    if not (webapp_dist / "bench.js").is_file():   # a dist from before the bench page existed
+        subprocess.run(["npm", "run", "--silent", "build"], cwd=paths.REPO_ROOT / "webapp", check=True)
+    return webapp_dist
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    bench_models.build_all(build_dir() / "bench-models", build_dir() / "wheels", [MODEL])
+    root = tmp_path_factory.mktemp("bench-artifacts")
+    [case] = select_cases([MODEL], [SHAPE])
+    return root, ArtifactBuilder(root, "bench-data/").prepare(case)
+
+
+def corrupted(p):
+    """The same case with a wrong expected output: what a runtime with a bug would be held to."""
+    expected = np.fromfile(p.folder / "expected.bin", np.float32)
+    expected[::7] += 1.0
+    expected.tofile(p.folder / "expected-corrupted.bin")
+    meta = {**p.meta, "expected": {**p.meta["expected"], "file": "expected-corrupted.bin"}}
+    return replace(p, meta=meta)
+
+
+@pytest.fixture(scope="module")
+def bench_report(bench_webapp, prepared):
+    root, case = prepared
+    items = [BenchItem(runtime, case) for runtime in RUNTIMES] + [BenchItem("ort-wasm", corrupted(case))]
+    results, page_env = run_items(items, QUICK, root, progress=lambda line: None)
+    return build_report(results, page_env, QUICK, "2026-01-01T00:00:00+00:00")
+
+
+def test_every_runtime_matches_onnxruntime(bench_report):
+    honest = bench_report["results"][:len(RUNTIMES)]
+    assert [r["runtime"] for r in honest] == list(RUNTIMES)
+    for r in honest:
+        assert r["status"] == "ok", r
+        assert r["rel_l2"] <= QUICK.tolerance and r["max_abs"] is not None
+        assert r["runs"] == QUICK.runs and r["median_ms"] > 0 and r["fps_frames"] >= 1
+        assert r["load_ms"] > 0 and r["ttfr_ms"] >= r["load_ms"]
+
+
+def test_wrong_output_is_failed_and_its_speed_not_reported(bench_report):
+    r = bench_report["results"][-1]
+    assert r["expected_file"] == "expected-corrupted.bin"
+    assert r["status"] == "failed" and r["rel_l2"] > QUICK.tolerance
+    assert r["median_ms"] is None and r["fps"] is None
+    assert "differs from onnxruntime" in r["error"]
+
+
+def test_webgpu_runtimes_report_gpu_memory(bench_report):
+    for r in bench_report["results"]:
+        if r["runtime"] in ("ort-webgpu", "tfjs-webgpu", "tfjs-webgl"):
+            assert r["peak_gpu_bytes"] and r["peak_gpu_bytes"] > 0, r
+
+
+def test_report_follows_the_schema_and_survives_json(bench_report):
+    assert schema.validate(bench_report) == []
+    again = json.loads(json.dumps(bench_report))
+    assert schema.validate(again) == []
+    assert again["browser"]["user_agent"] and again["page"]["cross_origin_isolated"] is True
+
+
+def test_schema_check_catches_mistakes(bench_report):
+    broken = json.loads(json.dumps(bench_report))
+    broken["results"][0]["status"] = "fast"
+    del broken["results"][1]["median_ms"]
+    broken["results"][2]["surprise"] = 1
+    problems = schema.validate(broken)
+    assert any("results[0].status" in p for p in problems)
+    assert any("missing median_ms" in p for p in problems)
+    assert any("unexpected surprise" in p for p in problems)
+
+
+def test_markdown_and_text_tables(bench_report):
+    md = report.format_markdown(bench_report)
+    text = report.format_text(bench_report)
+    for out in (md, text):
+        assert "speed vs ort-webgpu" in out and "FAILED" in out
+        assert "adapter:" in out and "flags:" in out and "date:" in out
+        assert all(rt in out for rt in RUNTIMES)
+    table_rows = [line for line in md.splitlines() if line.startswith(f"| {MODEL} |")]
+    assert len(table_rows) == len(RUNTIMES) + 1
+    assert "1.00×" in next(line for line in table_rows if "| ort-webgpu |" in line)
+
+
+# -- the tfjs export, without a browser ---------------------------------------------------
+
+def _tiny_model() -> onnx.ModelProto:
+    """Conv -> BatchNorm -> Relu, then a Flatten whose target shape is computed from Shape."""
+    rng = np.random.default_rng(0)
+    init = [numpy_helper.from_array(a.astype(np.float32), n) for n, a in [
+        ("w", rng.standard_normal((4, 3, 3, 3))), ("gamma", rng.uniform(0.5, 1.5, 4)),
+        ("beta", rng.standard_normal(4)), ("mean", rng.standard_normal(4)), ("var", rng.uniform(0.5, 2, 4))]]
+    init.append(numpy_helper.from_array(np.array([-1], np.int64), "minus_one"))
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c", "gamma", "beta", "mean", "var"], ["b"]),
+        helper.make_node("Relu", ["b"], ["r"]),
+        helper.make_node("Shape", ["r"], ["s"], end=1),
+        helper.make_node("Concat", ["s", "minus_one"], ["target"], axis=0),
+        helper.make_node("Reshape", ["r", "target"], ["y"]),
+    ]
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], init)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_export_folds_shapes_and_batch_norm_and_fuses_relu():
+    model = _tiny_model()
+    exported = export_graph(model, {"x": (2, 3, 8, 8)})
+    g = exported.graph
+    assert [n["op"] for n in g["nodes"]] == ["Conv", "Reshape"]
+    conv, reshape = g["nodes"]
+    assert conv["attrs"]["activation"] == "relu" and len(conv["inputs"]) == 3
+    assert reshape["attrs"]["shape"] == [2, -1] and g["unsupported"] == []
+    # The folded conv is the original conv followed by inference BatchNorm.
+    t = {name: np.frombuffer(exported.weights, np.float32, int(np.prod(e["shape"])), e["offset"]).reshape(e["shape"])
+         for name, e in g["tensors"].items()}
+    w, b = t[conv["inputs"][1]], t[conv["inputs"][2]]
+    init = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    scale = init["gamma"] / np.sqrt(init["var"] + 1e-5)
+    np.testing.assert_allclose(w, init["w"] * scale[:, None, None, None], rtol=1e-6)
+    np.testing.assert_allclose(b, init["beta"] - init["mean"] * scale, rtol=1e-5, atol=1e-6)
+
+
+def test_export_names_what_the_page_cannot_run():
+    """A Reshape whose target is computed from the data can't be folded: the graph says so, and
+    the page then reports the model as unsupported on tfjs instead of failing half-way."""
+    model = _tiny_model()
+    del model.graph.node[3:]
+    model.graph.node.extend([helper.make_node("Cast", ["r"], ["data_shape"], to=TensorProto.INT64),
+                             helper.make_node("Reshape", ["r", "data_shape"], ["y"])])
+    g = export_graph(model, {"x": (1, 3, 8, 8)}).graph
+    assert g["unsupported"] and g["unsupported"][0].startswith("Reshape with a computed shape")
