@@ -1,0 +1,101 @@
+"""Read an ONNX file and check, before any work, everything that can be checked up front:
+a readable protobuf, external data present, opset in range, every op supported, float32
+activations, and named or fixed input dims. Every problem is collected; any problem stops
+the compile with one CompileError listing them all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+from onnx import TensorProto
+
+from tessera.compiler.errors import CompileError, Problem
+from tessera.compiler.support import MAX_OPSET, MIN_OPSET, SUPPORTED
+
+ONNX_DOMAINS = ("", "ai.onnx")
+
+
+def read_model(path: Path) -> tuple[onnx.ModelProto, bytes]:
+    """The model with its external data loaded, and a self-contained copy of the file's bytes
+    (for the wasm fallback); CompileError if the file can't be read."""
+    path = Path(path)
+    label = path.name
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CompileError(label, [Problem(f"cannot read the file ({exc.strerror})")]) from None
+    try:
+        model = onnx.load_model_from_string(data)
+    except Exception as exc:  # protobuf's DecodeError and friends
+        raise CompileError(label, [Problem(f"not a valid ONNX file ({type(exc).__name__})")]) from None
+    if not model.graph.node and not model.graph.output:
+        raise CompileError(label, [Problem("not a valid ONNX file (it holds no graph)")])
+    missing = sorted({_location(t) for t in _external_tensors(model)
+                      if not (path.parent / _location(t)).is_file()})
+    if missing:
+        raise CompileError(label, [Problem(f"external data file {m!r} is missing (expected beside "
+                                           f"{label})") for m in missing])
+    if any(True for _ in _external_tensors(model)):
+        onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
+        data = model.SerializeToString()
+    return model, data
+
+
+def _external_tensors(model: onnx.ModelProto):
+    for t in model.graph.initializer:
+        if t.data_location == TensorProto.EXTERNAL:
+            yield t
+
+
+def _location(t: TensorProto) -> str:
+    return next((e.value for e in t.external_data if e.key == "location"), "?")
+
+
+def opset_of(model: onnx.ModelProto) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ONNX_DOMAINS), 0)
+
+
+def validate(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
+    """The model after ONNX shape inference; CompileError listing every problem found."""
+    opset = opset_of(model)
+    problems: list[Problem] = []
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        problems.append(Problem(f"the model uses ONNX opset {opset}; supported are opsets "
+                                f"{MIN_OPSET} to {MAX_OPSET} (re-export it with one of those)"))
+    for node in model.graph.node:
+        name = node.name or (node.output[0] if node.output else "")
+        if node.domain not in ONNX_DOMAINS:
+            problems.append(Problem(f"op domain {node.domain!r} is not supported", name,
+                                    f"{node.domain}.{node.op_type}", opset))
+        elif node.op_type not in SUPPORTED:
+            problems.append(Problem("unsupported op", name, node.op_type, opset))
+    constant = {t.name for t in model.graph.initializer}
+    for vi in model.graph.input:
+        if vi.name in constant:
+            continue
+        tt = vi.type.tensor_type
+        if tt.elem_type != TensorProto.FLOAT:
+            problems.append(Problem(f"input {vi.name!r} has element type "
+                                    f"{TensorProto.DataType.Name(tt.elem_type)}; only FLOAT "
+                                    "inputs are supported"))
+        if not tt.HasField("shape"):
+            problems.append(Problem(f"input {vi.name!r} has no declared shape"))
+        for i, d in enumerate(tt.shape.dim):
+            if not d.HasField("dim_value") and not d.dim_param:
+                problems.append(Problem(f"input {vi.name!r} dimension {i} is dynamic without a "
+                                        "name, so it can't be bound at load; give it a name or a size"))
+    for vi in model.graph.output:
+        if vi.type.tensor_type.elem_type not in (TensorProto.FLOAT, TensorProto.UNDEFINED):
+            problems.append(Problem(f"output {vi.name!r} has element type "
+                                    f"{TensorProto.DataType.Name(vi.type.tensor_type.elem_type)}; "
+                                    "only FLOAT outputs are supported"))
+    if problems:
+        raise CompileError(label, problems)
+    try:
+        return onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CompileError(label, [Problem(f"the graph is inconsistent (ONNX shape inference: "
+                                           f"{first[:300]})")]) from None

@@ -1,0 +1,210 @@
+"""Numpy reference of every package op, on physical (NHWC where 4-D) float32 arrays.
+
+Slow and plain on purpose: each function is the definition the WebGPU kernels must match,
+reading weights in exactly the packed layouts of weight_layouts.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+F32 = np.float32
+
+
+def apply_activation(x: np.ndarray, fn: str, p: dict) -> np.ndarray:
+    if fn == "relu":
+        return np.maximum(x, F32(0))
+    if fn == "clip":
+        lo, hi = (None if p[b] is None else F32(p[b]) for b in ("min", "max"))
+        return x if lo is None and hi is None else np.clip(x, lo, hi)
+    if fn == "sigmoid":
+        return (F32(1) / (F32(1) + np.exp(-x))).astype(F32)
+    if fn == "tanh":
+        return np.tanh(x)
+    if fn == "hard_sigmoid":
+        return np.clip(F32(p["alpha"]) * x + F32(p["beta"]), F32(0), F32(1))
+    if fn == "hard_swish":
+        return x * np.clip(x / F32(6) + F32(0.5), F32(0), F32(1))
+    if fn == "silu":
+        return x / (F32(1) + np.exp(-x))
+    if fn == "leaky_relu":
+        return np.where(x >= 0, x, x * F32(p["alpha"]))
+    if fn == "sqrt":
+        return np.sqrt(x)
+    if fn == "reciprocal":
+        return F32(1) / x
+    if fn == "fake_quant":
+        q = np.clip(np.rint(x / F32(p["scale"])) + p["zero_point"], p["qmin"], p["qmax"])
+        return ((q - p["zero_point"]) * F32(p["scale"])).astype(F32)
+    raise ValueError(f"unknown activation {fn!r}")
+
+
+def epilogue(y: np.ndarray, activations: list[dict]) -> np.ndarray:
+    for a in activations:
+        y = apply_activation(y, a["fn"], a.get("params", {}))
+    return y.astype(F32, copy=False)
+
+
+def _windows(x: np.ndarray, kernel, stride, dilation) -> np.ndarray:
+    """x [N, H, W, C] (already padded) -> [N, OH, OW, C, KH, KW] strided windows."""
+    spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    w = sliding_window_view(x, spans, axis=(1, 2))
+    return w[:, ::stride[0], ::stride[1], :, ::dilation[0], ::dilation[1]]
+
+
+def conv2d(x, weight, bias, a, co: int, residual=None):
+    """co: the true output channel count (weights and bias are padded to a multiple of 4)."""
+    (kh, kw), groups = a["kernel"], a["groups"]
+    t, l, b, r = a["pads"]
+    win = _windows(np.pad(x, [(0, 0), (t, b), (l, r), (0, 0)]), (kh, kw), a["stride"], a["dilation"])
+    c = x.shape[3]
+    if weight.ndim == 2 and groups > 1:  # depthwise: [KH*KW, C4]
+        y = np.einsum("nhwckl,klc->nhwc", win, weight[:, :c].reshape(kh, kw, c), optimize=True)
+    else:  # [G, KH*KW*Cin/G, Cout/G padded]; groups == 1 is the [KH*KW*Cin, Cout4] case
+        per_group = weight.reshape((1,) + weight.shape) if weight.ndim == 2 else weight
+        cig, cog = c // groups, co // groups
+        parts = []
+        for g in range(groups):
+            wg = win[:, :, :, g * cig:(g + 1) * cig]
+            cols = wg.transpose(0, 1, 2, 4, 5, 3).reshape(*wg.shape[:3], kh * kw * cig)
+            parts.append(cols @ per_group[g][:, :cog])
+        y = np.concatenate(parts, axis=-1)
+    y = y + bias[:co]
+    if residual is not None:
+        y = y + residual
+    return epilogue(y, a["activations"])
+
+
+def conv_transpose2d(x, weight, bias, a, out_shape):
+    (kh, kw), (sh, sw), (dh, dw) = a["kernel"], a["stride"], a["dilation"]
+    n, h, w, ci = x.shape
+    co = out_shape[3]
+    t, l = a["pads"][0], a["pads"][1]
+    full_h = max(sh * (h - 1) + dh * (kh - 1) + 1, t + out_shape[1])
+    full_w = max(sw * (w - 1) + dw * (kw - 1) + 1, l + out_shape[2])
+    full = np.zeros((n, full_h, full_w, co), F32)
+    taps = weight.reshape(kh, kw, ci, -1)[..., :co]
+    for ky in range(kh):
+        for kx in range(kw):
+            oy, ox = ky * dh, kx * dw
+            full[:, oy:oy + sh * (h - 1) + 1:sh, ox:ox + sw * (w - 1) + 1:sw] += x @ taps[ky, kx]
+    y = full[:, t:t + out_shape[1], l:l + out_shape[2]] + bias[:co]
+    return epilogue(y, a["activations"])
+
+
+def gemm(x, weight, bias, a, n_out, residual=None):
+    y = x @ weight[:, :n_out] + bias[:n_out]
+    if residual is not None:
+        y = y + residual
+    return epilogue(y, a["activations"])
+
+
+BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power}
+
+
+def binary(a_in, b_in, a):
+    return epilogue(BINARY[a["fn"]](a_in, b_in).astype(F32), a["activations"])
+
+
+def pool(x, a, out_shape):
+    (kh, kw), (t, l, b, r) = a["kernel"], a["pads"]
+    s, d = a["stride"], a["dilation"]
+    spans = [d[0] * (kh - 1) + 1, d[1] * (kw - 1) + 1]
+    need = [(o - 1) * st + sp for o, st, sp in zip(out_shape[1:3], s, spans)]
+    extra = [max(0, nd - (x.shape[1 + i] + [t + b, l + r][i])) for i, nd in enumerate(need)]
+    pad = [(0, 0), (t, b + extra[0]), (l, r + extra[1]), (0, 0)]
+    if a["kind"] == "max":
+        xp = np.pad(x, pad, constant_values=-np.inf)
+        return _windows(xp, (kh, kw), s, d).max(axis=(4, 5))[:, :out_shape[1], :out_shape[2]]
+    xp = np.pad(x, pad)
+    sums = _windows(xp, (kh, kw), s, d).sum(axis=(4, 5))[:, :out_shape[1], :out_shape[2]]
+    ones = np.pad(np.ones((1,) + x.shape[1:3] + (1,), F32), pad)
+    if a["count_include_pad"]:  # padding counts, the ceil-mode overhang beyond it does not
+        ones = np.pad(np.ones((1, x.shape[1] + t + b, x.shape[2] + l + r, 1), F32),
+                      [(0, 0), (0, extra[0]), (0, extra[1]), (0, 0)])
+    counts = _windows(ones, (kh, kw), s, d).sum(axis=(4, 5))[:, :out_shape[1], :out_shape[2]]
+    return (sums / counts).astype(F32)
+
+
+def global_pool(x, a):
+    return (x.mean if a["kind"] == "avg" else x.max)(axis=(1, 2), keepdims=True).astype(F32)
+
+
+def pad(x, a):
+    widths = list(zip(a["begin"], a["end"]))
+    if a["mode"] == "constant":
+        return np.pad(x, widths, constant_values=F32(a["value"]))
+    return np.pad(x, widths, mode="reflect" if a["mode"] == "reflect" else "edge")
+
+
+def _source_coords(out_len: int, in_len: int, scale: float, mode: str) -> np.ndarray:
+    o = np.arange(out_len, dtype=np.float64)
+    if mode == "asymmetric":
+        return o / scale
+    if mode == "align_corners":
+        return o * (in_len - 1) / (out_len - 1) if out_len > 1 else np.zeros(out_len)
+    if mode == "pytorch_half_pixel":
+        return (o + 0.5) / scale - 0.5 if out_len > 1 else np.zeros(out_len)
+    if mode == "half_pixel_symmetric":
+        adjust = out_len / (scale * in_len)
+        return in_len / 2 * (1 - adjust) + (o + 0.5) / scale - 0.5
+    return (o + 0.5) / scale - 0.5  # half_pixel
+
+
+_ROUND = {"round_prefer_floor": lambda v: np.ceil(v - 0.5), "round_prefer_ceil": lambda v: np.floor(v + 0.5),
+          "floor": np.floor, "ceil": np.ceil}
+
+
+def resize(x, a, out_shape):
+    y = x
+    for axis, (out_len, scale) in zip((1, 2), zip(out_shape[1:3], a["scales"])):
+        in_len = y.shape[axis]
+        src = _source_coords(out_len, in_len, float(scale), a["coordinate_transformation_mode"])
+        if a["mode"] == "nearest":
+            idx = np.clip(_ROUND[a["nearest_mode"]](src), 0, in_len - 1).astype(np.int64)
+            y = np.take(y, idx, axis=axis)
+        else:
+            src = np.clip(src, 0, in_len - 1)
+            lo = np.floor(src).astype(np.int64)
+            hi = np.minimum(lo + 1, in_len - 1)
+            frac = (src - lo).astype(F32)
+            shape = [1] * y.ndim
+            shape[axis] = out_len
+            frac = frac.reshape(shape)
+            y = np.take(y, lo, axis=axis) * (F32(1) - frac) + np.take(y, hi, axis=axis) * frac
+    return y.astype(F32)
+
+
+def instance_norm(x, scale, bias, a):
+    c = x.shape[3]
+    mean = x.mean(axis=(1, 2), keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=(1, 2), keepdims=True)
+    y = (x - mean) / np.sqrt(var + F32(a["epsilon"])) * scale[:c] + bias[:c]
+    return epilogue(y.astype(F32), a["activations"])
+
+
+def softmax(x, a):
+    axes = tuple(a["axes"])
+    e = np.exp(x - x.max(axis=axes, keepdims=True))
+    return (e / e.sum(axis=axes, keepdims=True)).astype(F32)
+
+
+def reduce(x, a):
+    fn = np.mean if a["fn"] == "mean" else np.sum
+    return fn(x, axis=tuple(a["axes"]), keepdims=a["keepdims"]).astype(F32)
+
+
+def slice_(x, a, out_shape):
+    index = tuple(slice(s, s + n * st if s + n * st >= 0 else None, st) if n else slice(0, 0)
+                  for s, st, n in zip(a["starts"], a["steps"], out_shape))
+    return x[index]
+
+
+def squeeze_excite(x, w: dict, a):
+    c = x.shape[3]
+    s = x.mean(axis=(1, 2))
+    cr = a["squeeze_channels"]
+    s = epilogue(s @ w["reduce_weight"][:, :cr] + w["reduce_bias"][:cr], a["reduce_activations"])
+    g = epilogue(s @ w["expand_weight"][:, :c] + w["expand_bias"][:c], a["expand_activations"])
+    return (x * g[:, None, None, :]).astype(F32)

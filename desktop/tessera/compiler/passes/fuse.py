@@ -1,0 +1,62 @@
+"""Epilogue fusion on package ops.
+
+- fuse_residual_add: ``binary add`` of a conv2d/gemm output (used only there, no epilogue
+  yet) and a same-shaped tensor becomes that layer's ``residual`` input: y = conv + bias + r.
+- fuse_activations: a ``unary`` op that is the only user of a conv2d / conv_transpose2d /
+  gemm / binary / instance_norm output is appended to that op's ``activations`` list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tessera.compiler.ir import Graph, Node
+
+EPILOGUE_OPS = {"conv2d", "conv_transpose2d", "gemm", "binary", "instance_norm"}
+RESIDUAL_OPS = {"conv2d", "gemm"}
+
+
+def _single_use(graph: Graph, users: dict, name: str) -> bool:
+    return len(users.get(name, [])) == 1 and name not in graph.outputs
+
+
+def fuse_residual_add(graph: Graph) -> Graph:
+    producers, users = graph.producers(), graph.consumers()
+    nodes = list(graph.nodes)
+    for add in graph.nodes:
+        if add.op != "binary" or add.attrs["fn"] != "add" or len(add.inputs) != 2:
+            continue
+        for main, other in ((0, 1), (1, 0)):
+            layer = producers.get(add.inputs[main])
+            if (layer is None or layer.op not in RESIDUAL_OPS or layer.attrs["activations"]
+                    or layer.attrs["residual"] or not _single_use(graph, users, add.inputs[main])):
+                continue
+            out, rest = graph.values[add.outputs[0]], graph.values[add.inputs[other]]
+            if rest.shape != out.shape or rest.perm != out.perm or layer not in nodes:
+                continue
+            fused = replace(layer, inputs=layer.inputs + [add.inputs[other]], outputs=list(add.outputs),
+                            attrs={**layer.attrs, "residual": True}, name=f"{layer.name}+{add.name}")
+            nodes.remove(layer)
+            nodes[nodes.index(add)] = fused   # at the add's place: both inputs exist by then
+            break
+    return graph.replace(nodes=nodes)
+
+
+def fuse_activations(graph: Graph) -> Graph:
+    users = graph.consumers()
+    nodes: list[Node] = []
+    by_output: dict[str, Node] = {}
+    for node in graph.nodes:
+        host = by_output.get(node.inputs[0]) if node.op == "unary" else None
+        if host is not None and host.op in EPILOGUE_OPS and _single_use(graph, users, node.inputs[0]):
+            fused = replace(host, outputs=list(node.outputs),
+                            attrs={**host.attrs, "activations": host.attrs["activations"] +
+                                   [{"fn": node.attrs["fn"], "params": node.attrs["params"]}]})
+            nodes[nodes.index(host)] = fused
+            del by_output[node.inputs[0]]
+            by_output[node.outputs[0]] = fused
+            continue
+        nodes.append(node)
+        for out in node.outputs:
+            by_output[out] = node
+    return graph.replace(nodes=nodes)

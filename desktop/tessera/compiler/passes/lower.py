@@ -1,0 +1,655 @@
+"""Lowering: ONNX-level nodes -> package ops over tensors with a physical layout.
+
+Each ONNX op has one rule below. Rules compute output shapes themselves (symbolic dims stay
+expressions), pack constant weights into the kernels' layouts (weight_layouts.py), choose
+each output's layout (NHWC for 4-D image tensors; see layout.py), and insert a ``transpose``
+(or a free ``reshape`` view) where an op needs its input in another layout. A rule that
+meets an attribute or variant the package can't express records a Problem naming the node;
+all of them are reported together.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from tessera.compiler import dims, weight_layouts
+from tessera.compiler.errors import Problem
+from tessera.compiler.ir import Graph, Node, Value
+from tessera.compiler.passes.layout import (NHWC, physical_axis, plain, relabelled,
+                                            same_memory)
+
+
+class Unsupported(Exception):
+    """Raised inside a rule; becomes a Problem naming the node."""
+
+
+UNARY = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSigmoid": "hard_sigmoid",
+         "HardSwish": "hard_swish", "LeakyRelu": "leaky_relu", "Sqrt": "sqrt",
+         "Reciprocal": "reciprocal", "Clip": "clip", "FakeQuant": "fake_quant"}
+BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow"}
+
+
+def broadcast_dims(a: tuple, b: tuple) -> tuple:
+    rank = max(len(a), len(b))
+    a, b = (1,) * (rank - len(a)) + a, (1,) * (rank - len(b)) + b
+    out = []
+    for x, y in zip(a, b):
+        if x == y or y == 1:
+            out.append(x)
+        elif x == 1:
+            out.append(y)
+        else:
+            raise Unsupported(f"shapes {a} and {b} don't broadcast (or can't be proven to)")
+    return tuple(out)
+
+
+class Lowerer:
+    def __init__(self, graph: Graph):
+        self.src = graph
+        self.nodes: list[Node] = []
+        self.values: dict[str, Value] = {}
+        self.constants: dict[str, np.ndarray] = {}
+        self.layouts: dict[str, str] = {}
+        self.problems: list[Problem] = []
+        self._count = 0
+
+    # -- helpers ------------------------------------------------------------------------
+    def fresh(self, hint: str) -> str:
+        self._count += 1
+        return f"{hint}#{self._count}"
+
+    def const(self, name: str) -> np.ndarray | None:
+        return self.src.constants.get(name) if name else None
+
+    def need_const(self, node: Node, index: int, what: str) -> np.ndarray:
+        if index >= len(node.inputs) or not node.inputs[index]:
+            return None
+        value = self.const(node.inputs[index])
+        if value is None:
+            raise Unsupported(f"{what} must be a constant (it is computed at run time)")
+        return value
+
+    def act(self, name: str) -> Value:
+        if name in self.src.constants:
+            raise Unsupported(f"constant tensor {name!r} used as an activation input is not supported")
+        if name not in self.values:
+            raise Unsupported(f"input {name!r} has no known shape")
+        return self.values[name]
+
+    def weight(self, node_name: str, role: str, packed: tuple[np.ndarray, str]) -> str:
+        array, layout = packed
+        name = f"{node_name}/{role}"
+        self.constants[name] = np.ascontiguousarray(array, dtype=np.float32)
+        self.layouts[name] = layout
+        return name
+
+    def emit(self, op: str, inputs: list[str], output: str, shape, perm, name: str,
+             attrs: dict | None = None, weights: dict | None = None) -> str:
+        self.values[output] = Value(output, tuple(shape), tuple(perm))
+        self.nodes.append(Node(op, list(inputs), [output], attrs or {}, name, weights or {}))
+        return output
+
+    def in_layout(self, name: str, perm) -> str:
+        """``name`` with physical perm ``perm``: a free view when memory order agrees, else a
+        transpose."""
+        v = self.values[name]
+        perm = tuple(perm)
+        if v.perm == perm:
+            return name
+        out = self.fresh(f"{name}:{'view' if same_memory(v.shape, v.perm, perm) else 'transposed'}")
+        phys = tuple(v.shape[p] for p in perm)
+        if same_memory(v.shape, v.perm, perm):
+            return self.emit("reshape", [name], out, v.shape, perm, out, {"shape": list(phys)})
+        src_pos = [v.perm.index(p) for p in perm]  # physical input axis for each output axis
+        return self.emit("transpose", [name], out, v.shape, perm, out, {"perm": src_pos})
+
+    def image(self, name: str) -> Value:
+        v = self.act(name)
+        if len(v.shape) != 4:
+            raise Unsupported(f"only 4-D (N, C, H, W) tensors are supported here, got rank {len(v.shape)}")
+        return v
+
+    # -- the driver ------------------------------------------------------------------------
+    def run(self) -> Graph:
+        for name in self.src.inputs:
+            v = self.src.values[name]
+            self.values[name] = Value(name, v.shape, _input_perm(v.shape))
+        failed: set[str] = set()
+        for node in self.src.nodes:
+            rule = getattr(self, f"rule_{node.op}", None)
+            if failed & set(node.inputs):  # downstream of a reported problem: not a new one
+                failed.update(node.outputs)
+                continue
+            try:
+                if rule is None:
+                    raise Unsupported("this op can only appear in shape computations that fold to "
+                                      "constants; here it depends on a run-time value or shape")
+                rule(node)
+            except Unsupported as exc:
+                failed.update(node.outputs)
+                self.problems.append(Problem(str(exc), node.name, node.op, self.src.opset))
+        outputs = []
+        for name in self.src.outputs:
+            if name in self.src.constants:
+                self.problems.append(Problem(f"output {name!r} is a constant; nothing to compute"))
+            elif name in self.values:
+                outputs.append(name)
+        return Graph(self.src.name, self.nodes, list(self.src.inputs), outputs, self.values,
+                     self.constants, self.src.opset, self.layouts)
+
+    # -- convolution and matrix products -------------------------------------------------
+    def _window(self, node: Node, spatial, kernel, strides, dilations):
+        """pads [top, left, bottom, right] from pads/auto_pad."""
+        auto = node.attrs.get("auto_pad", "NOTSET")
+        if auto in ("NOTSET", "VALID"):
+            p = node.attrs.get("pads", [0, 0, 0, 0]) if auto == "NOTSET" else [0, 0, 0, 0]
+            return [p[0], p[1], p[2], p[3]]
+        pads_begin, pads_end = [], []
+        for d, k, s, dl in zip(spatial, kernel, strides, dilations):
+            span = dl * (k - 1) + 1
+            if isinstance(d, int):
+                total = max((-(-d // s) - 1) * s + span - d, 0)
+            elif s == 1:
+                total = span - 1
+            else:
+                raise Unsupported(f"auto_pad {auto} with stride {s} over the symbolic size {d!r} "
+                                  "gives padding that depends on the size; bind the size")
+            small, big = total // 2, total - total // 2
+            pads_begin.append(small if auto == "SAME_UPPER" else big)
+            pads_end.append(big if auto == "SAME_UPPER" else small)
+        return [pads_begin[0], pads_begin[1], pads_end[0], pads_end[1]]
+
+    def rule_Conv(self, node: Node):
+        x = self.image(node.inputs[0])
+        w = self.need_const(node, 1, "the weight")
+        if w.ndim != 4:
+            raise Unsupported("only 2-D convolution is supported")
+        b = self.need_const(node, 2, "the bias")
+        co, cig, kh, kw = w.shape
+        groups = node.attrs.get("group", 1)
+        strides = node.attrs.get("strides", [1, 1])
+        dil = node.attrs.get("dilations", [1, 1])
+        n, c, h, wd = x.shape
+        if isinstance(c, str) or c != cig * groups:
+            raise Unsupported(f"input has {c} channels; the weight expects {cig * groups}")
+        pads = self._window(node, (h, wd), (kh, kw), strides, dil)
+        if groups == 1:
+            packed = weight_layouts.conv(w)
+        elif groups == c == co:
+            packed = weight_layouts.depthwise(w)
+        else:
+            packed = weight_layouts.grouped(w, groups)
+        weights = {"weight": self.weight(node.name, "weight", packed),
+                   "bias": self.weight(node.name, "bias", weight_layouts.vector(
+                       b if b is not None else np.zeros(co, np.float32)))}
+        oh = dims.sliding_out(h, dil[0] * (kh - 1) + 1, pads[0] + pads[2], strides[0])
+        ow = dims.sliding_out(wd, dil[1] * (kw - 1) + 1, pads[1] + pads[3], strides[1])
+        attrs = {"kernel": [kh, kw], "stride": list(strides), "pads": pads, "dilation": list(dil),
+                 "groups": groups, "activations": [], "residual": False}
+        self.emit("conv2d", [self.in_layout(x.name, NHWC)], node.outputs[0], (n, co, oh, ow), NHWC,
+                  node.name, attrs, weights)
+
+    def rule_ConvTranspose(self, node: Node):
+        x = self.image(node.inputs[0])
+        w = self.need_const(node, 1, "the weight")
+        b = self.need_const(node, 2, "the bias")
+        if w.ndim != 4 or node.attrs.get("group", 1) != 1:
+            raise Unsupported("only 2-D ConvTranspose with group 1 is supported")
+        ci, co, kh, kw = w.shape
+        s = node.attrs.get("strides", [1, 1])
+        dl = node.attrs.get("dilations", [1, 1])
+        op = node.attrs.get("output_padding", [0, 0])
+        n, _, h, wd = x.shape
+        spans = [dl[0] * (kh - 1) + 1, dl[1] * (kw - 1) + 1]
+        auto = node.attrs.get("auto_pad", "NOTSET")
+        full = [dims.add(dims.mul(dims.add(d, -1), st), o + sp) for d, st, o, sp in zip((h, wd), s, op, spans)]
+        if "output_shape" in node.attrs or auto in ("SAME_UPPER", "SAME_LOWER"):
+            target = node.attrs.get("output_shape")
+            target = list(target[-2:]) if target else [dims.mul(d, st) for d, st in zip((h, wd), s)]
+            if not all(isinstance(v, int) for v in full + target):
+                raise Unsupported("output_shape/auto_pad over symbolic sizes is not supported")
+            totals = [f - t for f, t in zip(full, target)]
+            if any(t < 0 for t in totals):
+                raise Unsupported("output_shape larger than the full transposed convolution")
+            upper = auto != "SAME_LOWER"
+            begin = [t // 2 if upper else t - t // 2 for t in totals]
+            pads = [begin[0], begin[1], totals[0] - begin[0], totals[1] - begin[1]]
+        else:
+            pads = list(node.attrs.get("pads", [0, 0, 0, 0]))
+        oh, ow = (dims.add(f, -(pads[i] + pads[i + 2])) for i, f in enumerate(full))
+        weights = {"weight": self.weight(node.name, "weight", weight_layouts.conv_transpose(w)),
+                   "bias": self.weight(node.name, "bias", weight_layouts.vector(
+                       b if b is not None else np.zeros(co, np.float32)))}
+        attrs = {"kernel": [kh, kw], "stride": list(s), "pads": pads, "dilation": list(dl),
+                 "activations": []}
+        self.emit("conv_transpose2d", [self.in_layout(x.name, NHWC)], node.outputs[0],
+                  (n, co, oh, ow), NHWC, node.name, attrs, weights)
+
+    def _gemm(self, node: Node, a: str, b: np.ndarray, bias: np.ndarray | None, out: str):
+        x = self.act(a)
+        a = self.in_layout(a, plain(len(x.shape)))
+        if x.shape[-1] != b.shape[0]:
+            raise Unsupported(f"inner dimensions differ ({x.shape[-1]} vs {b.shape[0]})")
+        n = b.shape[1]
+        weights = {"weight": self.weight(node.name, "weight", weight_layouts.gemm(b)),
+                   "bias": self.weight(node.name, "bias", weight_layouts.vector(
+                       np.broadcast_to(bias if bias is not None else np.float32(0), (n,)).copy()))}
+        shape = x.shape[:-1] + (n,)
+        self.emit("gemm", [a], out, shape, plain(len(shape)), node.name, {"activations": [],
+                                                                           "residual": False}, weights)
+
+    def rule_Gemm(self, node: Node):
+        alpha, beta = node.attrs.get("alpha", 1.0), node.attrs.get("beta", 1.0)
+        b = self.const(node.inputs[1])
+        c_name = node.inputs[2] if len(node.inputs) > 2 else ""
+        c = self.const(c_name)
+        if b is not None and (not c_name or (c is not None and c.size in (1, b.shape[1 - node.attrs.get("transB", 0)])
+                                              and c.ndim <= 2 and (c.ndim < 2 or c.shape[0] == 1))):
+            a = node.inputs[0]
+            if node.attrs.get("transA", 0):
+                a = self._transpose(node, a, (1, 0))
+            b = (b.T if node.attrs.get("transB", 0) else b) * np.float32(alpha)
+            bias = (c.reshape(-1) * np.float32(beta)) if c is not None else None
+            return self._gemm(node, a, b.astype(np.float32), bias, node.outputs[0])
+        a = node.inputs[0]
+        if node.attrs.get("transA", 0):
+            a = self._transpose(node, a, (1, 0))
+        bn = node.inputs[1]
+        if node.attrs.get("transB", 0):
+            bn = self._transpose(node, bn, (1, 0))
+        product = self._matmul(node, a, bn, self.fresh(f"{node.name}:ab") if (alpha != 1 or c_name) else node.outputs[0])
+        if alpha != 1:
+            product = self._binary(node, "mul", [product, np.float32(alpha)],
+                                   self.fresh(f"{node.name}:alpha") if c_name else node.outputs[0])
+        if c_name:
+            term = c * np.float32(beta) if c is not None else c_name
+            if c is None and beta != 1:
+                term = self._binary(node, "mul", [c_name, np.float32(beta)], self.fresh(f"{node.name}:beta"))
+            self._binary(node, "add", [product, term], node.outputs[0])
+
+    def _transpose(self, node: Node, name: str, perm) -> str:
+        out = self.fresh(f"{node.name}:t")
+        self._relabel(name, perm, out, node.name)
+        return out
+
+    def _matmul(self, node: Node, a: str, b: str, out: str) -> str:
+        va, vb = self.act(a), self.act(b)
+        if len(va.shape) < 2 or len(vb.shape) < 2:
+            raise Unsupported("MatMul with a 1-D operand is not supported")
+        batch = broadcast_dims(va.shape[:-2], vb.shape[:-2])
+        if va.shape[-1] != vb.shape[-2]:
+            raise Unsupported(f"inner dimensions differ ({va.shape[-1]} vs {vb.shape[-2]})")
+        shape = batch + (va.shape[-2], vb.shape[-1])
+        a, b = self.in_layout(a, plain(len(va.shape))), self.in_layout(b, plain(len(vb.shape)))
+        return self.emit("matmul", [a, b], out, shape, plain(len(shape)), node.name)
+
+    def rule_MatMul(self, node: Node):
+        b = self.const(node.inputs[1])
+        if b is not None and b.ndim == 2 and len(self.act(node.inputs[0]).shape) >= 2:
+            return self._gemm(node, node.inputs[0], b.astype(np.float32), None, node.outputs[0])
+        self._matmul(node, node.inputs[0], node.inputs[1], node.outputs[0])
+
+    # -- elementwise -------------------------------------------------------------------------
+    def _unary(self, node: Node, fn: str, params: dict, x: str, out: str) -> str:
+        v = self.act(x)
+        return self.emit("unary", [x], out, v.shape, v.perm, node.name, {"fn": fn, "params": params})
+
+    def _unary_rule(self, node: Node):
+        fn = UNARY[node.op]
+        a = node.attrs
+        params = {
+            "hard_sigmoid": lambda: {"alpha": a.get("alpha", 0.2), "beta": a.get("beta", 0.5)},
+            "leaky_relu": lambda: {"alpha": a.get("alpha", 0.01)},
+            "clip": lambda: self._clip_bounds(node),
+            "fake_quant": lambda: dict(a),
+        }.get(fn, dict)()
+        self._unary(node, fn, params, node.inputs[0], node.outputs[0])
+
+    def _clip_bounds(self, node: Node) -> dict:
+        """{"min", "max"}; None where there is no bound (JSON has no infinity)."""
+        lo, hi = (self.need_const(node, i, n) for i, n in ((1, "min"), (2, "max")))
+        return {"min": None if lo is None else float(lo.reshape(-1)[0]),
+                "max": None if hi is None else float(hi.reshape(-1)[0])}
+
+    rule_Relu = rule_Sigmoid = rule_Tanh = rule_HardSigmoid = rule_HardSwish = _unary_rule
+    rule_LeakyRelu = rule_Sqrt = rule_Reciprocal = rule_Clip = rule_FakeQuant = _unary_rule
+
+    def _binary(self, node: Node, fn: str, operands: list, out: str) -> str:
+        """operands: tensor names or constant arrays (at most one constant)."""
+        is_tensor = [isinstance(o, str) and o not in self.src.constants for o in operands]
+        arrays = [None if t else (self.src.constants[o] if isinstance(o, str) else o)
+                  for o, t in zip(operands, is_tensor)]
+        shapes = [self.act(o).shape if t else np.shape(a) for o, a, t in zip(operands, arrays, is_tensor)]
+        tensors = [o for o, t in zip(operands, is_tensor) if t]
+        shape = broadcast_dims(tuple(shapes[0]), tuple(shapes[1]))
+        rank = len(shape)
+        lead = max((self.values[t] for t in tensors), key=lambda v: len(v.shape))
+        perm = lead.perm if len(lead.shape) == rank else plain(rank)
+        inputs, weights = [], {}
+        for o, a, t in zip(operands, arrays, is_tensor):
+            if t:
+                v = self.values[o]
+                if len(v.shape) < rank:  # numpy broadcasting prepends unit axes: a free view
+                    o = self.in_layout(o, plain(len(v.shape)))
+                    view = self.fresh(f"{o}:rank{rank}")
+                    full = (1,) * (rank - len(v.shape)) + v.shape
+                    o = self.emit("reshape", [o], view, full, plain(rank), view, {"shape": list(full)})
+                inputs.append(self.in_layout(o, perm))
+            else:
+                full = np.asarray(a, np.float32).reshape((1,) * (rank - np.ndim(a)) + np.shape(a))
+                weights["operand"] = self.weight(node.name if out == node.outputs[0] else out, "operand",
+                                                 weight_layouts.broadcast(full.transpose(perm)))
+                inputs.append("")  # position of the constant operand
+        const_side = inputs.index("") if "" in inputs else None
+        attrs = {"fn": fn, "activations": [], "constant_operand": const_side}
+        return self.emit("binary", [i for i in inputs if i], out, shape, perm, node.name, attrs, weights)
+
+    def _binary_rule(self, node: Node):
+        if all(i in self.src.constants for i in node.inputs):
+            raise Unsupported("both operands are constants (constant folding should have removed it)")
+        self._binary(node, BINARY[node.op], list(node.inputs), node.outputs[0])
+
+    rule_Add = rule_Sub = rule_Mul = rule_Div = rule_Pow = _binary_rule
+
+    def rule_BatchNormalization(self, node: Node):
+        if node.attrs.get("training_mode", 0) or len(node.outputs) > 1:
+            raise Unsupported("training-mode BatchNormalization is not supported")
+        g, b, m, v = (self.need_const(node, i, n) for i, n in enumerate(("scale", "B", "mean", "var"), 1))
+        x = self.act(node.inputs[0])
+        scale = g / np.sqrt(v + np.float32(node.attrs.get("epsilon", 1e-5)))
+        shift = b - m * scale
+        per_channel = [-1 if i == 1 else 1 for i in range(len(x.shape))]
+        scaled = self._binary(node, "mul", [node.inputs[0], scale.reshape(per_channel)],
+                              self.fresh(f"{node.name}:scaled"))
+        self._binary(node, "add", [scaled, shift.reshape(per_channel).astype(np.float32)], node.outputs[0])
+
+    def rule_InstanceNormalization(self, node: Node):
+        x = self.image(node.inputs[0])
+        scale, bias = self.need_const(node, 1, "scale"), self.need_const(node, 2, "B")
+        weights = {"scale": self.weight(node.name, "scale", weight_layouts.vector(scale)),
+                   "bias": self.weight(node.name, "bias", weight_layouts.vector(bias))}
+        self.emit("instance_norm", [self.in_layout(x.name, NHWC)], node.outputs[0], x.shape, NHWC,
+                  node.name, {"epsilon": float(node.attrs.get("epsilon", 1e-5)), "activations": []},
+                  weights)
+
+    # -- pooling -----------------------------------------------------------------------------
+    def _pool(self, node: Node, kind: str):
+        x = self.image(node.inputs[0])
+        if len(node.outputs) > 1 and node.outputs[1]:
+            raise Unsupported("MaxPool's Indices output is not supported")
+        k = node.attrs["kernel_shape"]
+        if len(k) != 2:
+            raise Unsupported("only 2-D pooling is supported")
+        s = node.attrs.get("strides", [1, 1])
+        dl = node.attrs.get("dilations", [1, 1])
+        ceil = bool(node.attrs.get("ceil_mode", 0))
+        n, c, h, w = x.shape
+        pads = self._window(node, (h, w), k, s, dl)
+        oh, ow = (dims.sliding_out(d, dl[i] * (k[i] - 1) + 1, pads[i] + pads[i + 2], s[i], ceil)
+                  for i, d in enumerate((h, w)))
+        if ceil and not all(isinstance(d, int) for d in (h, w)):
+            raise Unsupported("ceil_mode over symbolic sizes is not supported")
+        if ceil:  # ONNX: the last window must start inside the input or the left padding
+            oh, ow = (o - 1 if (o - 1) * s[i] >= d + pads[i] else o for i, (o, d) in enumerate(((oh, h), (ow, w))))
+        attrs = {"kind": kind, "kernel": list(k), "stride": list(s), "pads": pads, "dilation": list(dl),
+                 "count_include_pad": bool(node.attrs.get("count_include_pad", 0))}
+        self.emit("pool", [self.in_layout(x.name, NHWC)], node.outputs[0], (n, c, oh, ow), NHWC,
+                  node.name, attrs)
+
+    def rule_MaxPool(self, node: Node):
+        if node.attrs.get("storage_order", 0):
+            raise Unsupported("storage_order=1 is not supported")
+        self._pool(node, "max")
+
+    def rule_AveragePool(self, node: Node):
+        self._pool(node, "avg")
+
+    def _global_pool(self, node: Node, kind: str):
+        x = self.image(node.inputs[0])
+        n, c = x.shape[:2]
+        self.emit("global_pool", [self.in_layout(x.name, NHWC)], node.outputs[0], (n, c, 1, 1), NHWC,
+                  node.name, {"kind": kind})
+
+    def rule_GlobalAveragePool(self, node: Node):
+        self._global_pool(node, "avg")
+
+    def rule_GlobalMaxPool(self, node: Node):
+        self._global_pool(node, "max")
+
+    # -- padding and resizing ----------------------------------------------------------------
+    def rule_Pad(self, node: Node):
+        x = self.act(node.inputs[0])
+        mode = node.attrs.get("mode", "constant")
+        if mode not in ("constant", "reflect", "edge"):
+            raise Unsupported(f"Pad mode {mode!r} is not supported (constant, reflect, edge are)")
+        rank = len(x.shape)
+        pads = [int(p) for p in self.need_const(node, 1, "pads")]
+        value = self.need_const(node, 2, "constant_value")
+        axes = self.need_const(node, 3, "axes")
+        axes = [int(a) % rank for a in axes] if axes is not None else list(range(rank))
+        begin, end = [0] * rank, [0] * rank
+        for i, a in enumerate(axes):
+            begin[a], end[a] = pads[i], pads[i + len(axes)]
+        if any(p < 0 for p in begin + end):
+            raise Unsupported("negative pads (cropping) are not supported")
+        if mode == "reflect" and any(isinstance(d, int) and (b >= d or e >= d) and (b or e)
+                                     for d, b, e in zip(x.shape, begin, end)):
+            raise Unsupported("reflect padding must be smaller than the padded axis")
+        shape = tuple(dims.add(d, b + e) for d, b, e in zip(x.shape, begin, end))
+        perm = x.perm
+        attrs = {"mode": mode, "begin": [begin[p] for p in perm], "end": [end[p] for p in perm],
+                 "value": float(value.reshape(-1)[0]) if value is not None and value.size else 0.0}
+        self.emit("pad", [x.name], node.outputs[0], shape, perm, node.name, attrs)
+
+    def rule_Resize(self, node: Node):
+        x = self.act(node.inputs[0])
+        a = node.attrs
+        mode = a.get("mode", "nearest")
+        ctm = a.get("coordinate_transformation_mode", "half_pixel")
+        if mode not in ("nearest", "linear"):
+            raise Unsupported(f"Resize mode {mode!r} is not supported (nearest, linear are)")
+        if ctm not in ("half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel",
+                       "half_pixel_symmetric"):
+            raise Unsupported(f"coordinate_transformation_mode {ctm!r} is not supported")
+        for attr, ok in (("antialias", 0), ("exclude_outside", 0), ("keep_aspect_ratio_policy", "stretch")):
+            if a.get(attr, ok) != ok:
+                raise Unsupported(f"Resize {attr}={a[attr]!r} is not supported")
+        if len(x.shape) != 4:
+            raise Unsupported("Resize is supported on 4-D tensors (over H and W) only")
+        scales = self.need_const(node, 2, "scales")
+        sizes = self.need_const(node, 3, "sizes")
+        axes = a.get("axes")
+        if axes is not None:
+            axes = [int(v) % 4 for v in axes]
+        if scales is not None and scales.size:
+            full = [1.0] * 4
+            for i, s in zip(axes or range(4), scales):
+                full[i] = float(s)
+            if full[0] != 1 or full[1] != 1:
+                raise Unsupported("Resize over the batch or channel axis is not supported")
+            out_hw = [dims.scaled(d, *_rational(s)) for d, s in zip(x.shape[2:], full[2:])]
+            hw_scales = full[2:]
+        elif sizes is not None:
+            full = list(x.shape)
+            for i, s in zip(axes or range(4), sizes):
+                full[i] = int(s)
+            if full[0] != x.shape[0] or full[1] != x.shape[1]:
+                raise Unsupported("Resize over the batch or channel axis is not supported")
+            if not all(isinstance(d, int) for d in x.shape[2:]):
+                raise Unsupported("Resize to fixed sizes from symbolic sizes is not supported")
+            out_hw = full[2:]
+            hw_scales = [o / i for o, i in zip(out_hw, x.shape[2:])]
+        else:
+            raise Unsupported("Resize needs constant scales or sizes")
+        attrs = {"mode": mode, "coordinate_transformation_mode": ctm,
+                 "nearest_mode": a.get("nearest_mode", "round_prefer_floor"),
+                 "scales": [float(np.float32(s)) for s in hw_scales]}
+        self.emit("resize", [self.in_layout(x.name, NHWC)], node.outputs[0],
+                  tuple(x.shape[:2]) + tuple(out_hw), NHWC, node.name, attrs)
+
+    # -- data movement ------------------------------------------------------------------------
+    def rule_Concat(self, node: Node):
+        first = self.act(node.inputs[0])
+        rank = len(first.shape)
+        axis = node.attrs["axis"] % rank
+        names = [self.in_layout(self.act(i).name, first.perm) for i in node.inputs]
+        parts = [self.values[n].shape[axis] for n in names]
+        total = sum(p for p in parts if isinstance(p, int))
+        sym = [p for p in parts if not isinstance(p, int)]
+        size = total if not sym else "+".join(f"({s})" for s in sym) + (f"+{total}" if total else "")
+        shape = tuple(size if i == axis else d for i, d in enumerate(first.shape))
+        self.emit("concat", names, node.outputs[0], shape, first.perm, node.name,
+                  {"axis": physical_axis(first.perm, axis)})
+
+    def _reshape_to(self, node: Node, shape: tuple, out: str | None = None):
+        x = self.act(node.inputs[0])
+        src = self.in_layout(x.name, plain(len(x.shape)))
+        self.emit("reshape", [src], out or node.outputs[0], shape, plain(len(shape)), node.name,
+                  {"shape": list(shape)})
+
+    def rule_Reshape(self, node: Node):
+        x = self.act(node.inputs[0])
+        target = [int(v) for v in self.need_const(node, 1, "the target shape")]
+        allowzero = node.attrs.get("allowzero", 0)
+        shape = [x.shape[i] if v == 0 and not allowzero else v for i, v in enumerate(target)]
+        if -1 in shape:
+            known = dims.product([d for d in shape if d != -1])
+            try:
+                shape[shape.index(-1)] = dims.quotient(dims.product(x.shape), known)
+            except ValueError as exc:
+                raise Unsupported(f"can't infer the -1 dimension: {exc}") from None
+        self._reshape_to(node, tuple(shape))
+
+    def rule_Flatten(self, node: Node):
+        x = self.act(node.inputs[0])
+        axis = node.attrs.get("axis", 1) % (len(x.shape) + 1) if node.attrs.get("axis", 1) >= 0 \
+            else node.attrs["axis"] + len(x.shape)
+        self._reshape_to(node, (dims.product(x.shape[:axis]), dims.product(x.shape[axis:])))
+
+    def _axes(self, node: Node):
+        if "axes" in node.attrs:
+            return list(node.attrs["axes"])
+        value = self.need_const(node, 1, "axes")
+        return None if value is None else [int(v) for v in value]
+
+    def rule_Squeeze(self, node: Node):
+        x = self.act(node.inputs[0])
+        axes = self._axes(node)
+        rank = len(x.shape)
+        axes = [a % rank for a in axes] if axes is not None else [i for i, d in enumerate(x.shape) if d == 1]
+        if any(x.shape[a] != 1 for a in axes):
+            raise Unsupported("Squeeze of an axis whose size is not 1")
+        self._reshape_to(node, tuple(d for i, d in enumerate(x.shape) if i not in axes))
+
+    def rule_Unsqueeze(self, node: Node):
+        x = self.act(node.inputs[0])
+        rank = len(x.shape) + len(self._axes(node))
+        axes = sorted(a % rank for a in self._axes(node))
+        rest = iter(x.shape)
+        self._reshape_to(node, tuple(1 if i in axes else next(rest) for i in range(rank)))
+
+    def _relabel(self, name: str, perm, out: str, node_name: str):
+        x = self.values[name]
+        shape = tuple(x.shape[p] for p in perm)
+        new_perm = relabelled(x.perm, perm)
+        self.emit("reshape", [name], out, shape, new_perm, node_name,
+                  {"shape": [shape[p] for p in new_perm]})
+
+    def rule_Transpose(self, node: Node):
+        x = self.act(node.inputs[0])
+        perm = node.attrs.get("perm", list(reversed(range(len(x.shape)))))
+        self._relabel(x.name, perm, node.outputs[0], node.name)
+
+    def rule_Identity(self, node: Node):
+        x = self.act(node.inputs[0])
+        self.emit("reshape", [x.name], node.outputs[0], x.shape, x.perm, node.name,
+                  {"shape": list(x.physical_shape)})
+
+    def rule_Cast(self, node: Node):
+        if node.attrs.get("to") != 1:
+            raise Unsupported("Cast to a type other than float32 is not supported on activations")
+        self.rule_Identity(node)
+
+    def rule_Slice(self, node: Node):
+        x = self.act(node.inputs[0])
+        rank = len(x.shape)
+        starts, ends = self.need_const(node, 1, "starts"), self.need_const(node, 2, "ends")
+        axes = self.need_const(node, 3, "axes")
+        steps = self.need_const(node, 4, "steps")
+        axes = [int(a) % rank for a in axes] if axes is not None else list(range(len(starts)))
+        steps = [int(s) for s in steps] if steps is not None else [1] * len(axes)
+        begin, stop, step = [0] * rank, list(x.shape), [1] * rank
+        for a, s, e, st in zip(axes, starts, ends, steps):
+            d = x.shape[a]
+            if not isinstance(d, int):
+                raise Unsupported(f"slicing the symbolic axis {d!r} is not supported")
+            if st == 0:
+                raise Unsupported("Slice step 0")
+            rng = range(d)[slice(int(np.clip(s, -d - 1, d + 1)), int(np.clip(e, -d - 1, d + 1)), st)]
+            begin[a], stop[a], step[a] = rng.start, rng.stop, st
+            stop[a] = rng.start + len(rng) * st  # normalised: exactly len(rng) elements
+        shape = tuple(x.shape[i] if i not in axes else len(range(begin[i], stop[i], step[i]))
+                      for i in range(rank))
+        p = x.perm
+        attrs = {"starts": [begin[i] for i in p], "steps": [step[i] for i in p]}
+        self.emit("slice", [x.name], node.outputs[0], shape, p, node.name, attrs)
+
+    def rule_Softmax(self, node: Node):
+        x = self.act(node.inputs[0])
+        rank = len(x.shape)
+        axis = node.attrs.get("axis", -1 if self.src.opset >= 13 else 1) % rank
+        if self.src.opset >= 13:
+            axes = [physical_axis(x.perm, axis)]
+            src = x.name
+        else:  # opsets 11-12: over all axes from ``axis`` on, in logical order
+            src = self.in_layout(x.name, plain(rank))
+            axes = list(range(axis, rank))
+        self.emit("softmax", [src], node.outputs[0], x.shape, self.values[src].perm, node.name,
+                  {"axes": axes})
+
+    def _reduce(self, node: Node, fn: str):
+        x = self.act(node.inputs[0])
+        rank = len(x.shape)
+        axes = self._axes(node)
+        if not axes:
+            if node.attrs.get("noop_with_empty_axes", 0):
+                return self.rule_Identity(node)
+            axes = list(range(rank))
+        axes = sorted(a % rank for a in axes)
+        keep = node.attrs.get("keepdims", 1)
+        shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape)) if keep else \
+            tuple(d for i, d in enumerate(x.shape) if i not in axes)
+        if keep:
+            perm = x.perm
+        else:
+            remaining = [p for p in x.perm if p not in axes]
+            perm = tuple(sorted(remaining).index(p) for p in remaining)
+        attrs = {"fn": fn, "axes": sorted(physical_axis(x.perm, a) for a in axes), "keepdims": bool(keep)}
+        self.emit("reduce", [x.name], node.outputs[0], shape, perm, node.name, attrs)
+
+    def rule_ReduceMean(self, node: Node):
+        self._reduce(node, "mean")
+
+    def rule_ReduceSum(self, node: Node):
+        self._reduce(node, "sum")
+
+
+def _rational(scale: float) -> tuple[int, int]:
+    f = Fraction(float(np.float32(scale)))
+    return f.numerator, f.denominator
+
+
+def _input_perm(shape: tuple) -> tuple[int, ...]:
+    """NHWC memory for a 4-D input, unless it is already laid out channels-last."""
+    if len(shape) != 4:
+        return plain(len(shape))
+    channels_last = shape[3] in (1, 3, 4) and shape[1] not in (1, 3, 4)
+    return plain(4) if channels_last else NHWC
+
+
+def lower(graph: Graph) -> tuple[Graph, list[Problem]]:
+    lowerer = Lowerer(graph)
+    out = lowerer.run()
+    return out, lowerer.problems

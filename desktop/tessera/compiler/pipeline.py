@@ -1,0 +1,75 @@
+"""The compile pipeline, pass by pass, from an ONNX file to the package's parts in memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+
+from tessera.compiler import dims
+from tessera.compiler.errors import CompileError
+from tessera.compiler.importer import import_graph
+from tessera.compiler.ir import Graph
+from tessera.compiler.load import read_model, validate
+from tessera.compiler.memory_plan import MemoryPlan, plan_memory
+from tessera.compiler.package import PackageMeta, build_manifest, shard_weights, write_package
+from tessera.compiler.passes.dead_nodes import remove_dead_nodes
+from tessera.compiler.passes.fold_batchnorm import fold_batchnorm
+from tessera.compiler.passes.fold_constants import fold_constants
+from tessera.compiler.passes.fold_qdq import fold_qdq
+from tessera.compiler.passes.fuse import fuse_activations, fuse_residual_add
+from tessera.compiler.passes.fuse_se import fuse_squeeze_excite
+from tessera.compiler.passes.lower import lower
+
+# Symbols are bound to these only to report the memory plan; the engine binds the real sizes.
+REFERENCE_BATCH, REFERENCE_SIZE = 1, 224
+
+
+@dataclass
+class CompiledModel:
+    graph: Graph
+    plan: MemoryPlan
+    manifest: dict
+    shards: dict[str, list[bytes]]
+    source: bytes
+
+
+def reference_bindings(graph: Graph) -> dict[str, int]:
+    out = {}
+    for name in graph.inputs:
+        for axis, d in enumerate(graph.values[name].shape):
+            for s in dims.symbols(d):
+                out.setdefault(s, REFERENCE_BATCH if axis == 0 else REFERENCE_SIZE)
+    return out
+
+
+def compile_graph(model: onnx.ModelProto, label: str) -> Graph:
+    graph = import_graph(validate(model, label), label)
+    graph = fold_constants(graph)
+    graph, problems = fold_qdq(graph)
+    graph = fold_batchnorm(fold_constants(graph))
+    lowered, more = lower(graph)
+    if problems + more:
+        raise CompileError(label, problems + more)
+    graph = fuse_residual_add(lowered)
+    graph = fuse_activations(graph)
+    graph = fuse_squeeze_excite(graph)
+    return remove_dead_nodes(graph)
+
+
+def compile_model(path: Path, meta: PackageMeta, bindings: dict[str, int] | None = None) -> CompiledModel:
+    path = Path(path)
+    model, source = read_model(path)
+    graph = compile_graph(model, path.name)
+    plan = plan_memory(graph, {**reference_bindings(graph), **(bindings or {})})
+    slices, shards = shard_weights(graph)
+    manifest = build_manifest(graph, plan, meta, slices)
+    return CompiledModel(graph, plan, manifest, shards, source)
+
+
+def compile_to_folder(path: Path, folder: Path, meta: PackageMeta, labels: list[str] | None = None,
+                      bindings: dict[str, int] | None = None) -> CompiledModel:
+    compiled = compile_model(path, meta, bindings)
+    write_package(folder, compiled.manifest, compiled.shards, compiled.source, labels)
+    return compiled

@@ -1,0 +1,21 @@
+"""Which ONNX ops the compiler accepts, in the default domain, opsets 11 to 21.
+
+LOWERED ops become package ops (see passes/lower.py). FOLD_ONLY ops are accepted only where
+constant folding removes them (shape arithmetic such as Shape -> Gather -> Concat feeding a
+Reshape); one left over after folding depends on a runtime value and is an error.
+"""
+
+MIN_OPSET, MAX_OPSET = 11, 21
+
+LOWERED = frozenset({
+    "Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization", "InstanceNormalization",
+    "Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "LeakyRelu", "Sqrt",
+    "Reciprocal", "Add", "Sub", "Mul", "Div", "Pow", "MaxPool", "AveragePool",
+    "GlobalAveragePool", "GlobalMaxPool", "Pad", "Resize", "Upsample", "Concat", "Reshape",
+    "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Softmax", "ReduceMean",
+    "ReduceSum", "Identity", "Constant", "QuantizeLinear", "DequantizeLinear", "Cast",
+})
+
+FOLD_ONLY = frozenset({"Shape", "Gather", "ConstantOfShape", "Range", "Size"})
+
+SUPPORTED = LOWERED | FOLD_ONLY
