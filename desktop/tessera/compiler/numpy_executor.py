@@ -2,7 +2,10 @@
 numpy, op by op, exactly as docs/model-package.md defines the ops.
 
 Feeds and results are in logical (ONNX) order; inside, every tensor is in its physical
-layout, as on the GPU.
+layout, as on the GPU. Feeds are rounded to float32 (what the engine is given), the weights
+are the stored fp32 or fp16 values, and the arithmetic runs in float64 (COMPUTE): the oracle
+adds no rounding of its own, so its distance to onnxruntime is onnxruntime's float32 error
+(plus, for fp16 packages, the weights' rounding). Results come back as float32.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import numpy as np
 from tessera.compiler import dims
 from tessera.compiler import numpy_kernels as k
 from tessera.compiler.package import read_package
+
+COMPUTE = np.float64
 
 
 def bind_symbols(manifest: dict, feeds: dict[str, np.ndarray]) -> dict[str, int]:
@@ -40,9 +45,9 @@ def _run_op(op: dict, args: list[np.ndarray], w: dict[str, np.ndarray], out_shap
     if kind == "gemm":
         return k.gemm(args[0], w["weight"], w["bias"], a, out_shape[-1], *args[1:])
     if kind == "matmul":
-        return np.matmul(args[0], args[1]).astype(np.float32)
+        return np.matmul(args[0], args[1])
     if kind == "unary":
-        return k.apply_activation(args[0], a["fn"], a["params"]).astype(np.float32)
+        return k.apply_activation(args[0], a["fn"], a["params"])
     if kind == "binary":
         operands = list(args)
         if a["constant_operand"] is not None:
@@ -80,18 +85,18 @@ def run(manifest: dict, weights: dict[str, np.ndarray], feeds: dict[str, np.ndar
     env = {}
     for spec in manifest["inputs"]:
         env[spec["name"]] = np.ascontiguousarray(
-            np.asarray(feeds[spec["name"]], np.float32).transpose(spec["perm"]))
+            np.asarray(feeds[spec["name"]], np.float32).astype(COMPUTE).transpose(spec["perm"]))
     tensors = manifest["tensors"]
     for op in manifest["ops"]:
         args = [env[i] for i in op["inputs"]]
-        w = {role: weights[name] for role, name in op["weights"].items()}
+        w = {role: weights[name].astype(COMPUTE) for role, name in op["weights"].items()}
         out = op["outputs"][0]
         shape = tuple(dims.evaluate(d, bindings) for d in tensors[out]["shape"])
         result = _run_op(op, args, w, shape)
         if result.shape != shape:
             raise AssertionError(f"{op['op']} {op['name']} produced {result.shape}, manifest says {shape}")
         env[out] = result
-    return {spec["name"]: env[spec["name"]].transpose(np.argsort(spec["perm"]))
+    return {spec["name"]: env[spec["name"]].transpose(np.argsort(spec["perm"])).astype(np.float32)
             for spec in manifest["outputs"]}
 
 

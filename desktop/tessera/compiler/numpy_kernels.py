@@ -1,13 +1,15 @@
-"""Numpy reference of every package op, on physical (NHWC where 4-D) float32 arrays.
+"""Numpy reference of every package op, on physical (NHWC where 4-D) arrays.
 
 Slow and plain on purpose: each function is the definition the WebGPU kernels must match,
-reading weights in exactly the packed layouts of weight_layouts.py.
+reading weights in exactly the packed layouts of weight_layouts.py. Every function keeps its
+input's float dtype: the executor runs them in float64 so that, compared with onnxruntime's
+float32, the difference measured is onnxruntime's own rounding (attribute constants are still
+rounded to float32 first, as the ONNX ops define them).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 F32 = np.float32
 
@@ -19,7 +21,7 @@ def apply_activation(x: np.ndarray, fn: str, p: dict) -> np.ndarray:
         lo, hi = (None if p[b] is None else F32(p[b]) for b in ("min", "max"))
         return x if lo is None and hi is None else np.clip(x, lo, hi)
     if fn == "sigmoid":
-        return (F32(1) / (F32(1) + np.exp(-x))).astype(F32)
+        return F32(1) / (F32(1) + np.exp(-x))
     if fn == "tanh":
         return np.tanh(x)
     if fn == "hard_sigmoid":
@@ -35,39 +37,44 @@ def apply_activation(x: np.ndarray, fn: str, p: dict) -> np.ndarray:
     if fn == "reciprocal":
         return F32(1) / x
     if fn == "fake_quant":
-        q = np.clip(np.rint(x / F32(p["scale"])) + p["zero_point"], p["qmin"], p["qmax"])
-        return ((q - p["zero_point"]) * F32(p["scale"])).astype(F32)
+        # x / scale rounded in float32, as QuantizeLinear computes it, so ties round alike
+        q = np.clip(np.rint(x.astype(F32) / F32(p["scale"])) + p["zero_point"], p["qmin"], p["qmax"])
+        return ((q - p["zero_point"]) * F32(p["scale"])).astype(x.dtype)
     raise ValueError(f"unknown activation {fn!r}")
 
 
 def epilogue(y: np.ndarray, activations: list[dict]) -> np.ndarray:
     for a in activations:
         y = apply_activation(y, a["fn"], a.get("params", {}))
-    return y.astype(F32, copy=False)
+    return y
 
 
-def _windows(x: np.ndarray, kernel, stride, dilation) -> np.ndarray:
-    """x [N, H, W, C] (already padded) -> [N, OH, OW, C, KH, KW] strided windows."""
-    spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
-    w = sliding_window_view(x, spans, axis=(1, 2))
-    return w[:, ::stride[0], ::stride[1], :, ::dilation[0], ::dilation[1]]
+def _taps(xp: np.ndarray, kernel, stride, dilation, out_hw=None) -> list[np.ndarray]:
+    """xp [N, H, W, C] (already padded) -> one [N, OH, OW, C] strided view per kernel tap, in
+    tap order ky*KW+kx (the weight layouts' row order). OH, OW: every window that fits, or
+    out_hw."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    oh, ow = out_hw or ((xp.shape[1] - dh * (kh - 1) - 1) // sh + 1,
+                        (xp.shape[2] - dw * (kw - 1) - 1) // sw + 1)
+    return [xp[:, ky * dh:ky * dh + (oh - 1) * sh + 1:sh, kx * dw:kx * dw + (ow - 1) * sw + 1:sw]
+            for ky in range(kh) for kx in range(kw)]
 
 
 def conv2d(x, weight, bias, a, co: int, residual=None):
-    """co: the true output channel count (weights and bias are padded to a multiple of 4)."""
-    (kh, kw), groups = a["kernel"], a["groups"]
+    """co: the true output channel count (weights and bias are padded to a multiple of 4).
+    im2col (the taps side by side, channels innermost) times the packed weight."""
+    groups = a["groups"]
     t, l, b, r = a["pads"]
-    win = _windows(np.pad(x, [(0, 0), (t, b), (l, r), (0, 0)]), (kh, kw), a["stride"], a["dilation"])
+    taps = _taps(np.pad(x, [(0, 0), (t, b), (l, r), (0, 0)]), a["kernel"], a["stride"], a["dilation"])
     c = x.shape[3]
     if weight.ndim == 2 and groups > 1:  # depthwise: [KH*KW, C4]
-        y = np.einsum("nhwckl,klc->nhwc", win, weight[:, :c].reshape(kh, kw, c), optimize=True)
+        y = sum(tap * weight[i, :c] for i, tap in enumerate(taps))
     else:  # [G, KH*KW*Cin/G, Cout/G padded]; groups == 1 is the [KH*KW*Cin, Cout4] case
         per_group = weight.reshape((1,) + weight.shape) if weight.ndim == 2 else weight
         cig, cog = c // groups, co // groups
         parts = []
         for g in range(groups):
-            wg = win[:, :, :, g * cig:(g + 1) * cig]
-            cols = wg.transpose(0, 1, 2, 4, 5, 3).reshape(*wg.shape[:3], kh * kw * cig)
+            cols = np.concatenate([tap[..., g * cig:(g + 1) * cig] for tap in taps], axis=-1)
             parts.append(cols @ per_group[g][:, :cog])
         y = np.concatenate(parts, axis=-1)
     y = y + bias[:co]
@@ -83,7 +90,7 @@ def conv_transpose2d(x, weight, bias, a, out_shape):
     t, l = a["pads"][0], a["pads"][1]
     full_h = max(sh * (h - 1) + dh * (kh - 1) + 1, t + out_shape[1])
     full_w = max(sw * (w - 1) + dw * (kw - 1) + 1, l + out_shape[2])
-    full = np.zeros((n, full_h, full_w, co), F32)
+    full = np.zeros((n, full_h, full_w, co), x.dtype)
     taps = weight.reshape(kh, kw, ci, -1)[..., :co]
     for ky in range(kh):
         for kx in range(kw):
@@ -104,31 +111,29 @@ BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divid
 
 
 def binary(a_in, b_in, a):
-    return epilogue(BINARY[a["fn"]](a_in, b_in).astype(F32), a["activations"])
+    return epilogue(BINARY[a["fn"]](a_in, b_in), a["activations"])
 
 
 def pool(x, a, out_shape):
-    (kh, kw), (t, l, b, r) = a["kernel"], a["pads"]
-    s, d = a["stride"], a["dilation"]
-    spans = [d[0] * (kh - 1) + 1, d[1] * (kw - 1) + 1]
+    (t, l, b, r), s, d = a["pads"], a["stride"], a["dilation"]
+    spans = [dl * (k - 1) + 1 for k, dl in zip(a["kernel"], d)]
     need = [(o - 1) * st + sp for o, st, sp in zip(out_shape[1:3], s, spans)]
     extra = [max(0, nd - (x.shape[1 + i] + [t + b, l + r][i])) for i, nd in enumerate(need)]
     pad = [(0, 0), (t, b + extra[0]), (l, r + extra[1]), (0, 0)]
+    out_hw = out_shape[1:3]
     if a["kind"] == "max":
-        xp = np.pad(x, pad, constant_values=-np.inf)
-        return _windows(xp, (kh, kw), s, d).max(axis=(4, 5))[:, :out_shape[1], :out_shape[2]]
-    xp = np.pad(x, pad)
-    sums = _windows(xp, (kh, kw), s, d).sum(axis=(4, 5))[:, :out_shape[1], :out_shape[2]]
+        return np.maximum.reduce(_taps(np.pad(x, pad, constant_values=-np.inf), a["kernel"], s, d, out_hw))
+    sums = sum(_taps(np.pad(x, pad), a["kernel"], s, d, out_hw))
     ones = np.pad(np.ones((1,) + x.shape[1:3] + (1,), F32), pad)
     if a["count_include_pad"]:  # padding counts, the ceil-mode overhang beyond it does not
         ones = np.pad(np.ones((1, x.shape[1] + t + b, x.shape[2] + l + r, 1), F32),
                       [(0, 0), (0, extra[0]), (0, extra[1]), (0, 0)])
-    counts = _windows(ones, (kh, kw), s, d).sum(axis=(4, 5))[:, :out_shape[1], :out_shape[2]]
-    return (sums / counts).astype(F32)
+    counts = sum(_taps(ones, a["kernel"], s, d, out_hw))
+    return (sums / counts).astype(x.dtype)
 
 
 def global_pool(x, a):
-    return (x.mean if a["kind"] == "avg" else x.max)(axis=(1, 2), keepdims=True).astype(F32)
+    return (x.mean if a["kind"] == "avg" else x.max)(axis=(1, 2), keepdims=True)
 
 
 def pad(x, a):
@@ -168,12 +173,12 @@ def resize(x, a, out_shape):
             src = np.clip(src, 0, in_len - 1)
             lo = np.floor(src).astype(np.int64)
             hi = np.minimum(lo + 1, in_len - 1)
-            frac = (src - lo).astype(F32)
+            frac = (src - lo).astype(x.dtype)
             shape = [1] * y.ndim
             shape[axis] = out_len
             frac = frac.reshape(shape)
             y = np.take(y, lo, axis=axis) * (F32(1) - frac) + np.take(y, hi, axis=axis) * frac
-    return y.astype(F32)
+    return y.astype(x.dtype)
 
 
 def instance_norm(x, scale, bias, a):
@@ -181,18 +186,18 @@ def instance_norm(x, scale, bias, a):
     mean = x.mean(axis=(1, 2), keepdims=True)
     var = ((x - mean) ** 2).mean(axis=(1, 2), keepdims=True)
     y = (x - mean) / np.sqrt(var + F32(a["epsilon"])) * scale[:c] + bias[:c]
-    return epilogue(y.astype(F32), a["activations"])
+    return epilogue(y, a["activations"])
 
 
 def softmax(x, a):
     axes = tuple(a["axes"])
     e = np.exp(x - x.max(axis=axes, keepdims=True))
-    return (e / e.sum(axis=axes, keepdims=True)).astype(F32)
+    return e / e.sum(axis=axes, keepdims=True)
 
 
 def reduce(x, a):
     fn = np.mean if a["fn"] == "mean" else np.sum
-    return fn(x, axis=tuple(a["axes"]), keepdims=a["keepdims"]).astype(F32)
+    return fn(x, axis=tuple(a["axes"]), keepdims=a["keepdims"])
 
 
 def slice_(x, a, out_shape):
@@ -207,4 +212,4 @@ def squeeze_excite(x, w: dict, a):
     cr = a["squeeze_channels"]
     s = epilogue(s @ w["reduce_weight"][:, :cr] + w["reduce_bias"][:cr], a["reduce_activations"])
     g = epilogue(s @ w["expand_weight"][:, :c] + w["expand_bias"][:c], a["expand_activations"])
-    return (x * g[:, None, None, :]).astype(F32)
+    return x * g[:, None, None, :]
