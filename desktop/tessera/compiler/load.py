@@ -6,6 +6,7 @@ the compile with one CompileError listing them all.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import onnx
@@ -96,6 +97,18 @@ def validate(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
     try:
         return onnx.shape_inference.infer_shapes(model, strict_mode=True)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CompileError(label, [Problem(f"the graph is inconsistent (ONNX shape inference: "
-                                           f"{first[:300]})")]) from None
+        raise CompileError(label, [_inference_problem(str(exc), model, opset)]) from None
+
+
+def _inference_problem(message: str, model: onnx.ModelProto, opset: int) -> Problem:
+    """Shape inference's complaint as a Problem naming the node and op it reports (an unnamed
+    node by its first output, when it is the only node of that op)."""
+    first = message.strip().splitlines()[0] if message.strip() else "no details"
+    op = re.search(r"op_type:\s*(\w+)", message)
+    node = re.search(r"node name:\s*([^)]*)\)", message)
+    name = node[1].strip() if node else ""
+    if op and not name:
+        same_op = [n for n in model.graph.node if n.op_type == op[1]]
+        name = same_op[0].name or same_op[0].output[0] if len(same_op) == 1 else ""
+    return Problem(f"the graph is inconsistent (ONNX shape inference: {first[:300]})",
+                   name, op[1] if op else "", opset)

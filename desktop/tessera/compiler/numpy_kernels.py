@@ -147,8 +147,8 @@ def _source_coords(out_len: int, in_len: int, scale: float, mode: str) -> np.nda
     o = np.arange(out_len, dtype=np.float64)
     if mode == "asymmetric":
         return o / scale
-    if mode == "align_corners":
-        return o * (in_len - 1) / (out_len - 1) if out_len > 1 else np.zeros(out_len)
+    if mode == "align_corners":  # ONNX scales the unrounded output length in_len * scale
+        return o * (in_len - 1) / (in_len * scale - 1) if out_len > 1 else np.zeros(out_len)
     if mode == "pytorch_half_pixel":
         return (o + 0.5) / scale - 0.5 if out_len > 1 else np.zeros(out_len)
     if mode == "half_pixel_symmetric":
