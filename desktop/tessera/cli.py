@@ -69,6 +69,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_command.run(args)
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from tessera import models
+
+    if args.action == "import":
+        m = models.import_model(args.file, args.name, args.labels, args.task)
+        print(f"imported {m.name} ({m.task}) into {m.folder}")
+    elif args.action == "remove":
+        models.remove_model(args.name)
+        print(f"removed {args.name}")
+    else:
+        for m in models.list_models():
+            print(models.describe(m))
+    return 0
+
+
 def cmd_window(parser: argparse.ArgumentParser) -> int:
     from tessera.shells.app_window import display_available, run_app_window
     from tessera.shells.page_session import running_server
@@ -104,6 +119,18 @@ def build_parser() -> argparse.ArgumentParser:
                        "against onnxruntime")
     bench_command.add_arguments(p)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("models", help="list, import or remove models")
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    actions.add_parser("list", help="bundled and imported models")
+    q = actions.add_parser("import", help="compile an ONNX file into your models")
+    q.add_argument("file", metavar="FILE.onnx")
+    q.add_argument("--name", help="model name (default: the file's name)")
+    q.add_argument("--labels", metavar="FILE", help="JSON list of class names")
+    q.add_argument("--task", choices=["classify", "stylize"], default="classify")
+    q = actions.add_parser("remove", help="remove an imported model")
+    q.add_argument("name", metavar="NAME")
+    p.set_defaults(func=cmd_models)
     return parser
 
 

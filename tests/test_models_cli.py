@@ -1,0 +1,75 @@
+"""`tessera models list | import | remove`: packages compiled into the user data directory,
+atomically; bundled models listed beside them and never removed."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from tessera import cli, models
+
+
+def tiny_classifier(path, classes: int = 3):
+    """A 1x3x8x8 -> logits[classes] conv net."""
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((classes, 3, 3, 3)).astype(np.float32), "w")
+    nodes = [helper.make_node("Conv", ["image", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("GlobalAveragePool", ["r"], ["g"]),
+             helper.make_node("Flatten", ["g"], ["logits"])]
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, classes])], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch, bundled_models):
+    monkeypatch.setenv("TESSERA_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+def test_import_list_remove(tmp_path, data_dir, capsys):
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps(["cat", "dog", "fox"]))
+    source = tiny_classifier(tmp_path / "tiny.onnx")
+    assert cli.main(["models", "import", str(source), "--name", "tiny", "--labels", str(labels)]) == 0
+    folder = data_dir / "models" / "tiny"
+    assert {"manifest.json", "model.json", "source.onnx", "labels.json"} <= {f.name for f in folder.iterdir()}
+    page = json.loads((folder / "model.json").read_text())
+    assert page["source"] == "source.onnx" and page["input"]["shape"] == [1, 3, 8, 8]
+
+    assert cli.main(["models", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    tiny = next(line for line in lines if line.startswith("tiny "))
+    assert "imported" in tiny and "classify" in tiny and "8x8" in tiny and "3 labels" in tiny
+    assert any(line.startswith("efficientnet-lite0 ") and "bundled" in line for line in lines)
+
+    assert cli.main(["models", "remove", "tiny"]) == 0
+    assert not folder.exists()
+    assert "tiny" not in {m.name for m in models.list_models()}
+
+
+def test_bundled_models_are_never_removed(data_dir, capsys):
+    assert cli.main(["models", "remove", "mobilenet-v2"]) == cli.EXIT_ERROR
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "bundled" in err and "can't be removed" in err
+
+
+def test_a_failed_import_leaves_nothing_behind(tmp_path, data_dir, capsys):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a protobuf at all")
+    assert cli.main(["models", "import", str(broken)]) == cli.EXIT_ERROR
+    assert "not a valid ONNX file" in capsys.readouterr().err
+    root = data_dir / "models"
+    assert not root.exists() or not any(root.iterdir())
+
+
+def test_a_taken_name_is_refused(tmp_path, data_dir, capsys):
+    source = tiny_classifier(tmp_path / "tiny.onnx")
+    assert cli.main(["models", "import", str(source), "--name", "mobilenet-v2"]) == cli.EXIT_ERROR
+    assert "already installed" in capsys.readouterr().err
