@@ -1,0 +1,123 @@
+"""Each compiler pass on a tiny hand-built graph, the compile errors users see, and
+determinism. A test here fails when its pass stops doing its one job."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from tessera.compiler import compile_to_folder
+from tessera.compiler.errors import CompileError
+from tessera.compiler.ir import Graph, Node, Value
+from tessera.compiler.memory_plan import plan_memory
+from tessera.compiler.package import PackageMeta
+from tessera.compiler.passes.dead_nodes import remove_dead_nodes
+from tessera.compiler.passes.fold_batchnorm import fold_batchnorm
+from tessera.compiler.passes.fold_constants import fold_constants
+
+F = np.float32
+
+
+def test_constant_folding_evaluates_shape_arithmetic():
+    g = Graph("g", [Node("Shape", ["x"], ["s"], {}, "shape"),
+                    Node("Mul", ["s", "two"], ["s2"], {}, "mul"),
+                    Node("Reshape", ["x", "s2"], ["y"], {}, "reshape")],
+              ["x"], ["y"], {"x": Value("x", (1, 2))}, {"two": np.array([1, 1], np.int64)})
+    out = fold_constants(g)
+    assert [n.op for n in out.nodes] == ["Reshape"]
+    assert out.constants["s2"].tolist() == [1, 2]
+
+
+def test_batchnorm_folds_into_the_conv_and_disappears():
+    rng = np.random.default_rng(0)
+    w, b = rng.standard_normal((2, 1, 1, 1)).astype(F), np.array([0.5, -1], F)
+    gamma, beta, mean, var = (np.array(v, F) for v in ([2, 3], [1, 0], [0.5, 1], [4, 1]))
+    g = Graph("g", [Node("Conv", ["x", "w", "b"], ["c"], {}, "conv"),
+                    Node("BatchNormalization", ["c", "g", "be", "m", "v"], ["y"], {"epsilon": 0.0}, "bn")],
+              ["x"], ["y"], {}, {"w": w, "b": b, "g": gamma, "be": beta, "m": mean, "v": var})
+    out = fold_batchnorm(g)
+    assert [n.op for n in out.nodes] == ["Conv"] and out.nodes[0].outputs == ["y"]
+    scale = gamma / np.sqrt(var)
+    conv = out.nodes[0]
+    np.testing.assert_allclose(out.constants[conv.inputs[1]].reshape(-1), w.reshape(-1) * scale, rtol=1e-6)
+    np.testing.assert_allclose(out.constants[conv.inputs[2]], (b - mean) * scale + beta, rtol=1e-6)
+
+
+def test_dead_nodes_and_noop_views_are_removed():
+    values = {n: Value(n, (1, 4)) for n in ("x", "v", "y", "unused")}
+    g = Graph("g", [Node("reshape", ["x"], ["v"], {"shape": [1, 4]}, "view"),
+                    Node("unary", ["v"], ["y"], {"fn": "relu", "params": {}}, "relu"),
+                    Node("unary", ["x"], ["unused"], {"fn": "tanh", "params": {}}, "dead")],
+              ["x"], ["y"], values)
+    out = remove_dead_nodes(g)
+    assert [n.name for n in out.nodes] == ["relu"] and out.nodes[0].inputs == ["x"]
+
+
+def test_memory_plan_reuses_buffers_by_liveness():
+    names = ["x", "a", "b", "c", "y"]
+    values = {n: Value(n, (1, 1024)) for n in names}
+    chain = [Node("unary", [i], [o], {"fn": "relu", "params": {}}, o) for i, o in zip(names, names[1:])]
+    plan = plan_memory(Graph("g", chain, ["x"], ["y"], values), {})
+    assert plan.buffer_of["a"] != plan.buffer_of["b"] and plan.buffer_of["a"] == plan.buffer_of["c"]
+    assert plan.peak_bytes == 4 * 4096 and plan.naive_bytes == 5 * 4096
+
+
+def _save(tmp_path, nodes, inputs, outputs, inits=(), opset=17, name="m.onnx"):
+    graph = helper.make_graph(nodes, "m", inputs, outputs, list(inits))
+    path = tmp_path / name
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), path)
+    return path
+
+
+def _x(shape=(1, 3, 8, 8), name="x"):
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape))
+
+
+def test_every_unsupported_node_is_listed_and_no_package_is_left(tmp_path):
+    path = _save(tmp_path, [helper.make_node("Erf", ["x"], ["e"], name="erf1"),
+                            helper.make_node("Einsum", ["e"], ["y"], equation="ij->ji", name="ein")],
+                 [_x((2, 2))], [_x((2, 2), "y")])
+    out = tmp_path / "pkg"
+    with pytest.raises(CompileError) as err:
+        compile_to_folder(path, out, PackageMeta("m"))
+    text = str(err.value)
+    assert "node 'erf1' (Erf, opset 17): unsupported op" in text
+    assert "node 'ein' (Einsum, opset 17): unsupported op" in text
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_missing_external_data_malformed_file_and_unbindable_dim(tmp_path):
+    w = numpy_helper.from_array(np.ones((3, 3, 1, 1), F), "w")
+    path = _save(tmp_path, [helper.make_node("Conv", ["x", "w"], ["y"])], [_x()], [_x(name="y")], [w])
+    model = onnx.load(path)
+    onnx.save(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
+              location="weights.data", size_threshold=0)
+    (tmp_path / "weights.data").unlink()
+    with pytest.raises(CompileError, match="external data file 'weights.data' is missing"):
+        compile_to_folder(path, tmp_path / "a", PackageMeta("m"))
+
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00garbage")
+    with pytest.raises(CompileError, match="not a valid ONNX file"):
+        compile_to_folder(bad, tmp_path / "b", PackageMeta("m"))
+
+    dynamic = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, None, 8])
+    path = _save(tmp_path, [helper.make_node("Relu", ["x"], ["y"])], [dynamic], [_x(name="y")], name="d.onnx")
+    with pytest.raises(CompileError, match="dimension 2 is dynamic without a name"):
+        compile_to_folder(path, tmp_path / "c", PackageMeta("m"))
+
+
+def test_compiling_twice_gives_byte_identical_files(tmp_path):
+    rng = np.random.default_rng(1)
+    w = numpy_helper.from_array(rng.standard_normal((8, 3, 3, 3)).astype(F), "w")
+    path = _save(tmp_path, [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+                            helper.make_node("Relu", ["c"], ["y"])], [_x()], [_x((1, 8, 8, 8), "y")], [w])
+    for out in ("one", "two"):
+        (tmp_path / out).mkdir()
+        compile_to_folder(path, tmp_path / out, PackageMeta("m"))
+    files = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert files == sorted(p.name for p in (tmp_path / "two").iterdir())
+    for name in files:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
