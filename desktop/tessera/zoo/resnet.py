@@ -20,7 +20,7 @@ def _bottleneck(g: GraphBuilder, w: RandomWeights, x: str, cin: int, width: int,
     cout = width * EXPANSION
     y = g.conv_bn(x, w.conv(width, cin, 1), w.batch_norm(width), act="relu")
     y = g.conv_bn(y, w.conv(width, width, 3), w.batch_norm(width), stride=stride, act="relu")
-    y = g.conv_bn(y, w.conv(cout, width, 1), w.batch_norm(cout))
+    y = g.conv_bn(y, w.conv(cout, width, 1), w.residual_batch_norm(cout))
     if stride != 1 or cin != cout:
         x = g.conv_bn(x, w.conv(cout, cin, 1), w.batch_norm(cout), stride=stride)
     return g.relu(g.add(y, x))
