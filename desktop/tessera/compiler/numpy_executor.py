@@ -80,15 +80,20 @@ def _run_op(op: dict, args: list[np.ndarray], w: dict[str, np.ndarray], out_shap
     raise ValueError(f"unknown package op {kind!r}")
 
 
-def run(manifest: dict, weights: dict[str, np.ndarray], feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def run_ops(manifest: dict, weights: dict[str, np.ndarray], feeds: dict[str, np.ndarray],
+            given: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Every op's output (physical, COMPUTE dtype). An op reads a tensor from ``given``
+    (physical arrays) where it is there, else what the op producing it computed: given a
+    reference's intermediate tensors, each op is checked on its own, from the same inputs."""
     bindings = bind_symbols(manifest, feeds)
+    given = {name: np.asarray(a, COMPUTE) for name, a in (given or {}).items()}
     env = {}
     for spec in manifest["inputs"]:
         env[spec["name"]] = np.ascontiguousarray(
             np.asarray(feeds[spec["name"]], np.float32).astype(COMPUTE).transpose(spec["perm"]))
     tensors = manifest["tensors"]
     for op in manifest["ops"]:
-        args = [env[i] for i in op["inputs"]]
+        args = [given[i] if i in given else env[i] for i in op["inputs"]]
         w = {role: weights[name].astype(COMPUTE) for role, name in op["weights"].items()}
         out = op["outputs"][0]
         shape = tuple(dims.evaluate(d, bindings) for d in tensors[out]["shape"])
@@ -96,6 +101,11 @@ def run(manifest: dict, weights: dict[str, np.ndarray], feeds: dict[str, np.ndar
         if result.shape != shape:
             raise AssertionError(f"{op['op']} {op['name']} produced {result.shape}, manifest says {shape}")
         env[out] = result
+    return env
+
+
+def run(manifest: dict, weights: dict[str, np.ndarray], feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    env = run_ops(manifest, weights, feeds)
     return {spec["name"]: env[spec["name"]].transpose(np.argsort(spec["perm"])).astype(np.float32)
             for spec in manifest["outputs"]}
 

@@ -35,7 +35,10 @@ def apply_activation(x: np.ndarray, fn: str, p: dict) -> np.ndarray:
     if fn == "sqrt":
         return np.sqrt(x)
     if fn == "reciprocal":
-        return F32(1) / x
+        # 1/0 = +inf, as IEEE and ONNX say; models rely on it (the int8 arbitrary-style
+        # network's flat channels quantise variance + eps to 0, and fake_quant saturates inf)
+        with np.errstate(divide="ignore"):
+            return F32(1) / x
     if fn == "fake_quant":
         # x / scale rounded in float32, as QuantizeLinear computes it, so ties round alike
         q = np.clip(np.rint(x.astype(F32) / F32(p["scale"])) + p["zero_point"], p["qmin"], p["qmax"])
