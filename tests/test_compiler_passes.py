@@ -16,6 +16,10 @@ from tessera.compiler.package import PackageMeta
 from tessera.compiler.passes.dead_nodes import remove_dead_nodes
 from tessera.compiler.passes.fold_batchnorm import fold_batchnorm
 from tessera.compiler.passes.fold_constants import fold_constants
+from tessera.compiler.passes.fold_qdq import fold_qdq
+from tessera.compiler.passes.fuse import fuse_activations, fuse_residual_add
+from tessera.compiler.passes.fuse_se import fuse_squeeze_excite
+from tessera.compiler.passes.lower import lower
 
 F = np.float32
 
@@ -121,3 +125,87 @@ def test_compiling_twice_gives_byte_identical_files(tmp_path):
     assert files == sorted(p.name for p in (tmp_path / "two").iterdir())
     for name in files:
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
+
+
+def test_qdq_pair_becomes_one_fake_quant_with_movement_ops_on_floats():
+    consts = {"s": np.array(0.5, F), "z": np.array(-3, np.int8), "shape": np.array([1, 4], np.int64)}
+    g = Graph("g", [Node("QuantizeLinear", ["x", "s", "z"], ["q"], {}, "quant"),
+                    Node("Reshape", ["q", "shape"], ["qr"], {}, "move"),
+                    Node("DequantizeLinear", ["qr", "s", "z"], ["y"], {}, "dequant")],
+              ["x"], ["y"], {"x": Value("x", (1, 2, 2))}, consts)
+    out, problems = fold_qdq(g)
+    assert not problems
+    assert [n.op for n in out.nodes] == ["FakeQuant", "Reshape", "Identity"]
+    assert out.nodes[0].attrs == {"scale": 0.5, "zero_point": -3, "qmin": -128, "qmax": 127}
+    assert out.nodes[2].inputs == ["qr"] and out.nodes[2].outputs == ["y"]
+
+    g.constants["s2"] = np.array(0.25, F)
+    g.nodes[2] = Node("DequantizeLinear", ["qr", "s2", "z"], ["y"], {}, "dequant")
+    _, problems = fold_qdq(g)
+    assert [p.node for p in problems] == ["quant", "dequant"]  # a mismatch is an error, not a guess
+
+
+def _conv(name, inputs, out, kernel=(1, 1), activations=()):
+    return Node("conv2d", inputs, [out], {"kernel": list(kernel), "stride": [1, 1], "pads": [0] * 4,
+                                          "dilation": [1, 1], "groups": 1, "residual": False,
+                                          "activations": list(activations)}, name,
+                {"weight": f"{name}/weight", "bias": f"{name}/bias"})
+
+
+def _unary(fn, x, out):
+    return Node("unary", [x], [out], {"fn": fn, "params": {}}, fn)
+
+
+def _binary(fn, a, b, out):
+    return Node("binary", [a, b], [out], {"fn": fn, "activations": [], "constant_operand": None}, fn)
+
+
+def _images(names, c=8, hw=4):
+    return {n: Value(n, (1, c, hw, hw), (0, 2, 3, 1)) for n in names}
+
+
+def test_conv_bias_residual_add_and_activation_fuse_into_one_conv():
+    g = Graph("g", [_conv("conv", ["x"], "c", (3, 3)), _binary("add", "c", "r", "s"),
+                    _unary("relu", "s", "y")],
+              ["x", "r"], ["y"], _images(["x", "r", "c", "s", "y"]))
+    out = fuse_activations(fuse_residual_add(g))
+    [conv] = out.nodes
+    assert conv.op == "conv2d" and conv.inputs == ["x", "r"] and conv.outputs == ["y"]
+    assert conv.attrs["residual"] and conv.attrs["activations"] == [{"fn": "relu", "params": {}}]
+
+    g.outputs = ["y", "c"]  # the conv's own output is needed: nothing may fuse into it
+    assert [n.op for n in fuse_activations(fuse_residual_add(g)).nodes] == ["conv2d", "binary"]
+
+
+def test_squeeze_excite_block_becomes_one_op_reading_gemm_layout_weights():
+    values = _images(["x", "y"]) | {n: Value(n, (1, c, 1, 1), (0, 2, 3, 1))
+                                    for n, c in (("p", 8), ("r", 2), ("g", 8))}
+    g = Graph("g", [Node("global_pool", ["x"], ["p"], {"kind": "avg"}, "pool"),
+                    _conv("reduce", ["p"], "r", activations=[{"fn": "relu", "params": {}}]),
+                    _conv("expand", ["r"], "g", activations=[{"fn": "hard_sigmoid", "params": {}}]),
+                    _binary("mul", "x", "g", "y")],
+              ["x"], ["y"], values, layouts={f"{n}/weight": "khkwci_co4" for n in ("reduce", "expand")})
+    out = fuse_squeeze_excite(g)
+    [se] = out.nodes
+    assert se.op == "squeeze_excite" and se.inputs == ["x"] and se.outputs == ["y"]
+    assert se.attrs["squeeze_channels"] == 2
+    assert se.attrs["expand_activations"] == [{"fn": "hard_sigmoid", "params": {}}]
+    assert out.layouts == {"reduce/weight": "k_n4", "expand/weight": "k_n4"}
+
+
+def test_lowering_lays_images_out_nhwc_with_channels_padded_to_four():
+    rng = np.random.default_rng(2)
+    w, b = rng.standard_normal((6, 3, 3, 3)).astype(F), np.arange(6, dtype=F)
+    g = Graph("g", [Node("Conv", ["x", "w", "b"], ["c"], {"pads": [1, 1, 1, 1]}, "conv"),
+                    Node("Flatten", ["c"], ["y"], {"axis": 1}, "flat")],
+              ["x"], ["y"], {"x": Value("x", (1, 3, 5, 5))}, {"w": w, "b": b})
+    out, problems = lower(g)
+    assert not problems
+    conv = next(n for n in out.nodes if n.op == "conv2d")
+    assert out.values["c"].perm == (0, 2, 3, 1) and out.values["c"].physical_shape == (1, 5, 5, 6)
+    weight, bias = out.constants[conv.weights["weight"]], out.constants[conv.weights["bias"]]
+    assert weight.shape == (27, 8) and not weight[:, 6:].any()
+    np.testing.assert_array_equal(weight[(1 * 3 + 2) * 3 + 1, :6], w[:, 1, 1, 2])  # ky=1 kx=2 ci=1
+    assert bias.tolist() == [0, 1, 2, 3, 4, 5, 0, 0]
+    # Flatten reads NCHW order: the NHWC conv output is transposed back first
+    assert [n.op for n in out.nodes] == ["conv2d", "transpose", "reshape"]
