@@ -3,12 +3,14 @@
 import { runDoctor, runJob } from './ui/job_runner';
 import { showClassifyView } from './ui/classify_view';
 import type * as BenchPage from './bench/page';
+import { installEngineTestHooks } from './engine/test_hooks';
 
 async function main(): Promise<void> {
   const params = new URLSearchParams(location.search);
   const job = params.get('job');
   if (job) return runJob(job);
   if (params.get('mode') === 'doctor') return runDoctor();
+  if (params.get('mode') === 'engine-test') return installEngineTestHooks();
   if (params.get('mode') === 'bench') {
     // A bundle of its own (bench.js), so the app never downloads TensorFlow.js.
     const page = (await import(/* @vite-ignore */ new URL('bench.js', document.baseURI).href)) as typeof BenchPage;

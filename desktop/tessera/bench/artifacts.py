@@ -13,6 +13,7 @@ changes):
     <model>/<shape>/expected.bin
     <model>/<shape>/tfjs-graph.json  see tfjs_export
     <model>/tfjs-weights-<hash>.bin  shared by the shapes whose folded weights are identical
+    <model>/package/                 the Tessera model package (see packages.py)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tessera.bench import tfjs_export
+from tessera.bench import packages, tfjs_export
 from tessera.bench.cases import BenchCase
 
 FORMAT = 1
@@ -41,6 +42,7 @@ class PreparedCase:
     folder: Path           # <artifacts>/<model>/<shape>
     url: str               # the same folder as the page sees it, ending in "/"
     meta: dict             # case.json
+    package_url: str       # the model's Tessera package folder as the page sees it
 
 
 def _input_arrays(case: BenchCase, inputs) -> dict[str, np.ndarray]:
@@ -89,11 +91,13 @@ class ArtifactBuilder:
         folder = self.root / case.model.name / case.shape_id
         url = f"{self.url_prefix}{case.model.name}/{case.shape_id}/"
         stamp = self._stamp(case)
+        packages.ensure_package(case.model, self.root)
+        package_url = f"{self.url_prefix}{case.model.name}/package/"
         meta_path = folder / "case.json"
         if meta_path.is_file():
             meta = json.loads(meta_path.read_text())
             if meta.get("stamp") == stamp:
-                return PreparedCase(case, folder, url, meta)
+                return PreparedCase(case, folder, url, meta, package_url)
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         session = self._session(case)
@@ -113,4 +117,4 @@ class ArtifactBuilder:
                 "inputs": inputs, "expected": {"shape": list(expected.shape), "file": "expected.bin"},
                 "tfjs_graph": "tfjs-graph.json", "tfjs_weights": f"../{exported.graph['weights']['file']}"}
         meta_path.write_text(json.dumps(meta, indent=1))   # last: its presence marks completion
-        return PreparedCase(case, folder, url, meta)
+        return PreparedCase(case, folder, url, meta, package_url)

@@ -15,7 +15,7 @@ from pathlib import Path
 from tessera.errors import TesseraError
 from tessera.paths import build_dir, bundled_models_dir
 
-RUNTIMES = ("ort-webgpu", "ort-wasm", "tfjs-webgpu", "tfjs-webgl")
+RUNTIMES = ("tessera", "ort-webgpu", "ort-wasm", "tfjs-webgpu", "tfjs-webgl")
 BASELINE_RUNTIME = "ort-webgpu"
 BENCH_MODELS = ("resnet50", "mobilenet-v3-large", "mobilenet-v3-small", "fast-style", "multistyle26")
 BUNDLED_MODELS = ("efficientnet-lite0", "mobilenet-v2")

@@ -62,7 +62,7 @@ class BenchJob:
 def _plan(item: BenchItem, settings: BenchSettings) -> dict:
     p = item.prepared
     return {"runtime": item.runtime, "model": p.case.model.name,
-            "onnx_url": f"{p.case.model.url}model.onnx", "case_url": p.url,
+            "onnx_url": f"{p.case.model.url}model.onnx", "package_url": p.package_url, "case_url": p.url,
             "case": {k: p.meta[k] for k in ("inputs", "expected", "tfjs_graph", "tfjs_weights")},
             "settings": settings.page_settings()}
 

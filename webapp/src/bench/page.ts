@@ -8,9 +8,11 @@ import { installGpuInstruments } from './gpu_instrument';
 import { measure, type BenchSettings } from './measure';
 import { ortWasm, ortWebgpu } from './ort_runtimes';
 import type { BenchInput, BenchRuntime } from './runtime';
+import { tessera } from './tessera_runtime';
 import { tfjsWebgl, tfjsWebgpu } from './tfjs_runtimes';
 
 const RUNTIMES: Record<string, () => BenchRuntime> = {
+  tessera,
   'ort-webgpu': ortWebgpu,
   'ort-wasm': ortWasm,
   'tfjs-webgpu': tfjsWebgpu,
@@ -21,6 +23,7 @@ interface BenchPlan {
   runtime: string;
   model: string;
   onnx_url: string;
+  package_url: string;
   case_url: string;                 // folder of case.json's files, ending in '/'
   case: {
     inputs: { name: string; shape: number[]; file: string }[];
@@ -55,6 +58,7 @@ export async function runBench(planId: string): Promise<void> {
     const model = {
       name: plan.model,
       onnxUrl: new URL(plan.onnx_url, document.baseURI).href,
+      packageUrl: new URL(plan.package_url, document.baseURI).href,
       tfjsGraphUrl: new URL(plan.case.tfjs_graph, caseUrl).href,
       tfjsWeightsUrl: new URL(plan.case.tfjs_weights, caseUrl).href,
     };

@@ -12,6 +12,7 @@ export interface BenchInput {
 export interface BenchModelFiles {
   name: string;
   onnxUrl: string;          // the ONNX file (onnxruntime-web; Tessera's compiler input)
+  packageUrl: string;       // the Tessera model package compiled from it (folder, ending in '/')
   tfjsGraphUrl: string;     // the same network as a plain compute graph (see tfjs_graph.ts)
   tfjsWeightsUrl: string;
 }

@@ -1,0 +1,80 @@
+"""Driving Tessera's WebGPU engine in real headless Chromium (SwiftShader here) for the
+engine tests: the page's engine-test mode exposes the engine as `window.tesseraEngine`.
+
+Packages come from our compiler (one-op ONNX graphs built by the tests, or the bundled models);
+the reference is onnxruntime (CPU) on the same ONNX file.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from playwright.sync_api import sync_playwright
+
+from tessera.compiler.package import PackageMeta
+from tessera.compiler.pipeline import compile_to_folder
+from tessera.server import TesseraServer
+from tessera.shells.browsers import COMMON_FLAGS, find_browser
+
+PACKAGES_MOUNT = "engine-packages"
+
+
+class EnginePage:
+    def __init__(self, page, packages_dir: Path):
+        self.page = page
+        self.packages_dir = packages_dir
+        self.errors: list[str] = []
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def compile(self, model: onnx.ModelProto, name: str) -> tuple[str, Path]:
+        """Compiles `model` into a package the page can load; returns its URL and ONNX path."""
+        folder = self.packages_dir / name
+        folder.mkdir(parents=True)
+        path = self.packages_dir / f"{name}.onnx"
+        onnx.save(model, path)
+        compile_to_folder(path, folder, PackageMeta(name=name, task="other"))
+        return f"{PACKAGES_MOUNT}/{name}/", path
+
+    def load(self, url: str, precision: str = "fp32") -> int:
+        return self.page.evaluate("([u, p]) => tesseraEngine.load(u, p)", [url, precision])
+
+    def run(self, model_id: int, x: np.ndarray) -> np.ndarray:
+        out = self.page.evaluate("([id, x, s]) => tesseraEngine.run(id, x, s)",
+                                 [model_id, x.astype(np.float32).ravel().tolist(), list(x.shape)])
+        return np.asarray(out, np.float32)
+
+    def top_k(self, model_id: int, x: np.ndarray, k: int) -> list[list[dict]]:
+        return self.page.evaluate("([id, x, s, k]) => tesseraEngine.topK(id, x, s, k)",
+                                  [model_id, x.astype(np.float32).ravel().tolist(), list(x.shape), k])
+
+    def dispose(self, model_id: int) -> None:
+        self.page.evaluate("(id) => tesseraEngine.dispose(id)", model_id)
+
+
+@contextmanager
+def engine_page(webapp_dist: Path, packages_dir: Path):
+    with TesseraServer(webapp_dist) as server, sync_playwright() as pw:
+        server.mount(PACKAGES_MOUNT, packages_dir)
+        browser = pw.chromium.launch(executable_path=str(find_browser()), args=COMMON_FLAGS)
+        try:
+            page = browser.new_page()
+            harness = EnginePage(page, packages_dir)
+            page.goto(server.app_url(mode="engine-test"))
+            page.wait_for_selector("body[data-engine-test=ready]", state="attached")
+            yield harness
+        finally:
+            browser.close()
+
+
+def onnxruntime_output(path: Path, x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x.astype(np.float32)})[0]
+
+
+def rel_l2(out: np.ndarray, ref: np.ndarray) -> float:
+    out, ref = out.astype(np.float64).ravel(), ref.astype(np.float64).ravel()
+    return float(np.linalg.norm(out - ref) / max(np.linalg.norm(ref), 1e-30))

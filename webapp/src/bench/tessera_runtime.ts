@@ -1,0 +1,38 @@
+// Tessera's own WebGPU engine as a benchmarked runtime, on the package our compiler made from
+// the same ONNX file the other runtimes load. fp32 weights: the same math as the reference,
+// so the correctness gate holds it to the same tolerance as everyone else.
+
+import { EngineModel, UnsupportedOpError } from '../engine/engine';
+import { UnsupportedModelError, type BenchInput, type BenchModelFiles, type BenchRuntime } from './runtime';
+
+class TesseraRuntime implements BenchRuntime {
+  readonly name = 'tessera';
+  readonly device = 'webgpu' as const;
+  private model: EngineModel | null = null;
+
+  async load(files: BenchModelFiles): Promise<void> {
+    try {
+      this.model = await EngineModel.load(files.packageUrl, { precision: 'fp32' });
+    } catch (e) {
+      if (e instanceof UnsupportedOpError) throw new UnsupportedModelError(e.message);
+      throw e;
+    }
+  }
+
+  run(inputs: BenchInput[]): Promise<Float32Array> {
+    if (inputs.length !== 1) throw new UnsupportedModelError('the engine runs single-input models only');
+    return this.model!.run(inputs[0].data, inputs[0].shape);
+  }
+
+  describe(): Record<string, unknown> {
+    const m = this.model;
+    return m ? { weights: m.precision, pipelines: m.pipelineCount, adapter: m.adapterInfo.description || m.adapterInfo.vendor } : {};
+  }
+
+  async dispose(): Promise<void> {
+    await this.model?.dispose();
+    this.model = null;
+  }
+}
+
+export const tessera = (): BenchRuntime => new TesseraRuntime();

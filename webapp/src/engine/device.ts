@@ -1,0 +1,31 @@
+// Getting a WebGPU device for the engine, with the adapter's buffer and workgroup limits
+// (the defaults are far below what large models and batches need), and watching it: uncaught
+// errors and device loss are recorded so the next call fails loudly instead of returning junk.
+
+const WANTED_LIMITS = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxStorageBuffersPerShaderStage'] as const;
+
+export interface EngineDevice {
+  device: GPUDevice;
+  adapterInfo: GPUAdapterInfo;
+  /** The first uncaptured error or the loss reason, if any: the device's results can't be trusted. */
+  failure(): string | null;
+  lost: Promise<GPUDeviceLostInfo>;
+}
+
+export async function openDevice(): Promise<EngineDevice> {
+  if (!('gpu' in navigator)) throw new Error('this browser has no WebGPU');
+  const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new Error('this browser offers no WebGPU adapter');
+  const requiredLimits = Object.fromEntries(WANTED_LIMITS.map((k) => [k, adapter.limits[k]]));
+  const device = await adapter.requestDevice({ label: 'tessera engine', requiredLimits });
+  let failure: string | null = null;
+  device.addEventListener('uncapturederror', (e) => {
+    failure ??= `WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`;
+  });
+  const lost = device.lost.then((info) => {
+    failure ??= `the GPU device was lost (${info.reason}: ${info.message})`;
+    return info;
+  });
+  return { device, adapterInfo: adapter.info, failure: () => failure, lost };
+}

@@ -1,0 +1,165 @@
+// A plan made runnable on a device: pipelines (deduplicated by source, created in parallel
+// with createComputePipelineAsync), every buffer and bind group built once. A call writes the
+// input, encodes all dispatches into one compute pass, submits once and maps only the bytes
+// the caller wants.
+
+import type { KernelDispatch } from './kernels/common';
+import { softmaxTopK } from './kernels/softmax_topk';
+import type { Manifest } from './manifest';
+import { LOGICAL_INPUT, type Plan } from './planner';
+import { Readback } from './readback';
+import type { WeightStore } from './weights';
+
+const MAX_WORKGROUPS_PER_DIM = 65535;
+const TOPK_OUT = 'topk:out';
+
+export interface TopEntry { index: number; score: number }
+
+interface Step { pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; grid: [number, number] }
+
+function grid(total: number): [number, number] {
+  if (total <= MAX_WORKGROUPS_PER_DIM) return [total, 1];
+  const y = Math.ceil(total / MAX_WORKGROUPS_PER_DIM);
+  return [Math.ceil(total / y), y];
+}
+
+export class PipelineCache {
+  private readonly bySource = new Map<string, Promise<GPUComputePipeline>>();
+  constructor(private readonly device: GPUDevice) {}
+
+  get(d: KernelDispatch): Promise<GPUComputePipeline> {
+    let p = this.bySource.get(d.source);
+    if (!p) {
+      const module = this.device.createShaderModule({ label: d.label, code: d.source });
+      p = this.device.createComputePipelineAsync({ label: d.label, layout: 'auto',
+        compute: { module, entryPoint: 'main' } }).catch(async (e) => {
+        // A generator bug: say where in the generated WGSL, not just "invalid module".
+        const messages = (await module.getCompilationInfo()).messages
+          .map((m) => `${m.type} at ${m.lineNum}:${m.linePos}: ${m.message}`);
+        throw new Error(`kernel for ${d.label} does not compile: ${messages.join('; ') || e}`);
+      });
+      this.bySource.set(d.source, p);
+    }
+    return p;
+  }
+
+  get size(): number { return this.bySource.size; }
+}
+
+export class PreparedCall {
+  private buffers: GPUBuffer[] = [];            // everything this call owns, destroyed with it
+  private readonly readbacks = new Map<number, GPUBuffer>();
+  private topKSteps = new Map<string, Step>();
+  private constructor(private readonly device: GPUDevice, private readonly manifest: Manifest,
+    readonly plan: Plan, private readonly steps: Step[], private readonly inputBuffer: GPUBuffer,
+    private readonly outputBinding: GPUBufferBinding, private readonly readback: Readback,
+    private readonly pipelines: PipelineCache,
+    private readonly scratchBuffer: (id: string, bytes: number) => GPUBuffer) {}
+
+  static async create(device: GPUDevice, manifest: Manifest, plan: Plan, weights: WeightStore,
+    pipelines: PipelineCache, readback: Readback): Promise<PreparedCall> {
+    const compiling = plan.dispatches.map((d) => pipelines.get(d));
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    const own: GPUBuffer[] = [];
+    const make = (label: string, size: number) => {
+      const b = device.createBuffer({ label, size: Math.max(16, Math.ceil(size / 16) * 16), usage });
+      own.push(b);
+      return b;
+    };
+    const activations = plan.bufferBytes.map((bytes, i) => make(`activations ${i}`, bytes));
+    const scratch = new Map([...plan.scratchBytes].map(([id, bytes]) => [id, make(id, bytes)]));
+    const tensorBuffer = (name: string) => activations[manifest.tensors[name].buffer];
+    const scratchBuffer = (id: string, bytes: number) => scratch.get(id) ?? scratch.set(id, make(id, bytes)).get(id)!;
+    const resolve = (a: KernelDispatch['args'][number]): GPUBufferBinding => {
+      if (a.kind === 'weight') return weights.binding(a.slice);
+      if (a.kind === 'scratch') return { buffer: scratch.get(a.id)! };
+      return { buffer: tensorBuffer(a.name) };
+    };
+    const built = await Promise.all(compiling);
+    const steps = plan.dispatches.map((d, i): Step => {
+      const pipeline = built[i];
+      const bindGroup = device.createBindGroup({ label: d.label, layout: pipeline.getBindGroupLayout(0),
+        entries: d.args.map((a, binding) => ({ binding, resource: resolve(a) })) });
+      return { pipeline, bindGroup, grid: grid(d.workgroups) };
+    });
+    const input = manifest.inputs[0];
+    const inputBuffer = scratch.get(LOGICAL_INPUT) ?? tensorBuffer(input.name);
+    const output = manifest.outputs[0];
+    const outputBytes = plan.shapes.get(output.name)!.reduce((a, b) => a * b, 4);
+    const call = new PreparedCall(device, manifest, plan, steps, inputBuffer,
+      { buffer: tensorBuffer(output.name), size: outputBytes }, readback, pipelines, scratchBuffer);
+    call.buffers = own;
+    return call;
+  }
+
+  private readbackBuffer(bytes: number): GPUBuffer {
+    let b = this.readbacks.get(bytes);
+    if (!b) {
+      b = this.device.createBuffer({ label: 'readback', size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      this.readbacks.set(bytes, b);
+      this.buffers.push(b);
+    }
+    return b;
+  }
+
+  private async submitAndRead(input: Float32Array, extra: Step[], source: GPUBufferBinding): Promise<ArrayBuffer> {
+    const q = this.device.queue;
+    q.writeBuffer(this.inputBuffer, 0, input.buffer, input.byteOffset, input.byteLength);
+    const enc = this.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    for (const s of [...this.steps, ...extra]) {
+      pass.setPipeline(s.pipeline);
+      pass.setBindGroup(0, s.bindGroup);
+      pass.dispatchWorkgroups(s.grid[0], s.grid[1]);
+    }
+    pass.end();
+    const bytes = source.size!;
+    const rb = this.readbackBuffer(bytes);
+    enc.copyBufferToBuffer(source.buffer, source.offset ?? 0, rb, 0, bytes);
+    q.submit([enc.finish()]);
+    await this.readback.map(rb);
+    const out = rb.getMappedRange().slice(0);
+    rb.unmap();
+    return out;
+  }
+
+  /** The whole output, in the physical layout of the package (for a plain output = logical). */
+  async runPhysical(input: Float32Array): Promise<Float32Array> {
+    return new Float32Array(await this.submitAndRead(input, [], this.outputBinding));
+  }
+
+  /** Softmax (when the output is logits) and top-k on the GPU: k pairs per row come back. */
+  async runTopK(input: Float32Array, k: number, logits: boolean): Promise<TopEntry[][]> {
+    const shape = this.plan.shapes.get(this.manifest.outputs[0].name)!;
+    const classes = shape[shape.length - 1];
+    const rows = shape.reduce((a, b) => a * b, 1) / classes;
+    k = Math.min(k, classes);
+    const key = `${k} ${logits}`;
+    let step = this.topKSteps.get(key);
+    if (!step) {
+      const out = { kind: 'scratch' as const, id: `${TOPK_OUT} ${key}`, bytes: rows * k * 8 };
+      const d = softmaxTopK({ kind: 'tensor', name: this.manifest.outputs[0].name }, out, rows, classes, k, logits);
+      const pipeline = await this.pipelines.get(d);
+      const bindGroup = this.device.createBindGroup({ label: d.label, layout: pipeline.getBindGroupLayout(0),
+        entries: [{ binding: 0, resource: this.outputBinding }, { binding: 1, resource: { buffer: this.scratchBuffer(out.id, out.bytes) } }] });
+      step = { pipeline, bindGroup, grid: grid(rows) };
+      this.topKSteps.set(key, step);
+    }
+    const outBuffer = this.scratchBuffer(`${TOPK_OUT} ${key}`, rows * k * 8);
+    const raw = await this.submitAndRead(input, [step], { buffer: outBuffer, size: rows * k * 8 });
+    const idx = new Uint32Array(raw);
+    const val = new Float32Array(raw);
+    return Array.from({ length: rows }, (_, r) => Array.from({ length: k }, (_, j) => (
+      { index: idx[(r * k + j) * 2], score: val[(r * k + j) * 2 + 1] })));
+  }
+
+  fill(value: number): void {
+    for (const b of this.buffers) {
+      if (b.usage & GPUBufferUsage.STORAGE) this.device.queue.writeBuffer(b, 0, new Float32Array(b.size / 4).fill(value));
+    }
+  }
+
+  destroy(): void {
+    for (const b of this.buffers) b.destroy();
+  }
+}

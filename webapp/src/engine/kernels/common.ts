@@ -1,0 +1,160 @@
+// What every kernel generator shares: the dispatch description handed to the executor, buffer
+// declarations and accessors in WGSL, literals, activation epilogues and workgroup indexing.
+
+import type { Activation, OpSpec, Precision } from '../manifest';
+
+/** A buffer a dispatch binds, in @binding order. */
+export type Arg =
+  | { kind: 'tensor'; name: string }                      // an activation of the memory plan
+  | { kind: 'weight'; slice: string }                     // a slice of a weight shard
+  | { kind: 'scratch'; id: string; bytes: number };       // a small buffer private to one op
+
+export interface KernelDispatch {
+  label: string;
+  source: string;           // complete WGSL, constants baked in
+  workgroups: number;       // total; the executor lays them out in 2-D when past the 1-D limit
+  args: Arg[];
+}
+
+export interface OpContext {
+  shape(tensor: string): number[];   // physical shape with symbols bound
+  precision: Precision;              // of the weights as stored on the GPU
+}
+
+export type KernelGenerator = (op: OpSpec, ctx: OpContext) => KernelDispatch[];
+
+export const pad4 = (n: number) => Math.ceil(n / 4) * 4;
+export const prod = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
+
+/** A WGSL f32 literal that parses back to the same float32 as the manifest's number. */
+export function f32(x: number): string {
+  if (!Number.isFinite(x)) throw new Error(`non-finite constant ${x}`);
+  const s = String(Math.fround(x));
+  return /[.e]/.test(s) ? s : `${s}.0`;
+}
+
+export const u32 = (x: number) => `${x}u`;
+/** The lowest finite f32 (start of a max reduction), exactly. */
+export const F32_LOWEST = '-0x1.fffffep+127f';
+export const i32 = (x: number) => `${x}i`;
+
+/** Workgroup index over a dispatch laid out as x*y; the executor's layout must agree. */
+export const WORKGROUP_INDEX = 'let wg = wid.x + wid.y * nwg.x;';
+export const ENTRY_PARAMS = '@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, '
+  + '@builtin(local_invocation_index) lid: u32';
+
+/** An activation tensor seen as rows of `channels` floats: declaration plus vec4 accessors
+ *  over 4 channels starting at c (masked past `channels` when the rows aren't vec4-aligned). */
+export class RowTensor {
+  readonly vec: boolean;
+  constructor(readonly name: string, readonly channels: number, vectorOk = true) {
+    this.vec = vectorOk && channels % 4 === 0;
+  }
+
+  decl(binding: number, write: boolean): string {
+    const type = this.vec ? 'array<vec4<f32>>' : 'array<f32>';
+    return `@group(0) @binding(${binding}) var<storage, ${write ? 'read_write' : 'read'}> ${this.name}: ${type};`;
+  }
+
+  /** WGSL functions ld_<name>(row, c) and st_<name>(row, c, v); c a multiple of 4 when vec. */
+  helpers(write: boolean): string {
+    const C = this.channels;
+    const n = this.name;
+    if (this.vec) {
+      return write
+        ? `fn st_${n}(row: u32, c: u32, v: vec4<f32>) { ${n}[(row * ${u32(C)} + c) / 4u] = v; }`
+        : `fn ld_${n}(row: u32, c: u32) -> vec4<f32> { return ${n}[(row * ${u32(C)} + c) / 4u]; }`;
+    }
+    if (write) {
+      return `fn st_${n}(row: u32, c: u32, v: vec4<f32>) {
+  let b = row * ${u32(C)} + c;
+  for (var j = 0u; j < 4u; j++) { if (c + j < ${u32(C)}) { ${n}[b + j] = v[j]; } }
+}`;
+    }
+    return `fn ld_${n}(row: u32, c: u32) -> vec4<f32> {
+  let b = row * ${u32(C)} + c;
+  var v = vec4<f32>(0.0);
+  for (var j = 0u; j < 4u; j++) { if (c + j < ${u32(C)}) { v[j] = ${n}[b + j]; } }
+  return v;
+}`;
+  }
+}
+
+/** A weight slice: fp32 as vec4s, fp16 as pairs of u32 unpacked to f32 (math stays f32).
+ *  w4_<name>(i) reads the i-th group of 4, w1_<name>(i) one element. */
+export function weightDecl(binding: number, name: string, precision: Precision): string {
+  if (precision === 'fp32') {
+    return `@group(0) @binding(${binding}) var<storage, read> ${name}: array<vec4<f32>>;
+fn w4_${name}(i: u32) -> vec4<f32> { return ${name}[i]; }
+fn w1_${name}(i: u32) -> f32 { return ${name}[i / 4u][i % 4u]; }`;
+  }
+  return `@group(0) @binding(${binding}) var<storage, read> ${name}: array<vec2<u32>>;
+fn w4_${name}(i: u32) -> vec4<f32> { let p = ${name}[i]; return vec4<f32>(unpack2x16float(p.x), unpack2x16float(p.y)); }
+fn w1_${name}(i: u32) -> f32 { return unpack2x16float(${name}[i / 4u][(i / 2u) % 2u])[i % 2u]; }`;
+}
+
+const param = (a: Activation, key: string) => a.params?.[key] ?? null;
+
+/** WGSL statements applying the manifest's activation list, in order, to the vec4 `v`. */
+export function activationCode(acts: Activation[] | undefined, v: string): string {
+  return (acts ?? []).map((a) => {
+    switch (a.fn) {
+      case 'relu': return `${v} = max(${v}, vec4<f32>(0.0));`;
+      case 'clip': {
+        const lo = param(a, 'min');
+        const hi = param(a, 'max');
+        return [lo === null ? '' : `${v} = max(${v}, vec4<f32>(${f32(lo)}));`,
+          hi === null ? '' : `${v} = min(${v}, vec4<f32>(${f32(hi)}));`].join(' ');
+      }
+      case 'sigmoid': return `${v} = 1.0 / (1.0 + exp(-${v}));`;
+      case 'tanh': return `${v} = tanh(clamp(${v}, vec4<f32>(-15.0), vec4<f32>(15.0)));`;
+      case 'hard_sigmoid':
+        return `${v} = clamp(${f32(param(a, 'alpha')!)} * ${v} + ${f32(param(a, 'beta')!)}, vec4<f32>(0.0), vec4<f32>(1.0));`;
+      case 'hard_swish': return `${v} = ${v} * clamp(${v} / 6.0 + 0.5, vec4<f32>(0.0), vec4<f32>(1.0));`;
+      case 'silu': return `${v} = ${v} / (1.0 + exp(-${v}));`;
+      case 'leaky_relu': return `${v} = select(${v} * ${f32(param(a, 'alpha')!)}, ${v}, ${v} >= vec4<f32>(0.0));`;
+      case 'sqrt': return `${v} = sqrt(${v});`;
+      case 'reciprocal': return `${v} = 1.0 / ${v};`;
+      case 'fake_quant': {
+        const s = f32(param(a, 'scale')!);
+        const zp = f32(param(a, 'zero_point')!);
+        return `${v} = (clamp(round(${v} / ${s}) + ${zp}, vec4<f32>(${f32(param(a, 'qmin')!)}), `
+          + `vec4<f32>(${f32(param(a, 'qmax')!)})) - ${zp}) * ${s};`;
+      }
+      default: throw new UnsupportedOpError(`unsupported activation ${a.fn}`);
+    }
+  }).join('\n    ');
+}
+
+/** The model uses something the engine has no kernel for: callers fall back to wasm. */
+export class UnsupportedOpError extends Error {}
+
+/** Prologue of a one-thread-per-element kernel: `t` is the element, past `total` returns. */
+export const elementIndex = (threads: number, total: number) =>
+  `${WORKGROUP_INDEX}
+  let t = wg * ${u32(threads)} + lid;
+  if (t >= ${u32(total)}) { return; }`;
+
+/** The bindings shared by conv2d, depthwise conv2d and gemm: input x, weight, bias, output y
+ *  and, when the op fuses a residual add, res (shaped like y). */
+export function weightedOpBindings(op: OpSpec, x: RowTensor, y: RowTensor, res: RowTensor | null,
+  precision: Precision): { decls: string; args: Arg[] } {
+  const decls = [x.decl(0, false), weightDecl(1, 'weight', precision), weightDecl(2, 'bias', precision),
+    y.decl(3, true), res ? res.decl(4, false) : ''].join('\n');
+  const args: Arg[] = [{ kind: 'tensor', name: op.inputs[0] }, { kind: 'weight', slice: op.weights.weight },
+    { kind: 'weight', slice: op.weights.bias }, { kind: 'tensor', name: op.outputs[0] }];
+  if (res) args.push({ kind: 'tensor', name: op.inputs[1] });
+  return { decls, args };
+}
+
+/** The geometry of a windowed op over NHWC (conv2d, pooling). */
+export function windowGeometry(op: OpSpec, ctx: OpContext) {
+  const a = op.attrs;
+  const [N, H, W, C] = ctx.shape(op.inputs[0]);
+  const [, OH, OW, CO] = ctx.shape(op.outputs[0]);
+  const [KH, KW] = a.kernel as number[];
+  const [SH, SW] = a.stride as number[];
+  const [DH, DW] = a.dilation as number[];
+  const [PT, PL, PB, PR] = a.pads as number[];
+  return { N, H, W, C, OH, OW, CO, KH, KW, SH, SW, DH, DW, PT, PL, PB, PR };
+}

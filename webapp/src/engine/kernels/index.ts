@@ -1,0 +1,36 @@
+// Which generator emits an op's dispatches. reshape has none: the memory plan aliases it.
+
+import { conv2dGemm } from './conv2d';
+import { depthwiseConv2d } from './depthwise';
+import { gemm } from './gemm';
+import { globalPool, pool } from './pool';
+import { squeezeExcite } from './squeeze_excite';
+import { UnsupportedOpError, type KernelDispatch, type KernelGenerator, type OpContext } from './common';
+import type { Manifest, OpSpec } from '../manifest';
+
+const GENERATORS: Record<string, KernelGenerator> = {
+  gemm,
+  pool,
+  global_pool: globalPool,
+  squeeze_excite: squeezeExcite,
+  reshape: () => [],
+};
+
+function generatorFor(op: OpSpec, manifest: Manifest): KernelGenerator | undefined {
+  if (op.op !== 'conv2d') return GENERATORS[op.op];
+  const layout = manifest.weights.slices[op.weights.weight]?.layout;
+  return layout === 'khkw_c4' ? depthwiseConv2d : conv2dGemm;
+}
+
+/** Throws UnsupportedOpError naming every op of the model the engine can't run. */
+export function checkSupported(manifest: Manifest): void {
+  const missing = [...new Set(manifest.ops.filter((op) => !generatorFor(op, manifest)).map((op) => op.op))];
+  if (missing.length) {
+    throw new UnsupportedOpError(`unsupported op${missing.length > 1 ? 's' : ''} ${missing.join(', ')} `
+      + `in ${manifest.name}: the WebGPU engine has no kernel for ${missing.length > 1 ? 'them' : 'it'} yet`);
+  }
+}
+
+export function opDispatches(op: OpSpec, manifest: Manifest, ctx: OpContext): KernelDispatch[] {
+  return generatorFor(op, manifest)!(op, ctx);
+}

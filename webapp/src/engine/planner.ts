@@ -1,0 +1,63 @@
+// Binds the symbolic dims to a given input shape and lays out the GPU memory of one call:
+// activation buffers from the manifest's memory plan, scratch buffers of the ops, and the
+// list of dispatches with their shapes baked in. Refuses, with a message saying what and how
+// much, anything past the device's buffer limits.
+
+import { bindSymbols, evaluateShape, type Manifest, type Precision } from './manifest';
+import { opDispatches } from './kernels/index';
+import { prod, type Arg, type KernelDispatch } from './kernels/common';
+import { transposeInput } from './kernels/layout';
+
+export const LOGICAL_INPUT = 'input:logical';
+
+export interface Plan {
+  inputShape: number[];                 // logical
+  shapes: Map<string, number[]>;        // physical, per tensor
+  bufferBytes: number[];                // per memory-plan buffer
+  scratchBytes: Map<string, number>;    // per scratch id (incl. the logical input)
+  dispatches: KernelDispatch[];
+}
+
+export interface BufferLimits { maxBufferSize: number; maxStorageBufferBindingSize: number }
+
+const isIdentity = (perm: number[]) => perm.every((p, i) => p === i);
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+export function planCall(manifest: Manifest, inputShape: number[], precision: Precision,
+  limits: BufferLimits): Plan {
+  const [input] = manifest.inputs;
+  if (manifest.inputs.length !== 1) throw new Error(`${manifest.name} has ${manifest.inputs.length} inputs; the engine runs single-input models`);
+  const bindings = bindSymbols(input, inputShape);
+  const shapes = new Map<string, number[]>();
+  const bufferBytes = new Array<number>(manifest.memory.buffers).fill(4);
+  for (const [name, t] of Object.entries(manifest.tensors)) {
+    const shape = evaluateShape(t.shape, bindings);
+    shapes.set(name, shape);
+    bufferBytes[t.buffer] = Math.max(bufferBytes[t.buffer], Math.ceil(prod(shape) * 4 / 16) * 16);
+  }
+  const shape = (tensor: string) => {
+    const s = shapes.get(tensor);
+    if (!s) throw new Error(`${manifest.name}: tensor ${tensor} is not in the manifest`);
+    return s;
+  };
+  const dispatches: KernelDispatch[] = [];
+  const scratchBytes = new Map<string, number>();
+  if (!isIdentity(input.perm)) {
+    const logical: Arg = { kind: 'scratch', id: LOGICAL_INPUT, bytes: prod(inputShape) * 4 };
+    dispatches.push(transposeInput(logical, { kind: 'tensor', name: input.name }, inputShape, input.perm));
+  }
+  for (const op of manifest.ops) dispatches.push(...opDispatches(op, manifest, { shape, precision }));
+  for (const d of dispatches) {
+    for (const a of d.args) if (a.kind === 'scratch') scratchBytes.set(a.id, Math.max(scratchBytes.get(a.id) ?? 0, a.bytes));
+  }
+  const limit = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
+  const largest = Math.max(...bufferBytes, ...scratchBytes.values());
+  if (largest > limit) {
+    throw new Error(`${manifest.name} at input [${inputShape}] needs a ${mib(largest)} activation buffer; `
+      + `this GPU allows ${mib(limit)} per buffer: use a smaller batch or image`);
+  }
+  return { inputShape, shapes, bufferBytes, scratchBytes, dispatches };
+}
+
+/** The tensor a call's input is written to (the logical staging buffer when a transpose follows). */
+export const inputNeedsTranspose = (manifest: Manifest) => !isIdentity(manifest.inputs[0].perm);
