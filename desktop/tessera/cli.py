@@ -44,8 +44,9 @@ def _print_outcome(outcome, top_k: int, as_json: bool) -> None:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     from tessera.jobs.classify_run import classify
+    from tessera.settings import default_model
 
-    info, outcomes = classify(args.paths, model=args.model, top=args.top, backend=args.backend,
+    info, outcomes = classify(args.paths, model=args.model or default_model(), top=args.top, backend=args.backend,
                               emit=lambda o: _print_outcome(o, args.top, args.json))
     failed = sum(not o.ok for o in outcomes)
     summary = f"{len(outcomes) - failed} classified, {failed} failed · {info.model}"
@@ -104,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("classify", help="classify images and print the top classes")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders of images")
-    p.add_argument("--model", default=DEFAULT_CLASSIFIER, help=f"model name (default {DEFAULT_CLASSIFIER})")
+    p.add_argument("--model", help=f"model name (default: the one chosen in the app, else {DEFAULT_CLASSIFIER})")
     p.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to show (default 5)")
     p.add_argument("--json", action="store_true", help="print one JSON object per image")
     p.add_argument("--backend", choices=["auto", "webgpu", "wasm"], default="auto",

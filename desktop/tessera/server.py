@@ -25,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
+from tessera.api import Api
+from tessera.api.http import Reply, Request
 from tessera.jobs.page_job import JobBoard
 from tessera.library.grants import Grants, NotGranted
 from tessera.models import list_models
@@ -61,6 +63,7 @@ class TesseraServer:
         self.web_dir = Path(os.path.realpath(web_dir))
         self.secret = secrets.token_urlsafe(32)
         self.grants = Grants()
+        self.api = Api(self.grants)
         self.jobs = JobBoard()
         self.doctor_reports: "queue.Queue[dict]" = queue.Queue()
         self.mounts: dict[str, Path] = {}
@@ -120,8 +123,7 @@ def _make_handler(app: TesseraServer) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(length))
-            self.send_header("Cache-Control", "no-store")
-            for k, v in {**SECURITY_HEADERS, **(extra or {})}.items():
+            for k, v in {"Cache-Control": "no-store", **SECURITY_HEADERS, **(extra or {})}.items():
                 self.send_header(k, v)
             self.end_headers()
 
@@ -129,6 +131,25 @@ def _make_handler(app: TesseraServer) -> type[BaseHTTPRequestHandler]:
             self._headers(status, content_type, len(body))
             if self.command != "HEAD":
                 self.wfile.write(body)
+
+        def _reply(self, reply: Reply):
+            self._headers(reply.status, reply.content_type, len(reply.body), reply.headers)
+            if self.command != "HEAD":
+                self.wfile.write(reply.body)
+
+        def _api(self, path: str, query: dict) -> bool:
+            """Answer from the JSON API if one of its endpoints matches; False otherwise."""
+            length = int(self.headers.get("Content-Length") or 0)
+            method = "GET" if self.command == "HEAD" else self.command
+            try:
+                reply = app.api.handle(Request(method, path, query, length, self.rfile))
+            except Exception as e:   # a bug: one sentence for the page, never a traceback
+                reply = Reply(500, f"Tessera hit an internal error: {type(e).__name__}: {e}".encode(),
+                              "text/plain; charset=utf-8")
+            if reply is None:
+                return False
+            self._reply(reply)
+            return True
 
         def _json(self, obj, status: int = 200):
             self._send(status, json.dumps(obj).encode(), "application/json")
@@ -187,9 +208,10 @@ def _make_handler(app: TesseraServer) -> type[BaseHTTPRequestHandler]:
             gated = self._gate()
             if gated is None:
                 return
-            path, _ = gated
+            path, query = gated
             try:
-                self._route_get(path)
+                if not self._api(path, query):
+                    self._route_get(path)
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
@@ -199,7 +221,9 @@ def _make_handler(app: TesseraServer) -> type[BaseHTTPRequestHandler]:
             gated = self._gate()
             if gated is None:
                 return
-            path, _ = gated
+            path, query = gated
+            if self._api(path, query):
+                return
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_POST_BYTES:
                 return self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request too large")
@@ -211,9 +235,6 @@ def _make_handler(app: TesseraServer) -> type[BaseHTTPRequestHandler]:
 
         # -- routes ---------------------------------------------------------------------
         def _route_get(self, path: str):
-            if path == "/api/models":
-                return self._json([{"name": m.name, "title": m.title, "task": m.task,
-                                    "url": f"models/{m.name}/"} for m in list_models()])
             if m := re.fullmatch(r"/api/jobs/([\w-]+)", path):
                 job = app.jobs.get(m[1])
                 return self._json(job.spec()) if job else self._error(404, "no such job")

@@ -30,21 +30,30 @@ class Grants:
         self._by_id: dict[str, Grant] = {}
         self._lock = threading.Lock()
 
-    def add(self, path: str | os.PathLike) -> Grant:
+    def add(self, path: str | os.PathLike, grant_id: str | None = None) -> Grant:
+        """Grant path; grant_id keeps a remembered folder's id stable across launches."""
         root = Path(os.path.realpath(path))
         if not root.exists():
             raise FileNotFoundError(path)
-        grant = Grant(secrets.token_urlsafe(12), root, root.is_dir())
+        grant = Grant(grant_id or secrets.token_urlsafe(12), root, root.is_dir())
         with self._lock:
             self._by_id[grant.id] = grant
         return grant
 
-    def resolve(self, grant_id: str, relpath: str = "") -> Path:
-        """The real file behind grant_id/relpath, or NotGranted."""
+    def remove(self, grant_id: str) -> None:
+        with self._lock:
+            self._by_id.pop(grant_id, None)
+
+    def get(self, grant_id: str) -> Grant:
         with self._lock:
             grant = self._by_id.get(grant_id)
         if grant is None:
             raise NotGranted(f"unknown grant {grant_id!r}")
+        return grant
+
+    def resolve(self, grant_id: str, relpath: str = "") -> Path:
+        """The real file behind grant_id/relpath, or NotGranted."""
+        grant = self.get(grant_id)
         if not grant.is_folder:
             if relpath:
                 raise NotGranted("a file grant has no paths below it")

@@ -38,7 +38,7 @@ class BrowserImage:
     height: int
 
 
-def _open(path: Path) -> Image.Image:
+def open_checked(path: Path) -> Image.Image:
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -61,7 +61,7 @@ def _open(path: Path) -> Image.Image:
     return img
 
 
-def _decode(img: Image.Image, max_side: int) -> Image.Image:
+def decode_checked(img: Image.Image, max_side: int) -> Image.Image:
     """Fully decode (at reduced scale for JPEG), so truncation and corruption surface here."""
     try:
         if img.format in ("JPEG", "MPO"):
@@ -74,10 +74,10 @@ def _decode(img: Image.Image, max_side: int) -> Image.Image:
 
 def prepare_for_browser(path: Path) -> BrowserImage:
     """Validate path as an image and return bytes the browser can decode."""
-    with _open(path) as img:
+    with open_checked(path) as img:
         width, height = img.size
         native = img.format in BROWSER_FORMATS and max(width, height) <= MAX_BROWSER_SIDE
-        decoded = _decode(img, VALIDATE_SIDE if native else TRANSCODE_SIDE)
+        decoded = decode_checked(img, VALIDATE_SIDE if native else TRANSCODE_SIDE)
         if native:
             return BrowserImage(path.read_bytes(), BROWSER_FORMATS[img.format], width, height)
         frame = ImageOps.exif_transpose(decoded).convert("RGB")
