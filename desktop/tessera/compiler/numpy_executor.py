@@ -62,7 +62,8 @@ def _run_op(op: dict, args: list[np.ndarray], w: dict[str, np.ndarray], out_shap
     if kind == "resize":
         return k.resize(args[0], a, out_shape)
     if kind == "instance_norm":
-        return k.instance_norm(args[0], w["scale"], w["bias"], a)
+        given = {**w, **dict(zip(a.get("affine_inputs", []), args[1:]))}
+        return k.instance_norm(args[0], given["scale"], given["bias"], a)
     if kind == "softmax":
         return k.softmax(args[0], a)
     if kind == "reduce":

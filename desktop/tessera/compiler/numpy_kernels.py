@@ -184,11 +184,18 @@ def resize(x, a, out_shape):
     return y.astype(x.dtype)
 
 
+def _per_channel(p: np.ndarray, c: int) -> np.ndarray:
+    """A scale or bias against [N, H, W, C]: [pad4(C)] weights or a [C] input per channel,
+    an [N, C] input per image and channel."""
+    return p[:c] if p.ndim == 1 else p[:, None, None, :c]
+
+
 def instance_norm(x, scale, bias, a):
+    """scale, bias: the c4 weights, or the inputs named in ``affine_inputs``."""
     c = x.shape[3]
     mean = x.mean(axis=(1, 2), keepdims=True)
     var = ((x - mean) ** 2).mean(axis=(1, 2), keepdims=True)
-    y = (x - mean) / np.sqrt(var + F32(a["epsilon"])) * scale[:c] + bias[:c]
+    y = (x - mean) / np.sqrt(var + F32(a["epsilon"])) * _per_channel(scale, c) + _per_channel(bias, c)
     return epilogue(y, a["activations"])
 
 
