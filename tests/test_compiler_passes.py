@@ -10,6 +10,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tessera.compiler import compile_to_folder
 from tessera.compiler.errors import CompileError
+from tessera.compiler.numpy_executor import run_package
 from tessera.compiler.ir import Graph, Node, Value
 from tessera.compiler.memory_plan import plan_memory
 from tessera.compiler.package import PackageMeta
@@ -18,7 +19,9 @@ from tessera.compiler.passes.fold_batchnorm import fold_batchnorm
 from tessera.compiler.passes.fold_constants import fold_constants
 from tessera.compiler.passes.fold_qdq import fold_qdq
 from tessera.compiler.passes.fuse import fuse_activations, fuse_residual_add
+from tessera.compiler.passes.fuse_instance_norm import fuse_instance_norm
 from tessera.compiler.passes.fuse_se import fuse_squeeze_excite
+from tessera.compiler.passes.fuse_weighted_sum import fuse_weighted_sum
 from tessera.compiler.passes.lower import lower
 
 F = np.float32
@@ -209,3 +212,109 @@ def test_lowering_lays_images_out_nhwc_with_channels_padded_to_four():
     assert bias.tolist() == [0, 1, 2, 3, 4, 5, 0, 0]
     # Flatten reads NCHW order: the NHWC conv output is transposed back first
     assert [n.op for n in out.nodes] == ["conv2d", "transpose", "reshape"]
+
+
+def _with_constant(fn, x, out, value, side=1):
+    node = _binary(fn, x, x, out)
+    node.inputs, node.attrs["constant_operand"] = [x], side
+    node.weights = {"operand": f"{out}/operand"}
+    return node, {f"{out}/operand": np.array(value, F).reshape(1, 1, 1, -1)}
+
+
+def _written_out_conditional_norm():
+    """Lowered (x - mean) * (1 / sqrt(var + eps)) * gamma + beta, then relu, over x [1,4,3,3]
+    NHWC; gamma and beta are run-time [4] tensors reaching the norm as [1,4,1,1] views."""
+    nodes, consts = [], {}
+    for node, c in (_with_constant("pow", "d", "sq", 2.0), _with_constant("add", "var", "ve", 1e-5),
+                    _with_constant("div", "std", "inv", 1.0, side=0)):
+        consts |= c
+        nodes.append(node)
+    pow_, add, div = nodes
+    mean = lambda x, out: Node("reduce", [x], [out], {"fn": "mean", "axes": [1, 2], "keepdims": True}, out)  # noqa: E731
+    view = lambda x, out, shape: Node("reshape", [x], [out], {"shape": shape}, out)  # noqa: E731
+    nodes = [mean("x", "m"), _binary("sub", "x", "m", "d"), pow_, mean("sq", "var"), add,
+             _unary("sqrt", "ve", "std"), div, _binary("mul", "d", "inv", "n"),
+             view("gamma", "g4", [1, 4, 1, 1]), view("g4", "gv", [1, 1, 1, 4]), _binary("mul", "n", "gv", "scaled"),
+             view("beta", "b4", [1, 4, 1, 1]), view("b4", "bv", [1, 1, 1, 4]), _binary("add", "scaled", "bv", "z"),
+             _unary("relu", "z", "y")]
+    values = _images(["x", "d", "sq", "n", "scaled", "z", "y"], c=4, hw=3)
+    values |= {n: Value(n, (1, 4, 1, 1), (0, 2, 3, 1)) for n in ("m", "var", "ve", "std", "inv", "gv", "bv")}
+    values |= {n: Value(n, (4,)) for n in ("gamma", "beta")} | {n: Value(n, (1, 4, 1, 1)) for n in ("g4", "b4")}
+    return Graph("g", nodes, ["x", "gamma", "beta"], ["y"], values, consts)
+
+
+def test_written_out_instance_norm_becomes_one_op_reading_gamma_beta_inputs():
+    out = remove_dead_nodes(fuse_activations(fuse_instance_norm(_written_out_conditional_norm())))
+    [norm] = out.nodes
+    assert norm.op == "instance_norm" and norm.inputs == ["x", "gamma", "beta"] and norm.outputs == ["y"]
+    assert norm.attrs == {"epsilon": float(F(1e-5)), "activations": [{"fn": "relu", "params": {}}],
+                          "affine_inputs": ["scale", "bias"]}
+    assert norm.weights == {} and out.constants == {}
+
+
+def _also_used(name: str) -> Graph:
+    g = _written_out_conditional_norm()
+    g.nodes.append(_unary("tanh", name, "elsewhere"))
+    g.values["elsewhere"] = g.values[name]
+    g.outputs = ["y", "elsewhere"]
+    return g
+
+
+@pytest.mark.parametrize("also_used", ["m", "d", "sq", "var", "std", "inv"])
+def test_instance_norm_is_not_fused_when_an_intermediate_has_another_user(also_used):
+    assert "instance_norm" not in [n.op for n in fuse_instance_norm(_also_used(also_used)).nodes]
+
+
+def test_a_normalised_tensor_used_elsewhere_keeps_its_scale_and_shift_ops():
+    out = fuse_instance_norm(_also_used("n"))
+    norm = next(n for n in out.nodes if n.op == "instance_norm")
+    assert norm.outputs == ["n"] and "affine_inputs" not in norm.attrs  # the weights-based form
+    assert out.constants[norm.weights["scale"]].tolist() == [1, 1, 1, 1]
+    assert out.constants[norm.weights["bias"]].tolist() == [0, 0, 0, 0]
+    assert [n.name for n in out.nodes if n.op == "binary"] == ["mul", "add"]
+
+
+def test_style_weighted_sum_becomes_a_gemm_over_the_style_vector():
+    table = np.arange(3 * 8, dtype=F).reshape(3, 8)
+    g = Graph("g", [Node("reshape", ["s"], ["col"], {"shape": [3, 1]}, "unsqueeze"),
+                    Node("binary", ["col"], ["prod"], {"fn": "mul", "activations": [], "constant_operand": 1},
+                         "mul", {"operand": "table"}),
+                    Node("reduce", ["prod"], ["y"], {"fn": "sum", "axes": [0], "keepdims": False}, "sum")],
+              ["s"], ["y"], {"s": Value("s", (3,)), "col": Value("col", (3, 1)), "prod": Value("prod", (3, 8)),
+                             "y": Value("y", (8,))}, {"table": table})
+    out = remove_dead_nodes(fuse_weighted_sum(g))
+    [gemm] = out.nodes
+    assert gemm.op == "gemm" and gemm.inputs == ["s"] and gemm.outputs == ["y"]
+    assert out.layouts[gemm.weights["weight"]] == "k_n4"
+    np.testing.assert_array_equal(out.constants[gemm.weights["weight"]], table)
+
+
+def test_conditional_instance_norm_package_matches_onnxruntime(tmp_path):
+    """Written out in ONNX as exporters write it: scale per channel from a weighted sum of
+    style weights ([C] input), bias per image from a MatMul ([N, C] input), d / sqrt form."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(3)
+    init = lambda name, a: numpy_helper.from_array(np.asarray(a), name)  # noqa: E731
+    inits = [init("table", rng.standard_normal((3, 4)).astype(F)), init("btable", rng.standard_normal((3, 4)).astype(F)),
+             init("ax0", np.array([0], np.int64)), init("ax1", np.array([1], np.int64)),
+             init("two", F(2)), init("eps", F(1e-5)), init("s4", np.array([1, 4, 1, 1], np.int64)),
+             init("n4", np.array([2, 4, 1, 1], np.int64))]
+    make = helper.make_node
+    nodes = [make("ReduceMean", ["x"], ["m"], axes=[2, 3]), make("Sub", ["x", "m"], ["d"]),
+             make("Pow", ["d", "two"], ["sq"]), make("ReduceMean", ["sq"], ["var"], axes=[2, 3]),
+             make("Add", ["var", "eps"], ["ve"]), make("Sqrt", ["ve"], ["std"]), make("Div", ["d", "std"], ["n"]),
+             make("Unsqueeze", ["style", "ax1"], ["col"]), make("Mul", ["col", "table"], ["p"]),
+             make("ReduceSum", ["p", "ax0"], ["gamma"], keepdims=0), make("Reshape", ["gamma", "s4"], ["g4"]),
+             make("MatMul", ["mix", "btable"], ["beta"]), make("Reshape", ["beta", "n4"], ["b4"]),
+             make("Mul", ["n", "g4"], ["scaled"]), make("Add", ["scaled", "b4"], ["z"]), make("Relu", ["z"], ["y"])]
+    path = _save(tmp_path, nodes, [_x((2, 4, 3, 5)), _x((3,), "style"), _x((2, 3), "mix")],
+                 [_x((2, 4, 3, 5), "y")], inits)
+    compiled = compile_to_folder(path, tmp_path, PackageMeta("m"))
+    assert [op["op"] for op in compiled.manifest["ops"]] == ["gemm", "gemm", "instance_norm"]
+    assert compiled.manifest["ops"][-1]["attrs"]["affine_inputs"] == ["scale", "bias"]
+    feeds = {"x": rng.standard_normal((2, 4, 3, 5)).astype(F), "style": rng.random(3).astype(F),
+             "mix": rng.random((2, 3)).astype(F)}
+    [expected] = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)
+    got = run_package(tmp_path, feeds)["y"]
+    assert np.linalg.norm(got - expected) / np.linalg.norm(expected) <= 1e-5

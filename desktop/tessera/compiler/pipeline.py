@@ -19,7 +19,9 @@ from tessera.compiler.passes.fold_batchnorm import fold_batchnorm
 from tessera.compiler.passes.fold_constants import fold_constants
 from tessera.compiler.passes.fold_qdq import fold_qdq
 from tessera.compiler.passes.fuse import fuse_activations, fuse_residual_add
+from tessera.compiler.passes.fuse_instance_norm import fuse_instance_norm
 from tessera.compiler.passes.fuse_se import fuse_squeeze_excite
+from tessera.compiler.passes.fuse_weighted_sum import fuse_weighted_sum
 from tessera.compiler.passes.lower import lower
 
 # Symbols are bound to these only to report the memory plan; the engine binds the real sizes.
@@ -52,7 +54,8 @@ def compile_graph(model: onnx.ModelProto, label: str) -> Graph:
     lowered, more = lower(graph)
     if problems + more:
         raise CompileError(label, problems + more)
-    graph = fuse_residual_add(lowered)
+    graph = fuse_instance_norm(fuse_weighted_sum(lowered))
+    graph = fuse_residual_add(graph)
     graph = fuse_activations(graph)
     graph = fuse_squeeze_excite(graph)
     return remove_dead_nodes(graph)
