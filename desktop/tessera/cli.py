@@ -85,15 +85,14 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_window(parser: argparse.ArgumentParser) -> int:
-    from tessera.shells.app_window import display_available, run_app_window
-    from tessera.shells.page_session import running_server
+def cmd_window(parser: argparse.ArgumentParser, shell: str | None) -> int:
+    from tessera.shells.app_launch import launch_app
+    from tessera.shells.window import display_available
 
     if not display_available():
         parser.print_help()
         return 0
-    with running_server() as server:
-        return run_app_window(server)
+    return launch_app(shell)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tessera", description="Run image models on the GPU through WebGPU. "
         "With no command, opens the app window when a display is available.")
     parser.add_argument("--version", action="version", version=f"tessera {__version__}")
+    parser.add_argument("--shell", choices=["pywebview", "chromium-app"],
+                        help="which window to open (default: the best one on this platform)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("classify", help="classify images and print the top classes")
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         if args.command is None:
-            return cmd_window(parser)
+            return cmd_window(parser, args.shell)
         if getattr(args, "top", 1) < 1:
             raise TesseraError("--top must be at least 1.")
         return args.func(args)
