@@ -110,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to show (default 5)")
     p.add_argument("--json", action="store_true", help="print one JSON object per image")
     p.add_argument("--backend", choices=["auto", "webgpu", "wasm"], default="auto",
-                   help="auto: WebGPU on a hardware adapter, else wasm")
+                   help="webgpu: Tessera's WebGPU engine; wasm: onnxruntime-web's wasm backend; "
+                        "auto: the engine on a hardware adapter, else wasm (also when the engine "
+                        "can't run the model)")
     p.set_defaults(func=cmd_classify)
 
     p = sub.add_parser("doctor", help="show the browser, WebGPU adapter and backend in use")

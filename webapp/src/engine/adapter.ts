@@ -1,4 +1,6 @@
-// Finds out what WebGPU adapter this browser offers, and which backend that makes sensible.
+// Finds out what WebGPU adapter this browser offers, and which backend that makes sensible:
+// 'webgpu' is Tessera's own engine, 'wasm' onnxruntime-web's wasm backend. (onnxruntime-web's
+// WebGPU EP is no backend of the app any more; `tessera bench` still measures it as ort-webgpu.)
 
 export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
 export type BackendName = 'webgpu' | 'wasm';

@@ -1,11 +1,12 @@
-// The page's one interface to a model: give it an image, get the top-k classes. Today the
-// onnxruntime-web runtime sits behind it; Tessera's own WebGPU engine will plug in here too.
+// The page's one interface to a model: give it an image, get the top-k classes. Behind it,
+// backend 'webgpu' is Tessera's own WebGPU engine and 'wasm' onnxruntime-web's wasm backend.
 
-import type { BackendName } from './adapter';
+import type { BackendChoice, BackendName } from './adapter';
 import type { LoadedModel } from './model';
 import { imageToTensor } from './preprocess';
 import { softmax, topK, type Prediction } from './topk';
 import { createOrtSession, type TensorRunner } from './ort_runtime';
+import { createEngineClassifier } from './engine_classifier';
 
 export interface Classifier {
   readonly backend: BackendName;
@@ -16,6 +17,7 @@ export interface Classifier {
 
 export async function createClassifier(model: LoadedModel, backend: BackendName): Promise<Classifier> {
   if (model.meta.task !== 'classify') throw new Error(`${model.meta.name} is not a classification model`);
+  if (backend === 'webgpu') return createEngineClassifier(model);
   const runner: TensorRunner = await createOrtSession(model, backend);
   const [, c, h, w] = model.meta.input.shape;
   return {
@@ -29,4 +31,18 @@ export async function createClassifier(model: LoadedModel, backend: BackendName)
     },
     dispose: () => runner.dispose(),
   };
+}
+
+/** The classifier on the preferred backend; under `auto`, wasm when the engine can't run the
+ *  model (an op without a kernel, a device that keeps failing), with a note saying so. */
+export async function openClassifier(model: LoadedModel, choice: BackendChoice, preferred: BackendName)
+    : Promise<{ classifier: Classifier; note?: string }> {
+  try {
+    return { classifier: await createClassifier(model, preferred) };
+  } catch (e) {
+    // Only `auto` may quietly change backend; an explicit choice fails loudly.
+    if (choice !== 'auto' || preferred === 'wasm') throw e;
+    const classifier = await createClassifier(model, 'wasm');
+    return { classifier, note: `the WebGPU engine could not run this model (${e instanceof Error ? e.message : e}); used wasm instead` };
+  }
 }

@@ -10,7 +10,7 @@ export interface EngineDevice {
   adapterInfo: GPUAdapterInfo;
   /** The first uncaptured error or the loss reason, if any: the device's results can't be trusted. */
   failure(): string | null;
-  lost: Promise<GPUDeviceLostInfo>;
+  isLost(): boolean;
 }
 
 export async function openDevice(): Promise<EngineDevice> {
@@ -20,12 +20,13 @@ export async function openDevice(): Promise<EngineDevice> {
   const requiredLimits = Object.fromEntries(WANTED_LIMITS.map((k) => [k, adapter.limits[k]]));
   const device = await adapter.requestDevice({ label: 'tessera engine', requiredLimits });
   let failure: string | null = null;
+  let lost = false;
   device.addEventListener('uncapturederror', (e) => {
     failure ??= `WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`;
   });
-  const lost = device.lost.then((info) => {
+  void device.lost.then((info) => {
+    lost = true;
     failure ??= `the GPU device was lost (${info.reason}: ${info.message})`;
-    return info;
   });
-  return { device, adapterInfo: adapter.info, failure: () => failure, lost };
+  return { device, adapterInfo: adapter.info, failure: () => failure, isLost: () => lost };
 }

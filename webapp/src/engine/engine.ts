@@ -45,7 +45,8 @@ export class EngineModel {
 
   get precision(): Precision { return this.weights.precision; }
   get adapterInfo(): GPUAdapterInfo { return this.gpu.adapterInfo; }
-  get deviceLost(): Promise<GPUDeviceLostInfo> { return this.gpu.lost; }
+  /** The device is gone (driver reset, GPU removed): load the model again to go on. */
+  get deviceLost(): boolean { return this.gpu.isLost(); }
   get pipelineCount(): number { return this.pipelines.size; }
 
   /** Plans, compiles and allocates for one logical input shape (once per shape). */

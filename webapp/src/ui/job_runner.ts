@@ -2,9 +2,9 @@
 // job lists, post each result back as soon as it exists, then say we're done.
 
 import { getBlob, getJSON, postJSON } from '../api';
-import { chooseBackend, probeAdapter, type BackendChoice, type BackendName } from '../engine/adapter';
-import { createClassifier, type Classifier } from '../engine/classifier';
-import { loadModelMeta, type LoadedModel } from '../engine/model';
+import { chooseBackend, probeAdapter, type BackendChoice } from '../engine/adapter';
+import { openClassifier, type Classifier } from '../engine/classifier';
+import { loadModelMeta } from '../engine/model';
 import { decodeImage } from '../engine/preprocess';
 
 interface JobSpec {
@@ -13,18 +13,6 @@ interface JobSpec {
   top: number;
   backend: BackendChoice;
   items: { index: number; url: string; name: string }[];
-}
-
-async function openClassifier(model: LoadedModel, choice: BackendChoice, preferred: BackendName)
-    : Promise<{ classifier: Classifier; note?: string }> {
-  try {
-    return { classifier: await createClassifier(model, preferred) };
-  } catch (e) {
-    // Only `auto` may quietly change backend; an explicit choice fails loudly.
-    if (choice !== 'auto' || preferred === 'wasm') throw e;
-    const classifier = await createClassifier(model, 'wasm');
-    return { classifier, note: `WebGPU could not run this model (${e}); used wasm instead` };
-  }
 }
 
 export async function runJob(jobId: string): Promise<void> {
