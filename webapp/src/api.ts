@@ -24,3 +24,14 @@ export async function postJSON(path: string, body: unknown): Promise<void> {
     body: JSON.stringify(body),
   }), path);
 }
+
+/** POST a JSON body (or raw bytes) and return the JSON reply. */
+export async function postFor<T>(path: string, body: unknown): Promise<T> {
+  const raw = body instanceof Blob || body instanceof ArrayBuffer;
+  const res = await fetch(path, {
+    method: 'POST',
+    headers: { 'Content-Type': raw ? 'application/octet-stream' : 'application/json' },
+    body: raw ? body : JSON.stringify(body),
+  });
+  return (await check(res, path)).json() as Promise<T>;
+}

@@ -1,7 +1,7 @@
 // Entry point: the URL says which mode the page is in (a CLI job, the doctor probe, or the app).
 
 import { runDoctor, runJob } from './ui/job_runner';
-import { showClassifyView } from './ui/classify_view';
+import { showApp } from './ui/app_shell';
 import type * as BenchPage from './bench/page';
 import { installEngineTestHooks } from './engine/test_hooks';
 
@@ -16,7 +16,7 @@ async function main(): Promise<void> {
     const page = (await import(/* @vite-ignore */ new URL('bench.js', document.baseURI).href)) as typeof BenchPage;
     return page.runBench(params.get('plan') ?? '');
   }
-  return showClassifyView(document.getElementById('app')!);
+  return showApp(document.getElementById('app')!);
 }
 
 main().catch((e) => {

@@ -1,25 +1,28 @@
-// The window's classify view: pick or drop photos, see the top-5 for each as a card.
+// The window's classify view: pick, drop or paste photos (or open a folder), see the top-5
+// for each as a card.
 
 import { getJSON } from '../api';
-import { chooseBackend, probeAdapter } from '../engine/adapter';
+import { chooseBackend, type AdapterReport } from '../engine/adapter';
 import { createClassifier, type Classifier } from '../engine/classifier';
 import { loadModelMeta } from '../engine/model';
 import { decodeImage } from '../engine/preprocess';
+import { CardList } from './card_list';
+import { el, errorText } from './dom';
+import { chooseWithDialog, droppedFiles, type SourceItem } from './folder_source';
+import type { ModelInfo } from './models_view';
+import { Progress } from './progress';
 
-interface ModelEntry { name: string; title: string; task: string; url: string }
+export interface ClassifyView { refreshModels(): Promise<void> }
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls = '', text = ''): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text) e.textContent = text;
-  return e;
+function fileItem(file: File): SourceItem {
+  return { name: file.name, image: URL.createObjectURL(file), bytes: async () => file };
 }
 
-export async function showClassifyView(root: HTMLElement): Promise<void> {
+export async function showClassifyView(root: HTMLElement, adapter: AdapterReport): Promise<ClassifyView> {
   root.replaceChildren();
   const header = el('header');
-  header.append(el('h1', '', 'Tessera'));
   const modelSelect = el('select');
+  modelSelect.setAttribute('aria-label', 'Model');
   const status = el('span', 'status', 'Starting…');
   const pick = el('label', 'button', 'Choose photos…');
   const input = el('input');
@@ -27,17 +30,21 @@ export async function showClassifyView(root: HTMLElement): Promise<void> {
   input.multiple = true;
   input.accept = 'image/*';
   pick.append(input);
-  header.append(modelSelect, pick, status);
-  const drop = el('section', 'drop', 'Drop photos here');
-  const cards = el('section', 'cards');
-  root.append(header, drop, cards);
+  const openFolder = el('button', 'button', 'Open folder…');
+  const copyAll = el('button', 'button', 'Copy all');
+  const progress = new Progress();
+  header.append(modelSelect, pick, openFolder, copyAll, status);
+  const drop = el('section', 'drop', 'Drop photos or folders here, or paste an image');
+  const notice = el('p', 'notice');
+  notice.setAttribute('role', 'status');
+  const cards = new CardList((what) => { notice.textContent = what; });
+  root.append(header, progress.root, drop, notice, cards.root);
 
-  const models = (await getJSON<ModelEntry[]>('api/models')).filter((m) => m.task === 'classify');
-  for (const m of models) modelSelect.append(new Option(m.title, m.name));
-  const adapter = await probeAdapter();
+  let models: ModelInfo[] = [];
   const backend = chooseBackend('auto', adapter);
   let classifier: Classifier | null = null;
   let loading: Promise<void> = Promise.resolve();   // photos wait for a model switch to finish
+  let queue: Promise<void> = Promise.resolve();     // batches run one after another
 
   async function switchModel(): Promise<void> {
     const entry = models.find((m) => m.name === modelSelect.value);
@@ -52,53 +59,64 @@ export async function showClassifyView(root: HTMLElement): Promise<void> {
   }
 
   function load(): Promise<void> {
-    loading = loading.then(switchModel).catch((e) => { status.textContent = `Could not load the model: ${e}`; });
+    loading = loading.then(switchModel).catch((e) => { status.textContent = `Could not load the model: ${errorText(e)}`; });
     return loading;
   }
 
-  async function classifyFiles(files: Iterable<File>): Promise<void> {
-    for (const file of files) {
-      const card = el('article', 'card');
-      const img = el('img');
-      img.src = URL.createObjectURL(file);
-      img.alt = file.name;
-      const body = el('div', 'body');
-      body.append(el('h2', '', file.name));
-      card.append(img, body);
-      cards.prepend(card);
+  async function refreshModels(): Promise<void> {
+    const current = modelSelect.value;
+    models = (await getJSON<ModelInfo[]>('api/models')).filter((m) => m.task === 'classify');
+    modelSelect.replaceChildren(...models.map((m) => new Option(m.title, m.name)));
+    const keep = models.find((m) => m.name === current) ?? models.find((m) => m.default) ?? models[0];
+    if (keep) modelSelect.value = keep.name;
+    if (keep?.name !== current) await load();
+  }
+
+  async function run(items: SourceItem[]): Promise<void> {
+    const placed = items.map((item) => ({ item, card: cards.add(item.name, item.image) }));
+    progress.start(items.length);
+    for (const { item, card } of placed) {
       await loading;
-      if (!classifier) { body.append(el('p', 'error', 'No model loaded.')); continue; }
+      if (!classifier) { cards.show(card, { name: item.name, error: 'No model loaded.' }); progress.step(); continue; }
       const t0 = performance.now();
       try {
-        const bitmap = await decodeImage(file);
+        const bitmap = await decodeImage(await item.bytes());
         const top = await classifier.classify(bitmap, 5);
         bitmap.close();
-        const list = el('ol');
-        for (const p of top) {
-          const li = el('li');
-          const bar = el('span', 'bar');
-          bar.style.width = `${(p.score * 100).toFixed(1)}%`;
-          li.append(el('span', 'label', p.label), el('span', 'score', `${(p.score * 100).toFixed(1)}%`), bar);
-          list.append(li);
-        }
-        body.append(list, el('p', 'meta', `${classifier.backend} · ${(performance.now() - t0).toFixed(0)} ms`));
+        cards.show(card, { name: item.name, top, backend: classifier.backend, ms: performance.now() - t0 });
       } catch (e) {
-        body.append(el('p', 'error', e instanceof Error ? e.message : String(e)));
+        cards.show(card, { name: item.name, error: errorText(e) });
       }
+      progress.step();
     }
   }
 
+  function classify(items: SourceItem[]): void {
+    if (items.length) queue = queue.then(() => run(items));
+  }
+
   modelSelect.addEventListener('change', () => { void load(); });
-  input.addEventListener('change', () => { if (input.files) void classifyFiles(input.files); });
+  input.addEventListener('change', () => { if (input.files) classify([...input.files].map(fileItem)); input.value = ''; });
+  openFolder.addEventListener('click', async () => {
+    try {
+      const items = await chooseWithDialog('folder');
+      if (items === null) notice.textContent = 'No folder dialog is available here: drop a folder onto the window instead.';
+      else classify(items);
+    } catch (e) {
+      notice.textContent = errorText(e);
+    }
+  });
+  copyAll.addEventListener('click', () => void cards.copy().catch((e) => { notice.textContent = `Could not copy: ${errorText(e)}`; }));
   drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-  drop.addEventListener('drop', (e) => {
+  drop.addEventListener('drop', async (e) => {
     e.preventDefault();
     drop.classList.remove('over');
-    if (e.dataTransfer) void classifyFiles(e.dataTransfer.files);
+    if (e.dataTransfer) classify((await droppedFiles(e.dataTransfer)).map(fileItem));
   });
   document.addEventListener('paste', (e) => {
-    if (e.clipboardData) void classifyFiles(e.clipboardData.files);
+    if (e.clipboardData && !root.hidden) classify([...e.clipboardData.files].map(fileItem));
   });
-  await load();
+  await refreshModels();
+  return { refreshModels };
 }

@@ -1,0 +1,63 @@
+// The app window's layout: a sidebar with the views, a banner when the GPU can't be used, and
+// the adapter probe that decides the backend (reported to the shell, which words the banner).
+
+import { postFor } from '../api';
+import { probeAdapter, type AdapterReport } from '../engine/adapter';
+import { showClassifyView, type ClassifyView } from './classify_view';
+import { showDiagnosticsView } from './diagnostics_view';
+import { el } from './dom';
+import { showModelsView } from './models_view';
+
+const VIEWS = ['classify', 'models', 'diagnostics'] as const;
+type ViewName = (typeof VIEWS)[number];
+const TITLES: Record<ViewName, string> = { classify: 'Classify', models: 'Models', diagnostics: 'Diagnostics' };
+
+async function reportAdapter(report: AdapterReport): Promise<string | null> {
+  try {
+    return (await postFor<{ banner: string | null }>('api/adapter', report)).banner;
+  } catch {
+    return null;    // a plain web host has no shell to report to
+  }
+}
+
+export async function showApp(root: HTMLElement): Promise<void> {
+  root.replaceChildren();
+  root.classList.add('shell');
+  const nav = el('nav');
+  nav.append(el('div', 'brand', 'Tessera'));
+  const main = el('div', 'main');
+  const banner = el('div', 'banner');
+  banner.hidden = true;
+  banner.setAttribute('role', 'note');
+  const panes = Object.fromEntries(VIEWS.map((v) => {
+    const pane = el('section', `view view-${v}`);
+    pane.hidden = true;
+    return [v, pane];
+  })) as Record<ViewName, HTMLElement>;
+  const links = Object.fromEntries(VIEWS.map((v) => {
+    const a = el('a', '', TITLES[v]);
+    a.href = `#${v}`;
+    nav.append(a);
+    return [v, a];
+  })) as Record<ViewName, HTMLAnchorElement>;
+  main.append(banner, ...Object.values(panes));
+  root.append(nav, main);
+
+  const adapter = await probeAdapter();
+  void reportAdapter(adapter).then((text) => { banner.textContent = text ?? ''; banner.hidden = !text; });
+  let classify: ClassifyView | null = null;
+
+  async function show(): Promise<void> {
+    const name = (VIEWS as readonly string[]).includes(location.hash.slice(1)) ? location.hash.slice(1) as ViewName : 'classify';
+    for (const v of VIEWS) {
+      panes[v].hidden = v !== name;
+      links[v].classList.toggle('active', v === name);
+      if (v === name) links[v].setAttribute('aria-current', 'page'); else links[v].removeAttribute('aria-current');
+    }
+    if (name === 'classify' && !classify) classify = await showClassifyView(panes.classify, adapter);
+    if (name === 'models') await showModelsView(panes.models, () => void classify?.refreshModels());
+    if (name === 'diagnostics') showDiagnosticsView(panes.diagnostics, adapter);
+  }
+  addEventListener('hashchange', () => void show());
+  await show();
+}

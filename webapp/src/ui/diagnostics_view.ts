@@ -1,0 +1,33 @@
+// Diagnostics: what this browser and GPU offer, which backend runs, and what to do about it.
+
+import { chooseBackend, type AdapterReport } from '../engine/adapter';
+import { adviceFor, browserName } from './advice';
+import { el } from './dom';
+
+function row(table: HTMLTableElement, name: string, value: string): void {
+  const tr = table.insertRow();
+  tr.append(el('th', '', name), el('td', '', value));
+}
+
+export function showDiagnosticsView(root: HTMLElement, r: AdapterReport): void {
+  root.replaceChildren();
+  const b = browserName(r.userAgent);
+  const backend = chooseBackend('auto', r);
+  const table = el('table', 'facts');
+  row(table, 'Browser', `${b.name} ${b.version}`.trim());
+  row(table, 'WebGPU', !r.webgpu ? 'not available (navigator.gpu is missing)'
+    : r.adapter ? 'available' : `no adapter${r.error ? `: ${r.error}` : ''}`);
+  if (r.adapter) {
+    row(table, 'Adapter', `${r.vendor || '?'} · ${r.architecture || '?'}${r.description ? ` · ${r.description}` : ''}`);
+    row(table, 'Kind', r.software ? `software${r.fallback ? ' (fallback adapter)' : ''}` : 'hardware');
+    row(table, 'shader-f16', r.features?.includes('shader-f16') ? 'yes' : 'no');
+    row(table, 'subgroups', r.features?.includes('subgroups') ? 'yes' : 'no');
+    for (const [k, v] of Object.entries(r.limits ?? {})) row(table, k, v.toLocaleString('en'));
+  }
+  row(table, 'Backend in use', backend === 'webgpu' ? 'WebGPU' : 'WebAssembly (wasm)');
+  row(table, 'Threads', r.crossOriginIsolated ? `${r.hardwareConcurrency} (cross-origin isolated)` : '1 (not cross-origin isolated)');
+  const advice = el('ul', 'advice');
+  for (const a of adviceFor(r)) advice.append(el('li', '', a));
+  root.append(el('h2', '', 'Diagnostics'), table, el('h3', '', 'Advice'), advice,
+    el('p', 'meta', 'The same report from the command line: tessera doctor'));
+}
