@@ -34,6 +34,12 @@ have_browser || missing+=(chromium)
 if [ "$mode" = test ]; then
   command -v Xvfb >/dev/null || missing+=(xvfb)
   command -v xwininfo >/dev/null || missing+=(x11-utils)   # the window test lists X windows
+  # The pywebview Qt window test: libraries PyQt6's xcb platform plugin and WebEngine load.
+  for pkg in libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0 \
+             libxcb-randr0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0 libxkbfile1 libegl1 libgl1 \
+             libnss3 libxcomposite1 libxdamage1 libxtst6 libasound2 libfontconfig1 libdbus-1-3; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
   command -v chromium >/dev/null || missing+=(chromium)   # the browser tests drive Chromium
 fi
 if [ ${#missing[@]} -gt 0 ]; then
@@ -55,10 +61,12 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
   rm -f "$stamps/pip"
 fi
-h=$(hash_of pyproject.toml)
+extras=test
+[ "$mode" = test ] && extras=test,window   # the suite also drives the pywebview Qt window
+h=$(echo "$extras" | cat - pyproject.toml | sha256sum | cut -c1-16)
 if ! up_to_date pip "$h"; then
   say "installing Python dependencies"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]"
   echo "$h" > "$stamps/pip"
 fi
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,9 @@ import pytest
 from tessera import paths
 
 REPO = paths.REPO_ROOT
+# Tests never read or write the real user's data (settings, folders, imported models); the
+# subprocesses they start inherit this too. Tests that need their own set it per call.
+os.environ["TESSERA_DATA_DIR"] = tempfile.mkdtemp(prefix="tessera-test-data-")
 
 
 @pytest.fixture(scope="session")
