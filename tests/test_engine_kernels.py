@@ -54,6 +54,10 @@ CONV_CASES = {
                                           activation=("LeakyRelu", {"alpha": 0.1})),
     "3x3 residual cin16": conv_model(1, 16, 8, 7, 16, 3, pad=1, residual=True, activation=("Relu", {})),
     "1x1 residual cin7": conv_model(1, 7, 5, 6, 7, 1, residual=True),
+    # split-K: few tiles, long K (partial sums, then a reduce with the epilogue)
+    "split-K 1x1 cin256 co40": conv_model(1, 256, 7, 7, 40, 1, activation=("Relu", {})),
+    "split-K 3x3 residual cin32": conv_model(1, 32, 5, 5, 32, 3, pad=1, residual=True, activation=("Relu", {})),
+    "split-K 1x1 cin130 co21": conv_model(1, 130, 4, 5, 21, 1),
     "7x7 s2 cin4 co9": conv_model(1, 4, 23, 21, 9, 7, stride=2, pad=3,
                                   activation=("HardSigmoid", {"alpha": 0.2, "beta": 0.4})),
     # depthwise

@@ -5,12 +5,23 @@
 // (4 pixels × one vec4 of channels) in registers. 1×1 stride-1 convs skip the tap arithmetic,
 // which makes them plain GEMMs. Bias, residual and activations are fused into the store.
 
-import { activationCode, ENTRY_PARAMS, RowTensor, u32, weightedOpBindings, windowGeometry, WORKGROUP_INDEX,
-  pad4, type KernelDispatch, type OpContext } from './common';
+import { activationCode, elementIndex, ENTRY_PARAMS, RowTensor, u32, weightDecl, weightedOpBindings, windowGeometry,
+  WORKGROUP_INDEX, pad4, type Arg, type KernelDispatch, type OpContext } from './common';
 import type { OpSpec } from '../manifest';
 
 const BM = 64;
 const BK = 16;
+const WANTED_WORKGROUPS = 128;   // about one per SM of a big GPU (the H100 has 132)
+const MAX_SPLIT = 16;
+const MIN_STEPS_PER_SPLIT = 4;   // BK-deep steps each split must keep
+const PARTIALS = 'conv2d:split-k partials';   // one scratch buffer, reused by every split conv
+const REDUCE_THREADS = 64;
+
+function splitCount(groups: number, tiles: number, K: number): number {
+  if (groups !== 1 || tiles >= WANTED_WORKGROUPS) return 1;
+  const steps = Math.ceil(K / BK);
+  return Math.max(1, Math.min(MAX_SPLIT, Math.ceil(WANTED_WORKGROUPS / tiles), Math.floor(steps / MIN_STEPS_PER_SPLIT)));
+}
 
 export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const a = op.attrs;
@@ -31,6 +42,8 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const x = new RowTensor('x', C, vecA);
   const y = new RowTensor('y', CO, aligned);
   const res = a.residual ? new RowTensor('res', CO, aligned) : null;
+  const S = splitCount(G, mTiles * nTiles, K);
+  const kChunk = Math.ceil(Math.ceil(K / BK) / S) * BK;   // K range of one split, whole steps
   const pointwise = KH === 1 && KW === 1 && SH === 1 && SW === 1 && PT === 0 && PL === 0;
 
   // Source pixel row and channel of im2col element (m, k), or a skip when it's padding.
@@ -65,18 +78,39 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
     ? `w4_bias(g * ${u32(COG / 4)} + col4)`
     : `vec4<f32>(w1_bias(co), w1_bias(co + 1u), w1_bias(co + 2u), w1_bias(co + 3u))`;
   const { decls, args } = weightedOpBindings(op, x, y, res, ctx.precision);
+  const partials = { kind: 'scratch' as const, id: PARTIALS, bytes: S * M * N4 * 16 };
+  const epilogue = S > 1 ? `
+  for (var i = 0u; i < 4u; i++) {
+    let m = m0 + ty * 4u + i;
+    if (m < ${u32(M)}) { part[(split * ${u32(M)} + m) * ${u32(N4)} + col4] = acc[i]; }
+  }` : `
+  let co = g * ${u32(COG)} + col4 * 4u;
+  let b = ${bias};
+  for (var i = 0u; i < 4u; i++) {
+    let m = m0 + ty * 4u + i;
+    if (m >= ${u32(M)}) { break; }
+    var v = acc[i] + b;
+    ${res ? 'v += ld_res(m, co);' : ''}
+    ${activationCode(a.activations, 'v')}
+    ${aligned ? 'st_y(m, co, v);' : `st_y_group(m, co, col4 * 4u, v);`}
+  }`;
   const source = `
-${decls}
+${S > 1 ? `${x.decl(0, false)}
+${weightDecl(1, 'weight', ctx.precision)}
+@group(0) @binding(2) var<storage, read_write> part: array<vec4<f32>>;` : `${decls}
 ${y.helpers(true)}
-${res ? res.helpers(false) : ''}
+${res ? res.helpers(false) : ''}`}
 var<workgroup> As: array<f32, ${BK * BM}>;
 var<workgroup> Bs: array<vec4<f32>, ${BK * BN / 4}>;
 
 @compute @workgroup_size(${THREADS})
 fn main(${ENTRY_PARAMS}) {
   ${WORKGROUP_INDEX}
-  if (wg >= ${u32(G * mTiles * nTiles)}) { return; }
-  let g = wg / ${u32(mTiles * nTiles)};
+  if (wg >= ${u32(G * S * mTiles * nTiles)}) { return; }
+  ${S > 1 ? `let split = wg / ${u32(mTiles * nTiles)};
+  let g = 0u;` : `let g = wg / ${u32(mTiles * nTiles)};`}
+  let kBegin = ${S > 1 ? `split * ${u32(kChunk)}` : '0u'};
+  let kEnd = ${S > 1 ? `min(kBegin + ${u32(kChunk)}, ${u32(K)})` : u32(K)};
   let tn = wg % ${u32(nTiles)};
   let tm = (wg / ${u32(nTiles)}) % ${u32(mTiles)};
   let m0 = tm * ${u32(BM)};
@@ -84,7 +118,7 @@ fn main(${ENTRY_PARAMS}) {
   let tx = lid % ${u32(TX)};
   let ty = lid / ${u32(TX)};
   var acc: array<vec4<f32>, 4>;
-  for (var k0 = 0u; k0 < ${u32(K)}; k0 += ${u32(BK)}) {
+  for (var k0 = kBegin; k0 < kEnd; k0 += ${u32(BK)}) {
     ${aLoad}
     for (var r = 0u; r < ${u32(BK * BN / 4 / THREADS)}; r++) {
       let idx = lid + r * ${u32(THREADS)};
@@ -106,19 +140,42 @@ fn main(${ENTRY_PARAMS}) {
   }
   let col4 = c40 + tx;
   if (col4 >= ${u32(N4)}) { return; }
-  let co = g * ${u32(COG)} + col4 * 4u;
-  let b = ${bias};
-  for (var i = 0u; i < 4u; i++) {
-    let m = m0 + ty * 4u + i;
-    if (m >= ${u32(M)}) { break; }
-    var v = acc[i] + b;
-    ${res ? 'v += ld_res(m, co);' : ''}
-    ${activationCode(a.activations, 'v')}
-    ${aligned ? 'st_y(m, co, v);' : `st_y_group(m, co, col4 * 4u, v);`}
-  }
+  ${epilogue}
 }
-${aligned ? '' : `fn st_y_group(m: u32, co: u32, cg: u32, v: vec4<f32>) {
+${aligned || S > 1 ? '' : `fn st_y_group(m: u32, co: u32, cg: u32, v: vec4<f32>) {
   for (var j = 0u; j < 4u; j++) { if (cg + j < ${u32(COG)}) { y[m * ${u32(CO)} + co + j] = v[j]; } }
 }`}`;
-  return [{ label: op.name, source, workgroups: G * mTiles * nTiles, args }];
+  if (S === 1) return [{ label: op.name, source, workgroups: G * mTiles * nTiles, args }];
+  const gemmArgs: Arg[] = [args[0], args[1], partials];
+  return [{ label: `${op.name}:split-k`, source, workgroups: S * mTiles * nTiles, args: gemmArgs },
+    splitKReduce(op, ctx, partials, S, M, CO, y, res)];
+}
+
+/** Sums the S partial tiles of a split-K conv and applies bias, residual and activations. */
+function splitKReduce(op: OpSpec, ctx: OpContext, partials: Arg, S: number, M: number, CO: number,
+  y: RowTensor, res: RowTensor | null): KernelDispatch {
+  const N4 = pad4(CO) / 4;
+  const total = M * N4;
+  const source = `
+@group(0) @binding(0) var<storage, read> part: array<vec4<f32>>;
+${weightDecl(1, 'bias', ctx.precision)}
+${y.decl(2, true)}
+${res ? res.decl(3, false) : ''}
+${y.helpers(true)}
+${res ? res.helpers(false) : ''}
+
+@compute @workgroup_size(${REDUCE_THREADS})
+fn main(${ENTRY_PARAMS}) {
+  ${elementIndex(REDUCE_THREADS, total)}
+  let c4 = t % ${u32(N4)};
+  let m = t / ${u32(N4)};
+  var v = w4_bias(c4);
+  for (var s = 0u; s < ${u32(S)}; s++) { v += part[s * ${u32(total)} + t]; }
+  ${res ? 'v += ld_res(m, c4 * 4u);' : ''}
+  ${activationCode(op.attrs.activations, 'v')}
+  st_y(m, c4 * 4u, v);
+}`;
+  const args: Arg[] = [partials, { kind: 'weight', slice: op.weights.bias }, { kind: 'tensor', name: op.outputs[0] }];
+  if (res) args.push({ kind: 'tensor', name: op.inputs[1] });
+  return { label: `${op.name}:split-k sum`, source, workgroups: Math.ceil(total / REDUCE_THREADS), args };
 }
