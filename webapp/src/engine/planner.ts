@@ -58,6 +58,3 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
   }
   return { inputShape, shapes, bufferBytes, scratchBytes, dispatches };
 }
-
-/** The tensor a call's input is written to (the logical staging buffer when a transpose follows). */
-export const inputNeedsTranspose = (manifest: Manifest) => !isIdentity(manifest.inputs[0].perm);

@@ -8,7 +8,6 @@ import type { FetchedPackage } from './loader';
 
 export interface WeightStore {
   precision: Precision;
-  shards: GPUBuffer[];
   binding(slice: string): GPUBufferBinding;
   destroy(): void;
 }
@@ -29,7 +28,6 @@ export async function uploadWeights(device: GPUDevice, fetched: FetchedPackage):
   }));
   return {
     precision,
-    shards,
     binding: (slice) => sliceBinding(manifest, precision, shards, slice),
     destroy: () => shards.forEach((b) => b.destroy()),
   };
