@@ -3,7 +3,7 @@
 
 import { getJSON } from '../api';
 import { chooseBackend, type AdapterReport } from '../engine/adapter';
-import { createClassifier, type Classifier } from '../engine/classifier';
+import { openClassifier, type Classifier } from '../engine/classifier';
 import { loadModelMeta } from '../engine/model';
 import { decodeImage } from '../engine/preprocess';
 import { CardList } from './card_list';
@@ -53,9 +53,11 @@ export async function showClassifyView(root: HTMLElement, adapter: AdapterReport
     await old?.dispose();
     if (!entry) { status.textContent = 'No classification model is installed.'; return; }
     status.textContent = `Loading ${entry.title}…`;
-    classifier = await createClassifier(await loadModelMeta(entry.url), backend);
-    const why = backend === 'wasm' ? (adapter.adapter ? ' (software GPU only)' : ' (no WebGPU adapter)') : '';
-    status.textContent = `${entry.title} on ${backend}${why}`;
+    const opened = await openClassifier(await loadModelMeta(entry.url), 'auto', backend);
+    classifier = opened.classifier;
+    const why = opened.note ? ` (${opened.note})`
+      : backend === 'wasm' ? (adapter.adapter ? ' (software GPU only)' : ' (no WebGPU adapter)') : '';
+    status.textContent = `${entry.title} on ${classifier.backend}${why}`;
   }
 
   function load(): Promise<void> {
