@@ -8,6 +8,7 @@ import { softmaxTopK } from './kernels/softmax_topk';
 import type { Manifest } from './manifest';
 import { LOGICAL_INPUT, type Plan } from './planner';
 import { Readback } from './readback';
+import { InputUploader } from './upload';
 import type { WeightStore } from './weights';
 
 const MAX_WORKGROUPS_PER_DIM = 65535;
@@ -50,8 +51,9 @@ export class PreparedCall {
   private buffers: GPUBuffer[] = [];            // everything this call owns, destroyed with it
   private readonly readbacks = new Map<number, GPUBuffer>();
   private topKSteps = new Map<string, Step>();
+  private otherInputs = new Map<string, GPUBuffer>();   // inputs after the first, by name
   private constructor(private readonly device: GPUDevice, private readonly manifest: Manifest,
-    readonly plan: Plan, private readonly steps: Step[], private readonly inputBuffer: GPUBuffer,
+    readonly plan: Plan, private readonly steps: Step[], private readonly uploader: InputUploader,
     private readonly outputBinding: GPUBufferBinding, private readonly readback: Readback,
     private readonly pipelines: PipelineCache,
     private readonly scratchBuffer: (id: string, bytes: number) => GPUBuffer) {}
@@ -86,9 +88,11 @@ export class PreparedCall {
     const inputBuffer = scratch.get(LOGICAL_INPUT) ?? tensorBuffer(input.name);
     const output = manifest.outputs[0];
     const outputBytes = plan.shapes.get(output.name)!.reduce((a, b) => a * b, 4);
-    const call = new PreparedCall(device, manifest, plan, steps, inputBuffer,
+    const uploader = new InputUploader(device, inputBuffer, plan.inputShape.reduce((a, b) => a * b, 4));
+    const call = new PreparedCall(device, manifest, plan, steps, uploader,
       { buffer: tensorBuffer(output.name), size: outputBytes }, readback, pipelines, scratchBuffer);
     call.buffers = own;
+    call.otherInputs = new Map(manifest.inputs.slice(1).map((s) => [s.name, tensorBuffer(s.name)]));
     return call;
   }
 
@@ -103,20 +107,23 @@ export class PreparedCall {
   }
 
   private async submitAndRead(input: Float32Array, extra: Step[], source: GPUBufferBinding): Promise<ArrayBuffer> {
-    const q = this.device.queue;
-    q.writeBuffer(this.inputBuffer, 0, input.buffer, input.byteOffset, input.byteLength);
     const enc = this.device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    for (const s of [...this.steps, ...extra]) {
-      pass.setPipeline(s.pipeline);
-      pass.setBindGroup(0, s.bindGroup);
-      pass.dispatchWorkgroups(s.grid[0], s.grid[1]);
-    }
-    pass.end();
+    const release = await this.uploader.write(enc, input);
     const bytes = source.size!;
     const rb = this.readbackBuffer(bytes);
-    enc.copyBufferToBuffer(source.buffer, source.offset ?? 0, rb, 0, bytes);
-    q.submit([enc.finish()]);
+    try {
+      const pass = enc.beginComputePass();
+      for (const s of [...this.steps, ...extra]) {
+        pass.setPipeline(s.pipeline);
+        pass.setBindGroup(0, s.bindGroup);
+        pass.dispatchWorkgroups(s.grid[0], s.grid[1]);
+      }
+      pass.end();
+      enc.copyBufferToBuffer(source.buffer, source.offset ?? 0, rb, 0, bytes);
+      this.device.queue.submit([enc.finish()]);
+    } finally {
+      release();
+    }
     await this.readback.map(rb);
     const out = rb.getMappedRange().slice(0);
     rb.unmap();
@@ -153,6 +160,17 @@ export class PreparedCall {
       { index: idx[(r * k + j) * 2], score: val[(r * k + j) * 2 + 1] })));
   }
 
+  /** Writes the inputs after the first (e.g. style_weights [26]), each in its plain layout;
+   *  queued before the next call's submit, so that call reads them. */
+  writeOtherInputs(values: Record<string, Float32Array>): void {
+    for (const [name, buffer] of this.otherInputs) {
+      const data = values[name];
+      const size = this.plan.shapes.get(name)!.reduce((a, b) => a * b, 1);
+      if (data?.length !== size) throw new Error(`${this.manifest.name} needs input ${name} with ${size} values`);
+      this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    }
+  }
+
   fill(value: number): void {
     for (const b of this.buffers) {
       if (b.usage & GPUBufferUsage.STORAGE) this.device.queue.writeBuffer(b, 0, new Float32Array(b.size / 4).fill(value));
@@ -161,5 +179,6 @@ export class PreparedCall {
 
   destroy(): void {
     for (const b of this.buffers) b.destroy();
+    this.uploader.destroy();
   }
 }
