@@ -2,8 +2,12 @@
 // (M = N·OH·OW), columns output channels, K = KH·KW·Cin/G taps in the weights' row order.
 // A BM×BK tile of the virtual im2col matrix and a BK×BN tile of the packed weights
 // (khkwci_co4 / g_khkwci_co4) go through workgroup memory; each thread keeps a 4×4 block
-// (4 pixels × one vec4 of channels) in registers. 1×1 stride-1 convs skip the tap arithmetic,
-// which makes them plain GEMMs. Bias, residual and activations are fused into the store.
+// (4 pixels × one vec4 of channels) in registers, reading one vec4 of A (4 pixels) and one of B
+// per k. Both tiles are double-buffered: the next K step is fetched from global memory into
+// registers while the current one is multiplied, one barrier per step. The im2col coordinates of
+// the pixels a thread stages are computed once, before the K loop; 1×1 stride-1 convs skip the
+// tap arithmetic, which makes them plain GEMMs. Bias, residual and activations are fused into
+// the store.
 
 import { activationCode, elementIndex, ENTRY_PARAMS, RowTensor, u32, weightDecl, weightedOpBindings, windowGeometry,
   WORKGROUP_INDEX, pad4, type Arg, type KernelDispatch, type OpContext } from './common';
@@ -11,7 +15,10 @@ import type { OpSpec } from '../manifest';
 
 const BM = 64;
 const BK = 16;
-const WANTED_WORKGROUPS = 128;   // about one per SM of a big GPU (the H100 has 132)
+// Split K until about 4 workgroups per SM of a big GPU (the H100 has 132): with one 256-thread
+// workgroup per SM, memory latency isn't hidden. ResNet50's batch-1 shapes then split 8–16 ways,
+// where the H100 ceiling was measured (8–13 TFLOP/s).
+const WANTED_WORKGROUPS = 512;
 const MAX_SPLIT = 16;
 const MIN_STEPS_PER_SPLIT = 4;   // BK-deep steps each split must keep
 const PARTIALS = 'conv2d:split-k partials';   // one scratch buffer, reused by every split conv
@@ -46,34 +53,53 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const kChunk = Math.ceil(Math.ceil(K / BK) / S) * BK;   // K range of one split, whole steps
   const pointwise = KH === 1 && KW === 1 && SH === 1 && SW === 1 && PT === 0 && PL === 0;
 
-  // Source pixel row and channel of im2col element (m, k), or a skip when it's padding.
-  const tapCode = pointwise ? `let row = m; let ci = k;` : `
-      let tap = k / ${u32(CIG)}; let ci = k % ${u32(CIG)};
-      let n = m / ${u32(OH * OW)}; let p = m % ${u32(OH * OW)};
-      let iy = i32((p / ${u32(OW)}) * ${u32(SH)} + (tap / ${u32(KW)}) * ${u32(DH)}) - ${PT};
-      let ix = i32((p % ${u32(OW)}) * ${u32(SW)} + (tap % ${u32(KW)}) * ${u32(DW)}) - ${PL};
-      if (iy < 0 || iy >= ${H} || ix < 0 || ix >= ${W}) { continue; }
-      let row = (n * ${u32(H)} + u32(iy)) * ${u32(W)} + u32(ix);`;
-  const aLoad = vecA ? `
-  for (var r = 0u; r < ${u32(BM * BK / 4 / THREADS)}; r++) {
-    let idx = lid + r * ${u32(THREADS)};
-    let mm = idx / ${u32(BK / 4)}; let kq = idx % ${u32(BK / 4)};
-    for (var j = 0u; j < 4u; j++) { As[(kq * 4u + j) * ${u32(BM)} + mm] = 0.0; }
-    let m = m0 + mm; let k = k0 + kq * 4u;
-    if (m >= ${u32(M)} || k >= ${u32(K)}) { continue; }
-    ${tapCode}
-    let v = x[row * ${u32(C / 4)} + (g * ${u32(CIG)} + ci) / 4u];
-    for (var j = 0u; j < 4u; j++) { As[(kq * 4u + j) * ${u32(BM)} + mm] = v[j]; }
-  }` : `
-  for (var r = 0u; r < ${u32(BM * BK / THREADS)}; r++) {
-    let idx = lid + r * ${u32(THREADS)};
-    let mm = idx % ${u32(BM)}; let kk = idx / ${u32(BM)};
-    As[kk * ${u32(BM)} + mm] = 0.0;
-    let m = m0 + mm; let k = k0 + kk;
-    if (m >= ${u32(M)} || k >= ${u32(K)}) { continue; }
-    ${tapCode}
-    As[kk * ${u32(BM)} + mm] = x[row * ${u32(C)} + g * ${u32(CIG)} + ci];
-  }`;
+  const A_HALF = BK * BM / 4;             // vec4s of one half of As / Bs
+  const B_HALF = BK * BN / 4;
+  // Each thread stages the same pixels of the A tile at every K step: their coordinates are
+  // worked out once, before the K loop (pixel `r` of this thread: base row, top-left tap, valid).
+  const aPerThread = vecA ? BM * BK / 4 / THREADS : BM * BK / THREADS;
+  const pixelOf = (r: number) => vecA ? `lid / 4u + ${u32(r * THREADS / 4)}` : `lid % ${u32(BM)}`;
+  const kOf = (r: number) => vecA ? `(lid % 4u) * 4u` : `lid / ${u32(BM)} + ${u32(r * THREADS / BM)}`;
+  const pixels = vecA ? aPerThread : 1;
+  const pixelSetup = Array.from({ length: pixels }, (_, r) => pointwise ? `
+  let pm${r} = m0 + ${pixelOf(r)};
+  let pv${r} = pm${r} < ${u32(M)};` : `
+  let pm${r} = m0 + ${pixelOf(r)};
+  let pv${r} = pm${r} < ${u32(M)};
+  let pb${r} = (pm${r} / ${u32(OH * OW)}) * ${u32(H * W)};
+  let py${r} = i32(((pm${r} % ${u32(OH * OW)}) / ${u32(OW)}) * ${u32(SH)}) - ${PT};
+  let px${r} = i32((pm${r} % ${u32(OW)}) * ${u32(SW)}) - ${PL};`).join('');
+  // Global → registers for the A element(s) of slot r at K offset k; padding taps read 0.
+  const fetchA = (r: number, k: string) => {
+    const p = vecA ? r : 0;
+    const read = vecA ? `x[row * ${u32(C / 4)} + (g * ${u32(CIG)} + ci) / 4u]` : `x[row * ${u32(C)} + g * ${u32(CIG)} + ci]`;
+    const zero = vecA ? 'vec4<f32>(0.0)' : '0.0';
+    const body = pointwise ? `let row = pm${p}; let ci = k; ra[${r}] = ${read};` : `
+        let tap = k / ${u32(CIG)}; let ci = k % ${u32(CIG)};
+        let iy = py${p} + i32((tap / ${u32(KW)}) * ${u32(DH)});
+        let ix = px${p} + i32((tap % ${u32(KW)}) * ${u32(DW)});
+        if (iy >= 0 && iy < ${H} && ix >= 0 && ix < ${W}) {
+          let row = pb${p} + u32(iy) * ${u32(W)} + u32(ix);
+          ra[${r}] = ${read};
+        }`;
+    return `{ let k = ${k} + ${kOf(r)}; ra[${r}] = ${zero};
+      if (pv${p} && k < ${u32(K)}) { ${body} } }`;
+  };
+  const fetch = (k: string) => `${Array.from({ length: aPerThread }, (_, r) => fetchA(r, k)).join('\n    ')}
+    { let k = ${k} + bk;
+      rb = select(vec4<f32>(0.0), w4_weight((g * ${u32(K)} + min(k, ${u32(K - 1)})) * ${u32(N4)} + min(bc, ${u32(N4 - 1)})),
+                  k < ${u32(K)} && bc < ${u32(N4)}); }`;
+  // Registers → workgroup memory half `buf`. As holds 4 consecutive pixels per vec4, so the
+  // inner loop reads a thread's 4 pixels with one load.
+  const storeA = (r: number, buf: string) => vecA
+    ? `for (var j = 0u; j < 4u; j++) { let i = ${buf} * ${u32(A_HALF)} + ((lid % 4u) * 4u + j) * ${u32(BM / 4)} + (${pixelOf(r)}) / 4u;
+      As[i][(${pixelOf(r)}) % 4u] = ra[${r}][j]; }`
+    : `{ let i = ${buf} * ${u32(A_HALF)} + (${kOf(r)}) * ${u32(BM / 4)} + (${pixelOf(r)}) / 4u;
+      As[i][(${pixelOf(r)}) % 4u] = ra[${r}]; }`;
+  const store = (buf: string) => `${Array.from({ length: aPerThread }, (_, r) => storeA(r, buf)).join('\n    ')}
+    Bs[${buf} * ${u32(B_HALF)} + lid] = rb;`;
+  const fma = Array.from({ length: BK }, (_, kk) => `{ let a = As[aBase + ${u32(kk * BM / 4)}]; let b = Bs[bBase + ${u32(kk * TX)}];
+      acc[0] += a.x * b; acc[1] += a.y * b; acc[2] += a.z * b; acc[3] += a.w * b; }`).join('\n      ');
   const bias = aligned
     ? `w4_bias(g * ${u32(COG / 4)} + col4)`
     : `vec4<f32>(w1_bias(co), w1_bias(co + 1u), w1_bias(co + 2u), w1_bias(co + 3u))`;
@@ -100,8 +126,9 @@ ${weightDecl(1, 'weight', ctx.precision)}
 @group(0) @binding(2) var<storage, read_write> part: array<vec4<f32>>;` : `${decls}
 ${y.helpers(true)}
 ${res ? res.helpers(false) : ''}`}
-var<workgroup> As: array<f32, ${BK * BM}>;
-var<workgroup> Bs: array<vec4<f32>, ${BK * BN / 4}>;
+// Two halves each: the next K step's tiles are fetched into registers while this one's are used.
+var<workgroup> As: array<vec4<f32>, ${2 * A_HALF}>;
+var<workgroup> Bs: array<vec4<f32>, ${2 * B_HALF}>;
 
 @compute @workgroup_size(${THREADS})
 fn main(${ENTRY_PARAMS}) {
@@ -117,26 +144,29 @@ fn main(${ENTRY_PARAMS}) {
   let c40 = tn * ${u32(BN / 4)};
   let tx = lid % ${u32(TX)};
   let ty = lid / ${u32(TX)};
+  let bk = lid / ${u32(TX)};
+  let bc = c40 + lid % ${u32(TX)};
+  ${pixelSetup}
+  var ra: array<${vecA ? 'vec4<f32>' : 'f32'}, ${aPerThread}>;
+  var rb: vec4<f32>;
   var acc: array<vec4<f32>, 4>;
+  ${fetch('kBegin')}
+  ${store('0u')}
+  workgroupBarrier();
+  var buf = 0u;
   for (var k0 = kBegin; k0 < kEnd; k0 += ${u32(BK)}) {
-    ${aLoad}
-    for (var r = 0u; r < ${u32(BK * BN / 4 / THREADS)}; r++) {
-      let idx = lid + r * ${u32(THREADS)};
-      let kk = idx / ${u32(TX)}; let c = c40 + idx % ${u32(TX)};
-      let k = k0 + kk;
-      Bs[idx] = select(vec4<f32>(0.0), w4_weight((g * ${u32(K)} + min(k, ${u32(K - 1)})) * ${u32(N4)} + min(c, ${u32(N4 - 1)})),
-                       k < ${u32(K)} && c < ${u32(N4)});
+    let more = k0 + ${u32(BK)} < kEnd;
+    if (more) {
+    ${fetch(`(k0 + ${u32(BK)})`)}
+    }
+    let aBase = buf * ${u32(A_HALF)} + ty;
+    let bBase = buf * ${u32(B_HALF)} + tx;
+    ${fma}
+    if (more) {
+    ${store('(1u - buf)')}
     }
     workgroupBarrier();
-    for (var kk = 0u; kk < ${u32(BK)}; kk++) {
-      let b = Bs[kk * ${u32(TX)} + tx];
-      let ab = kk * ${u32(BM)} + ty * 4u;
-      acc[0] += As[ab] * b;
-      acc[1] += As[ab + 1u] * b;
-      acc[2] += As[ab + 2u] * b;
-      acc[3] += As[ab + 3u] * b;
-    }
-    workgroupBarrier();
+    buf = 1u - buf;
   }
   let col4 = c40 + tx;
   if (col4 >= ${u32(N4)}) { return; }
