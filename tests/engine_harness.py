@@ -30,21 +30,25 @@ class EnginePage:
         self.errors: list[str] = []
         page.on("pageerror", lambda e: self.errors.append(str(e)))
 
-    def compile(self, model: onnx.ModelProto, name: str) -> tuple[str, Path]:
-        """Compiles `model` into a package the page can load; returns its URL and ONNX path."""
+    def compile(self, model: onnx.ModelProto, name: str, bindings: dict[str, int] | None = None) -> tuple[str, Path]:
+        """Compiles `model` into a package the page can load; returns its URL and ONNX path.
+        `bindings` set the reference shape the engine compiles for at load (symbolic models:
+        binding the size the test runs spares SwiftShader a second set of pipelines)."""
         folder = self.packages_dir / name
         folder.mkdir(parents=True)
         path = self.packages_dir / f"{name}.onnx"
         onnx.save(model, path)
-        compile_to_folder(path, folder, PackageMeta(name=name, task="other"))
+        compile_to_folder(path, folder, PackageMeta(name=name, task="other"), bindings=bindings)
         return f"{PACKAGES_MOUNT}/{name}/", path
 
     def load(self, url: str, precision: str = "fp32") -> int:
         return self.page.evaluate("([u, p]) => tesseraEngine.load(u, p)", [url, precision])
 
-    def run(self, model_id: int, x: np.ndarray) -> np.ndarray:
-        out = self.page.evaluate("([id, x, s]) => tesseraEngine.run(id, x, s)",
-                                 [model_id, x.astype(np.float32).ravel().tolist(), list(x.shape)])
+    def run(self, model_id: int, x: np.ndarray, others: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """`x` is the model's first input; `others` the rest by name (e.g. style_weights)."""
+        extra = {k: np.asarray(v, np.float32).ravel().tolist() for k, v in (others or {}).items()}
+        out = self.page.evaluate("([id, x, s, o]) => tesseraEngine.run(id, x, s, o)",
+                                 [model_id, x.astype(np.float32).ravel().tolist(), list(x.shape), extra])
         return np.asarray(out, np.float32)
 
     def top_k(self, model_id: int, x: np.ndarray, k: int) -> list[list[dict]]:
@@ -73,6 +77,12 @@ def engine_page(webapp_dist: Path, packages_dir: Path):
 def onnxruntime_output(path: Path, x: np.ndarray) -> np.ndarray:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session.run(None, {session.get_inputs()[0].name: x.astype(np.float32)})[0]
+
+
+def onnxruntime_outputs(path: Path, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    """The first output for several named inputs."""
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {k: v.astype(np.float32) for k, v in feeds.items()})[0]
 
 
 def rel_l2(out: np.ndarray, ref: np.ndarray) -> float:

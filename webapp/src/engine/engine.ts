@@ -73,9 +73,11 @@ export class EngineModel {
     (await this.prepare(shape)).fill(NaN);
   }
 
-  /** The whole output in logical (ONNX) order. */
-  async run(input: Float32Array, shape: number[]): Promise<Float32Array> {
+  /** The whole output in logical (ONNX) order. `shape` is the first input's; a model with
+   *  more inputs (multistyle26's style_weights) takes them by name in `others`. */
+  async run(input: Float32Array, shape: number[], others: Record<string, Float32Array> = {}): Promise<Float32Array> {
     const call = await this.prepare(shape);
+    call.writeOtherInputs(others);
     const physical = await call.runPhysical(input);
     this.throwIfFailed();
     return toLogical(physical, call.plan.shapes.get(this.manifest.outputs[0].name)!, this.manifest.outputs[0].perm);

@@ -26,7 +26,9 @@ const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 export function planCall(manifest: Manifest, inputShape: number[], precision: Precision,
   limits: BufferLimits): Plan {
   const [input] = manifest.inputs;
-  if (manifest.inputs.length !== 1) throw new Error(`${manifest.name} has ${manifest.inputs.length} inputs; the engine runs single-input models`);
+  // Inputs after the first (the style networks' style_weights) are written as they are given.
+  const transposed = manifest.inputs.slice(1).filter((s) => !isIdentity(s.perm));
+  if (transposed.length) throw new Error(`${manifest.name}: input ${transposed[0].name} is not in plain layout; the engine transposes only the first input`);
   const bindings = bindSymbols(input, inputShape);
   const shapes = new Map<string, number[]>();
   const bufferBytes = new Array<number>(manifest.memory.buffers).fill(4);
@@ -46,7 +48,8 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
     const logical: Arg = { kind: 'scratch', id: LOGICAL_INPUT, bytes: prod(inputShape) * 4 };
     dispatches.push(transposeInput(logical, { kind: 'tensor', name: input.name }, inputShape, input.perm));
   }
-  for (const op of manifest.ops) dispatches.push(...opDispatches(op, manifest, { shape, precision }));
+  for (const op of manifest.ops) dispatches.push(...opDispatches(op, manifest, { shape, precision,
+    weightShape: (slice) => manifest.weights.slices[slice].shape }));
   for (const d of dispatches) {
     for (const a of d.args) if (a.kind === 'scratch') scratchBytes.set(a.id, Math.max(scratchBytes.get(a.id) ?? 0, a.bytes));
   }

@@ -14,10 +14,11 @@ const hooks = {
     return nextId++;
   },
   /** Runs with every buffer poisoned first; returns the output in logical order. */
-  async run(id: number, input: number[], shape: number[]): Promise<number[]> {
+  async run(id: number, input: number[], shape: number[], others: Record<string, number[]> = {}): Promise<number[]> {
     const model = models.get(id)!;
     await model.poison(shape);
-    return Array.from(await model.run(Float32Array.from(input), shape));
+    const extra = Object.fromEntries(Object.entries(others).map(([k, v]) => [k, Float32Array.from(v)]));
+    return Array.from(await model.run(Float32Array.from(input), shape, extra));
   },
   async topK(id: number, input: number[], shape: number[], k: number) {
     const model = models.get(id)!;

@@ -19,6 +19,7 @@ export interface KernelDispatch {
 export interface OpContext {
   shape(tensor: string): number[];   // physical shape with symbols bound
   precision: Precision;              // of the weights as stored on the GPU
+  weightShape(slice: string): number[];  // a weight slice's packed shape (binary's constant operand)
 }
 
 export type KernelGenerator = (op: OpSpec, ctx: OpContext) => KernelDispatch[];

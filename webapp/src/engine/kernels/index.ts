@@ -2,8 +2,12 @@
 
 import { conv2dGemm } from './conv2d';
 import { depthwiseConv2d } from './depthwise';
+import { binary, unary } from './elementwise';
 import { gemm } from './gemm';
+import { instanceNorm } from './instance_norm';
+import { pad } from './pad';
 import { globalPool, pool } from './pool';
+import { resize } from './resize';
 import { squeezeExcite } from './squeeze_excite';
 import { UnsupportedOpError, type KernelDispatch, type KernelGenerator, type OpContext } from './common';
 import type { Manifest, OpSpec } from '../manifest';
@@ -13,6 +17,11 @@ const GENERATORS: Record<string, KernelGenerator> = {
   pool,
   global_pool: globalPool,
   squeeze_excite: squeezeExcite,
+  pad,
+  instance_norm: instanceNorm,
+  resize,
+  binary,
+  unary,
   reshape: () => [],
 };
 
