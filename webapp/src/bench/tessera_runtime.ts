@@ -20,8 +20,11 @@ class TesseraRuntime implements BenchRuntime {
   }
 
   run(inputs: BenchInput[]): Promise<Float32Array> {
-    if (inputs.length !== 1) throw new UnsupportedModelError('the engine runs single-input models only');
-    return this.model!.run(inputs[0].data, inputs[0].shape);
+    // The model's first input gives the shape; the others (multistyle26's style_weights) go by name.
+    const firstName = this.model!.manifest.inputs[0].name;
+    const first = inputs.find((i) => i.name === firstName) ?? inputs[0];
+    const others = Object.fromEntries(inputs.filter((i) => i !== first).map((i) => [i.name, i.data]));
+    return this.model!.run(first.data, first.shape, others);
   }
 
   describe(): Record<string, unknown> {
