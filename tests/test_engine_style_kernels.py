@@ -92,6 +92,19 @@ def binary_case(op, x_shape, constant_shape=None, activation=None):
     return graph(nodes, list(x_shape), y_shape, inits, op), {"x": x_shape}
 
 
+def conv_transpose_case(n, c, h, w, co, k, stride, pads, dilation=1, output_padding=0, activation=None):
+    nodes = [helper.make_node("ConvTranspose", ["x", "w", "b"], ["y"], kernel_shape=[k, k], strides=[stride] * 2,
+                              pads=pads, dilations=[dilation] * 2, output_padding=[output_padding] * 2)]
+    if activation:
+        nodes[0].output[0] = "c"
+        nodes.append(helper.make_node(activation, ["c"], ["y"]))
+    span = dilation * (k - 1) + 1
+    oh = stride * (h - 1) + span + output_padding - pads[0] - pads[2]
+    ow = stride * (w - 1) + span + output_padding - pads[1] - pads[3]
+    inits = {"w": rng.standard_normal((c, co, k, k)) / np.sqrt(c * k), "b": rng.standard_normal(co)}
+    return graph(nodes, [n, c, h, w], [n, co, oh, ow], inits, "convT"), {"x": (n, c, h, w)}
+
+
 CASES = {
     "pad reflect c8": pad_case((1, 8, 7, 9), [0, 0, 3, 1, 0, 0, 2, 4], "reflect"),
     "pad reflect c3 widest": pad_case((1, 3, 4, 5), [0, 0, 3, 2, 0, 0, 3, 4], "reflect"),
@@ -116,6 +129,9 @@ CASES = {
     "sub broadcast rows c6": binary_case("Sub", (2, 6, 3, 5), constant_shape=(1, 1, 3, 5)),
     "div constant c8": binary_case("Div", (1, 8, 3, 3), constant_shape=(8, 1, 1)),
     "pow constant": binary_case("Pow", (1, 4, 3, 5), constant_shape=(1,)),
+    "conv_transpose 3x3 s2 c5 co7 relu": conv_transpose_case(1, 5, 5, 6, 7, 3, 2, [1, 1, 1, 1], output_padding=1,
+                                                             activation="Relu"),
+    "conv_transpose 4x4 s2 dilation2 co8 batch2": conv_transpose_case(2, 3, 4, 3, 8, 4, 2, [0, 2, 1, 0], dilation=2),
     "unary tanh c7": one_op("Tanh", (1, 7, 4, 5), (1, 7, 4, 5)),
 }
 
@@ -158,7 +174,7 @@ def test_cases_reach_the_style_kernels():
     from tessera.compiler.pipeline import compile_graph
 
     nodes = [n for model, _ in CASES.values() for n in compile_graph(model, "case").nodes]
-    assert {"pad", "instance_norm", "resize", "binary", "unary"} <= {n.op for n in nodes}
+    assert {"pad", "instance_norm", "resize", "binary", "unary", "conv_transpose2d"} <= {n.op for n in nodes}
     assert any("affine_inputs" in n.attrs for n in nodes if n.op == "instance_norm")
     assert any(n.attrs.get("constant_operand") is not None for n in nodes if n.op == "binary")
 

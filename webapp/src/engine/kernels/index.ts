@@ -1,6 +1,7 @@
 // Which generator emits an op's dispatches. reshape has none: the memory plan aliases it.
 
 import { conv2dGemm } from './conv2d';
+import { convTranspose2d } from './conv_transpose2d';
 import { depthwiseConv2d } from './depthwise';
 import { binary, unary } from './elementwise';
 import { gemm } from './gemm';
@@ -22,6 +23,7 @@ const GENERATORS: Record<string, KernelGenerator> = {
   resize,
   binary,
   unary,
+  conv_transpose2d: convTranspose2d,
   reshape: () => [],
 };
 
