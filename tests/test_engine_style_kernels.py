@@ -64,8 +64,9 @@ def conditional_instance_norm_case(n, c, h, w, styles, per_image, activation):
     s_shape = [n, styles] if per_image else [styles]
     inits = {"tg": rng.standard_normal((styles, c)).astype(np.float32),
              "tb": rng.standard_normal((styles, c)).astype(np.float32),
-             "aff": np.array([n if per_image else 1, c, 1, 1], np.int64), "eps": np.array(1e-5, np.float32),
-             "col": np.array([styles, 1], np.int64), "ax0": np.array([0], np.int64)}
+             "aff": np.array([n if per_image else 1, c, 1, 1], np.int64), "eps": np.array(1e-5, np.float32)}
+    if not per_image:
+        inits.update(col=np.array([styles, 1], np.int64), ax0=np.array([0], np.int64))
     g = helper.make_graph(nodes, "cin", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, c, h, w]),
                                          helper.make_tensor_value_info("s", TensorProto.FLOAT, s_shape)],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, c, h, w])],
