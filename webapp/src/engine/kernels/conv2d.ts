@@ -61,14 +61,19 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const pixelOf = (r: number) => vecA ? `lid / 4u + ${u32(r * THREADS / 4)}` : `lid % ${u32(BM)}`;
   const kOf = (r: number) => vecA ? `(lid % 4u) * 4u` : `lid / ${u32(BM)} + ${u32(r * THREADS / BM)}`;
   const pixels = vecA ? aPerThread : 1;
+  // They live in private variables so that one fetch function serves the prologue and the loop.
+  const pixelVars = (r: number) => pointwise ? [[`pm${r}`, 'u32'], [`pv${r}`, 'bool']]
+    : [[`pm${r}`, 'u32'], [`pv${r}`, 'bool'], [`pb${r}`, 'u32'], [`py${r}`, 'i32'], [`px${r}`, 'i32']];
+  const privates = Array.from({ length: pixels }, (_, r) => pixelVars(r).map(([n, t]) => `var<private> ${n}: ${t};`).join(' '))
+    .join('\n');
   const pixelSetup = Array.from({ length: pixels }, (_, r) => pointwise ? `
-  let pm${r} = m0 + ${pixelOf(r)};
-  let pv${r} = pm${r} < ${u32(M)};` : `
-  let pm${r} = m0 + ${pixelOf(r)};
-  let pv${r} = pm${r} < ${u32(M)};
-  let pb${r} = (pm${r} / ${u32(OH * OW)}) * ${u32(H * W)};
-  let py${r} = i32(((pm${r} % ${u32(OH * OW)}) / ${u32(OW)}) * ${u32(SH)}) - ${PT};
-  let px${r} = i32((pm${r} % ${u32(OW)}) * ${u32(SW)}) - ${PL};`).join('');
+  pm${r} = m0 + ${pixelOf(r)};
+  pv${r} = pm${r} < ${u32(M)};` : `
+  pm${r} = m0 + ${pixelOf(r)};
+  pv${r} = pm${r} < ${u32(M)};
+  pb${r} = (pm${r} / ${u32(OH * OW)}) * ${u32(H * W)};
+  py${r} = i32(((pm${r} % ${u32(OH * OW)}) / ${u32(OW)}) * ${u32(SH)}) - ${PT};
+  px${r} = i32((pm${r} % ${u32(OW)}) * ${u32(SW)}) - ${PL};`).join('');
   // Global → registers for the A element(s) of slot r at K offset k; padding taps read 0.
   const fetchA = (r: number, k: string) => {
     const p = vecA ? r : 0;
@@ -85,10 +90,12 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
     return `{ let k = ${k} + ${kOf(r)}; ra[${r}] = ${zero};
       if (pv${p} && k < ${u32(K)}) { ${body} } }`;
   };
-  const fetch = (k: string) => `${Array.from({ length: aPerThread }, (_, r) => fetchA(r, k)).join('\n    ')}
-    { let k = ${k} + bk;
-      rb = select(vec4<f32>(0.0), w4_weight((g * ${u32(K)} + min(k, ${u32(K - 1)})) * ${u32(N4)} + min(bc, ${u32(N4 - 1)})),
-                  k < ${u32(K)} && bc < ${u32(N4)}); }`;
+  const fetchFn = `fn fetch(k0: u32, g: u32, bc: u32, lid: u32) {
+  ${Array.from({ length: aPerThread }, (_, r) => fetchA(r, 'k0')).join('\n  ')}
+  { let k = k0 + lid / ${u32(TX)};
+    rb = select(vec4<f32>(0.0), w4_weight((g * ${u32(K)} + min(k, ${u32(K - 1)})) * ${u32(N4)} + min(bc, ${u32(N4 - 1)})),
+                k < ${u32(K)} && bc < ${u32(N4)}); }
+}`;
   // Registers → workgroup memory half `buf`. As holds 4 consecutive pixels per vec4, so the
   // inner loop reads a thread's 4 pixels with one load.
   const storeA = (r: number, buf: string) => vecA
@@ -98,8 +105,6 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
       As[i][(${pixelOf(r)}) % 4u] = ra[${r}]; }`;
   const store = (buf: string) => `${Array.from({ length: aPerThread }, (_, r) => storeA(r, buf)).join('\n    ')}
     Bs[${buf} * ${u32(B_HALF)} + lid] = rb;`;
-  const fma = Array.from({ length: BK }, (_, kk) => `{ let a = As[aBase + ${u32(kk * BM / 4)}]; let b = Bs[bBase + ${u32(kk * TX)}];
-      acc[0] += a.x * b; acc[1] += a.y * b; acc[2] += a.z * b; acc[3] += a.w * b; }`).join('\n      ');
   const bias = aligned
     ? `w4_bias(g * ${u32(COG / 4)} + col4)`
     : `vec4<f32>(w1_bias(co), w1_bias(co + 1u), w1_bias(co + 2u), w1_bias(co + 3u))`;
@@ -129,6 +134,11 @@ ${res ? res.helpers(false) : ''}`}
 // Two halves each: the next K step's tiles are fetched into registers while this one's are used.
 var<workgroup> As: array<vec4<f32>, ${2 * A_HALF}>;
 var<workgroup> Bs: array<vec4<f32>, ${2 * B_HALF}>;
+var<private> ra: array<${vecA ? 'vec4<f32>' : 'f32'}, ${aPerThread}>;
+var<private> rb: vec4<f32>;
+${privates}
+
+${fetchFn}
 
 @compute @workgroup_size(${THREADS})
 fn main(${ENTRY_PARAMS}) {
@@ -144,28 +154,24 @@ fn main(${ENTRY_PARAMS}) {
   let c40 = tn * ${u32(BN / 4)};
   let tx = lid % ${u32(TX)};
   let ty = lid / ${u32(TX)};
-  let bk = lid / ${u32(TX)};
   let bc = c40 + lid % ${u32(TX)};
   ${pixelSetup}
-  var ra: array<${vecA ? 'vec4<f32>' : 'f32'}, ${aPerThread}>;
-  var rb: vec4<f32>;
   var acc: array<vec4<f32>, 4>;
-  ${fetch('kBegin')}
-  ${store('0u')}
-  workgroupBarrier();
+  fetch(kBegin, g, bc, lid);
   var buf = 0u;
   for (var k0 = kBegin; k0 < kEnd; k0 += ${u32(BK)}) {
-    let more = k0 + ${u32(BK)} < kEnd;
-    if (more) {
-    ${fetch(`(k0 + ${u32(BK)})`)}
-    }
+    ${store('buf')}
+    workgroupBarrier();
+    // Halves alternate, so a thread still reading the other half can't be overwritten: the
+    // next store into it comes after the next barrier.
+    if (k0 + ${u32(BK)} < kEnd) { fetch(k0 + ${u32(BK)}, g, bc, lid); }
     let aBase = buf * ${u32(A_HALF)} + ty;
     let bBase = buf * ${u32(B_HALF)} + tx;
-    ${fma}
-    if (more) {
-    ${store('(1u - buf)')}
+    for (var kk = 0u; kk < ${u32(BK)}; kk++) {
+      let a = As[aBase + kk * ${u32(BM / 4)}];
+      let b = Bs[bBase + kk * ${u32(TX)}];
+      acc[0] += a.x * b; acc[1] += a.y * b; acc[2] += a.z * b; acc[3] += a.w * b;
     }
-    workgroupBarrier();
     buf = 1u - buf;
   }
   let col4 = c40 + tx;
