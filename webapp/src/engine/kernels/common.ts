@@ -136,6 +136,17 @@ export const elementIndex = (threads: number, total: number) =>
   let t = wg * ${u32(threads)} + lid;
   if (t >= ${u32(total)}) { return; }`;
 
+/** Prologue of a kernel that handles one vec4 of channels of one pixel per thread: `c` is the
+ *  first of its 4 channels, `m` the pixel (row) index. */
+export const pixelVec4Index = (threads: number, total: number, C4: number) =>
+  `${elementIndex(threads, total)}
+  let c = (t % ${u32(C4)}) * 4u;
+  let m = t / ${u32(C4)};`;
+
+/** Bindings and load/store helpers of a kernel that reads x (binding 0) and writes y (1). */
+export const inOutRows = (x: RowTensor, y: RowTensor) =>
+  [x.decl(0, false), y.decl(1, true), x.helpers(false), y.helpers(true)].join('\n');
+
 /** The bindings shared by conv2d, depthwise conv2d and gemm: input x, weight, bias, output y
  *  and, when the op fuses a residual add, res (shaped like y). */
 export function weightedOpBindings(op: OpSpec, x: RowTensor, y: RowTensor, res: RowTensor | null,

@@ -2,7 +2,7 @@
 // channels) and global pooling (one workgroup per image and vec4 of channels, reducing over
 // H·W in workgroup memory: the spatial extent can be thousands of pixels).
 
-import { elementIndex, ENTRY_PARAMS, F32_LOWEST, RowTensor, u32, windowGeometry, WORKGROUP_INDEX, pad4,
+import { ENTRY_PARAMS, F32_LOWEST, inOutRows, pixelVec4Index, RowTensor, u32, windowGeometry, WORKGROUP_INDEX, pad4,
   type KernelDispatch, type OpContext } from './common';
 import type { OpSpec } from '../manifest';
 
@@ -21,16 +21,11 @@ export function pool(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const [hiY, hiX] = a.count_include_pad ? [H + PB, W + PR] : [H, W];
   const countLo = a.count_include_pad ? [-PT, -PL] : [0, 0];
   const source = `
-${x.decl(0, false)}
-${y.decl(1, true)}
-${x.helpers(false)}
-${y.helpers(true)}
+${inOutRows(x, y)}
 
 @compute @workgroup_size(${THREADS})
 fn main(${ENTRY_PARAMS}) {
-  ${elementIndex(THREADS, total)}
-  let c = (t % ${u32(C4)}) * 4u;
-  let m = t / ${u32(C4)};
+  ${pixelVec4Index(THREADS, total, C4)}
   let p = m % ${u32(OH * OW)};
   let rowBase = (m / ${u32(OH * OW)}) * ${u32(H * W)};
   let iy0 = i32((p / ${u32(OW)}) * ${u32(SH)}) - ${PT};
@@ -61,10 +56,7 @@ export function globalPoolSource(N: number, HW: number, C: number, kind: 'avg' |
   const y = new RowTensor('y', C);
   const isMax = kind === 'max';
   return `
-${x.decl(0, false)}
-${y.decl(1, true)}
-${x.helpers(false)}
-${y.helpers(true)}
+${inOutRows(x, y)}
 var<workgroup> part: array<vec4<f32>, ${THREADS}>;
 
 @compute @workgroup_size(${THREADS})

@@ -5,7 +5,7 @@
 // (within 2.5 ulp), so such outputs may pick the other neighbour. Integer upsampling in the
 // asymmetric mode (the style networks') divides by a power of two or lands on no tie.
 
-import { elementIndex, ENTRY_PARAMS, f32, pad4, RowTensor, u32, type KernelDispatch, type OpContext } from './common';
+import { ENTRY_PARAMS, f32, inOutRows, pad4, pixelVec4Index, RowTensor, u32, type KernelDispatch, type OpContext } from './common';
 import type { OpSpec } from '../manifest';
 
 const THREADS = 64;
@@ -57,16 +57,11 @@ export function resize(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const x = new RowTensor('x', C);
   const y = new RowTensor('y', C);
   const source = `
-${x.decl(0, false)}
-${y.decl(1, true)}
-${x.helpers(false)}
-${y.helpers(true)}
+${inOutRows(x, y)}
 
 @compute @workgroup_size(${THREADS})
 fn main(${ENTRY_PARAMS}) {
-  ${elementIndex(THREADS, total)}
-  let c = (t % ${u32(C4)}) * 4u;
-  let m = t / ${u32(C4)};
+  ${pixelVec4Index(THREADS, total, C4)}
   let base = (m / ${u32(OH * OW)}) * ${u32(H * W)};
   let p = m % ${u32(OH * OW)};
   var o = f32(p / ${u32(OW)});

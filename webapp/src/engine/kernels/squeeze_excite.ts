@@ -2,7 +2,7 @@
 // the global mean (pool.ts), both small FC layers in one workgroup per image (the squeezed
 // vector stays in workgroup memory), then the channel scaling of x.
 
-import { activationCode, elementIndex, ENTRY_PARAMS, RowTensor, u32, weightDecl, WORKGROUP_INDEX, pad4,
+import { activationCode, ENTRY_PARAMS, pixelVec4Index, RowTensor, u32, weightDecl, WORKGROUP_INDEX, pad4,
   type KernelDispatch, type OpContext } from './common';
 import { globalPoolSource } from './pool';
 import type { OpSpec } from '../manifest';
@@ -65,9 +65,7 @@ ${y.helpers(true)}
 
 @compute @workgroup_size(${SCALE_THREADS})
 fn main(${ENTRY_PARAMS}) {
-  ${elementIndex(SCALE_THREADS, total)}
-  let c = (t % ${u32(C4)}) * 4u;
-  let m = t / ${u32(C4)};
+  ${pixelVec4Index(SCALE_THREADS, total, C4)}
   st_y(m, c, ld_x(m, c) * ld_gate(m / ${u32(H * W)}, c));
 }`;
   const w = op.weights;
