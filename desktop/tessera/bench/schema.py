@@ -23,6 +23,7 @@ RESULT_PROPERTIES = {
     "median_ms": _num, "p95_ms": _num,
     "runs": {"type": "integer"}, "warmup": {"type": "integer"},
     "fps": _num, "fps_frames": {"type": "integer"},
+    "images_per_s": _num, "in_flight": {"type": "integer"},
     "gpu_ms": _num, "gpu_method": _str, "gpu_note": _str,
     "peak_gpu_bytes": _num, "memory_method": _str,
     "rel_l2": _num, "max_abs": _num,
@@ -30,7 +31,7 @@ RESULT_PROPERTIES = {
     "runtime_info": {"type": ["object", "null"]},
     "wall_s": {"type": "number"},
 }
-_INT_DEFAULTS = {"runs": 0, "warmup": 0, "fps_frames": 0}
+_INT_DEFAULTS = {"runs": 0, "warmup": 0, "fps_frames": 0, "in_flight": 0}
 
 SCHEMA = {
     "$id": SCHEMA_ID,

@@ -21,6 +21,9 @@ export interface BenchRuntime {
   readonly name: string;
   /** What the runtime computes on: decides how the harness times kernels and counts memory. */
   readonly device: 'webgpu' | 'webgl' | 'cpu';
+  /** How many calls the runtime overlaps (the next input submitted before the previous result
+   *  is read); 1 when absent: the harness then measures throughput one call at a time. */
+  readonly maxInFlight?: number;
   load(model: BenchModelFiles): Promise<void>;
   run(inputs: BenchInput[]): Promise<Float32Array>;
   dispose(): Promise<void>;
