@@ -27,7 +27,7 @@ from tessera.zoo import bench_models
 MODEL, SHAPE = "mobilenet-v3-small", "1x3x224x224"
 # As few runs as still exercise every stage: SwiftShader takes seconds per inference.
 QUICK = BenchSettings(runs=2, warmup=0, fps_seconds=0.1, fps_max_frames=1, gpu_time_runs=1,
-                      timeout_s=300)
+                      profile=True, timeout_s=300)
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +84,16 @@ def test_webgpu_runtimes_report_gpu_memory(bench_report):
     for r in bench_report["results"]:
         if r["runtime"] in ("ort-webgpu", "tfjs-webgpu", "tfjs-webgl"):
             assert r["peak_gpu_bytes"] and r["peak_gpu_bytes"] > 0, r
+
+
+def test_profile_times_each_engine_dispatch_by_its_layer(bench_report):
+    r = next(r for r in bench_report["results"] if r["runtime"] == "tessera")
+    labels = [d["label"] for d in r["profile"]]
+    # One entry per dispatch of the compiled plan, named by the layer it runs, in order.
+    assert len(labels) == r["runtime_info"]["dispatches"], labels
+    assert labels[0] == "input layout" and all(d["ms"] >= 0 for d in r["profile"])
+    assert sum(d["ms"] for d in r["profile"]) > 0
+    assert "slowest:" in report.format_text(bench_report)
 
 
 def test_report_follows_the_schema_and_survives_json(bench_report):

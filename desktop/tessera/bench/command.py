@@ -36,6 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="extra runs with GPU timers on, median reported (default 5)")
     p.add_argument("--tolerance", type=float, default=1e-3, metavar="X",
                    help="relative L2 error vs onnxruntime CPU above which a runtime FAILS (default 1e-3)")
+    p.add_argument("--profile", action="store_true",
+                   help="also time every dispatch of the WebGPU runtimes in a pass of its own and "
+                        "list where the GPU time goes")
     p.add_argument("--timeout", type=float, default=900.0, metavar="S",
                    help="give up on one measurement after S seconds (default 900)")
     p.add_argument("--artifacts", type=Path, metavar="DIR",
@@ -60,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     chosen = cases.select_cases(models, _names(args.shapes))
     settings = runner.BenchSettings(
         runs=args.runs, warmup=args.warmup, budget_s=args.budget, fps_seconds=args.fps_seconds,
-        gpu_time_runs=args.gpu_time_runs, tolerance=args.tolerance, timeout_s=args.timeout)
+        gpu_time_runs=args.gpu_time_runs, tolerance=args.tolerance, profile=args.profile,
+        timeout_s=args.timeout)
     result = runner.run_bench(chosen, runtimes, settings, args.artifacts or build_dir() / "bench-artifacts", log)
     print(report.format_text(result))
     if args.json:

@@ -75,6 +75,25 @@ def header_lines(report: dict) -> list[str]:
     return lines
 
 
+PROFILE_TOP = 12
+
+
+def profile_lines(report: dict) -> list[str]:
+    """Per profiled measurement: dispatch count, summed GPU time, and the slowest dispatches."""
+    out = []
+    for r in report["results"]:
+        if not r.get("profile"):
+            continue
+        times = r["profile"]
+        total = sum(d["ms"] for d in times)
+        out += ["", f"profile: {r['runtime']} · {r['model']} · {r['shape_id']}: {len(times)} dispatches, "
+                    f"{total:.3f} ms summed (one pass each), slowest:"]
+        for d in sorted(times, key=lambda d: -d["ms"])[:PROFILE_TOP]:
+            share = d["ms"] / total if total else 0.0
+            out.append(f"  {d['ms'] * 1000:8.1f} µs  {share:5.1%}  {d['label']}")
+    return out
+
+
 def format_text(report: dict) -> str:
     table, notes = rows(report)
     widths = [max(len(c), *(len(row[i]) for row in table)) for i, c in enumerate(COLUMNS)]
@@ -82,7 +101,7 @@ def format_text(report: dict) -> str:
     out = header_lines(report) + ["", line(COLUMNS), line(["-" * w for w in widths])]
     out += [line(row) for row in table]
     out += [""] + [f"[{i}] {n}" for i, n in enumerate(notes, 1)] if notes else []
-    return "\n".join(out)
+    return "\n".join(out + profile_lines(report))
 
 
 def format_markdown(report: dict) -> str:
@@ -92,4 +111,6 @@ def format_markdown(report: dict) -> str:
     out += ["| " + " | ".join(row) + " |" for row in table]
     if notes:
         out += [""] + [f"{i}. {n}" for i, n in enumerate(notes, 1)]
+    if profiled := profile_lines(report):
+        out += ["", "```", *profiled[1:], "```"]
     return "\n".join(out) + "\n"

@@ -33,6 +33,7 @@ class BenchSettings:
     fps_max_frames: int = 300
     gpu_time_runs: int = 5
     tolerance: float = 1e-3      # relative L2 vs onnxruntime CPU; fp32 paths stay far below
+    profile: bool = False        # also time each dispatch in a pass of its own (WebGPU runtimes)
     timeout_s: float = 900.0     # per measurement, page start to result
 
     def page_settings(self) -> dict:

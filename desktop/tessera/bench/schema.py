@@ -27,6 +27,9 @@ RESULT_PROPERTIES = {
     "gpu_ms": _num, "gpu_method": _str, "gpu_note": _str,
     "peak_gpu_bytes": _num, "memory_method": _str,
     "rel_l2": _num, "max_abs": _num,
+    "profile": {"type": ["array", "null"], "items": {
+        "type": "object", "required": ["label", "ms"],
+        "properties": {"label": {"type": "string"}, "ms": {"type": "number"}}}},
     "expected_file": {"type": "string"},
     "runtime_info": {"type": ["object", "null"]},
     "wall_s": {"type": "number"},

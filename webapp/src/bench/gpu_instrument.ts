@@ -8,11 +8,16 @@
 // - GPU time: while a timing window is open, each compute pass without timestamps of its own
 //   gets beginning/end timestamp writes; the window's GPU time is the sum of pass durations.
 //   Needs the adapter's `timestamp-query` feature, which is added to every device requested.
+// - Profile: with `start(true)`, each compute pass is recorded instead of encoded and, at its
+//   end(), replayed as one timestamped pass per dispatch, labelled by its bind group: where the
+//   GPU time goes, dispatch by dispatch (barriers between passes included, so the sum is a bit
+//   above the single-pass figure).
 
 const QUERY_CAPACITY = 4096;          // WebGPU's maximum query set size: 2048 passes per window
 
 interface BufferRecord { device: GPUDevice; size: number }
-interface EncoderTiming { first: number; count: number }
+interface EncoderTiming { first: number; count: number; labels: string[] }
+export interface DispatchTime { label: string; ms: number }
 
 class MemoryTracker {
   live = 0;
@@ -56,15 +61,17 @@ class PassTimer {
   private readonly querySets = new Map<GPUDevice, GPUQuerySet>();
   private readonly nextSlot = new Map<GPUDevice, number>();
   private readonly encoderTimings = new WeakMap<GPUCommandEncoder, EncoderTiming>();
-  private pending: { buffer: GPUBuffer; count: number }[] = [];
+  private pending: { buffer: GPUBuffer; count: number; labels: string[] }[] = [];
   private overflow = false;
+  profiling = false;
   untimedPasses = 0;
   readonly encoderDevice = new WeakMap<GPUCommandEncoder, GPUDevice>();
 
   constructor(private readonly rawCreateBuffer: GPUDevice['createBuffer']) {}
 
-  start(): void {
+  start(profile = false): void {
     this.open = true;
+    this.profiling = profile;
     this.overflow = false;
     this.untimedPasses = 0;
     this.pending = [];
@@ -72,26 +79,31 @@ class PassTimer {
   }
 
   /** Close the window and sum the GPU time of its passes (all its work must be submitted). */
-  async stop(): Promise<{ ms: number; passes: number; complete: boolean }> {
+  async stop(): Promise<{ ms: number; passes: number; complete: boolean; dispatches: DispatchTime[] }> {
     this.open = false;
+    this.profiling = false;
     let ns = 0n;
     let passes = 0;
-    for (const { buffer, count } of this.pending) {
+    const dispatches: DispatchTime[] = [];
+    for (const { buffer, count, labels } of this.pending) {
       await buffer.mapAsync(GPUMapMode.READ);
       const stamps = new BigUint64Array(buffer.getMappedRange());
       for (let i = 0; i + 1 < count; i += 2) {
-        if (stamps[i + 1] > stamps[i]) ns += stamps[i + 1] - stamps[i];
+        const pass = stamps[i + 1] > stamps[i] ? stamps[i + 1] - stamps[i] : 0n;
+        ns += pass;
+        dispatches.push({ label: labels[i / 2], ms: Number(pass) / 1e6 });
         passes++;
       }
       buffer.unmap();
       buffer.destroy();
     }
     this.pending = [];
-    return { ms: Number(ns) / 1e6, passes, complete: !this.overflow && this.untimedPasses === 0 };
+    return { ms: Number(ns) / 1e6, passes, complete: !this.overflow && this.untimedPasses === 0, dispatches };
   }
 
   /** Timestamp writes for a new compute pass, or undefined to leave the pass alone. */
-  claim(encoder: GPUCommandEncoder, desc?: GPUComputePassDescriptor): GPUComputePassTimestampWrites | undefined {
+  claim(encoder: GPUCommandEncoder, desc?: GPUComputePassDescriptor, label = desc?.label ?? 'pass')
+      : GPUComputePassTimestampWrites | undefined {
     if (!this.open) return undefined;
     const device = this.encoderDevice.get(encoder);
     if (!device || desc?.timestampWrites || !device.features.has('timestamp-query')) {
@@ -110,8 +122,12 @@ class PassTimer {
       this.querySets.set(device, querySet);
     }
     const timing = this.encoderTimings.get(encoder);
-    if (timing) timing.count = slot + 2 - timing.first;
-    else this.encoderTimings.set(encoder, { first: slot, count: 2 });
+    if (timing) {
+      timing.count = slot + 2 - timing.first;
+      timing.labels.push(label);
+    } else {
+      this.encoderTimings.set(encoder, { first: slot, count: 2, labels: [label] });
+    }
     return { querySet, beginningOfPassWriteIndex: slot, endOfPassWriteIndex: slot + 1 };
   }
 
@@ -127,8 +143,40 @@ class PassTimer {
     const readable = create(GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     encoder.resolveQuerySet(this.querySets.get(device)!, timing.first, timing.count, resolved, 0);
     encoder.copyBufferToBuffer(resolved, 0, readable, 0, bytes);
-    this.pending.push({ buffer: readable, count: timing.count });
+    this.pending.push({ buffer: readable, count: timing.count, labels: timing.labels });
   }
+}
+
+type PassCommand = (pass: GPUComputePassEncoder) => void;
+
+/** Stands in for a compute pass while profiling: records its commands, and at end() replays
+ *  each dispatch (with the pipeline and bind groups set before it) in a pass of its own. */
+function recordingPass(encoder: GPUCommandEncoder, timer: PassTimer, desc: GPUComputePassDescriptor | undefined,
+  begin: (desc?: GPUComputePassDescriptor) => GPUComputePassEncoder): GPUComputePassEncoder {
+  const state = new Map<string, PassCommand>();     // the latest setPipeline / setBindGroup(i)
+  let label = 'dispatch';
+  const replay = (dispatch: PassCommand) => {
+    const timestampWrites = timer.claim(encoder, desc, label);
+    const pass = begin(timestampWrites ? { ...desc, timestampWrites } : desc);
+    for (const set of state.values()) set(pass);
+    dispatch(pass);
+    pass.end();
+  };
+  const recorder = {
+    label: desc?.label ?? '',
+    setPipeline(p: GPUComputePipeline) { state.set('pipeline', (pass) => pass.setPipeline(p)); },
+    setBindGroup(index: number, group: GPUBindGroup | null, offsets?: Iterable<number>) {
+      if (index === 0 && group) label = group.label || label;
+      state.set(`group ${index}`, (pass) => pass.setBindGroup(index, group, offsets));
+    },
+    dispatchWorkgroups(x: number, y?: number, z?: number) { replay((pass) => pass.dispatchWorkgroups(x, y, z)); },
+    dispatchWorkgroupsIndirect(buffer: GPUBuffer, offset: number) {
+      replay((pass) => pass.dispatchWorkgroupsIndirect(buffer, offset));
+    },
+    end() { /* every dispatch was replayed as it came */ },
+    pushDebugGroup() {}, popDebugGroup() {}, insertDebugMarker() {},
+  };
+  return recorder as unknown as GPUComputePassEncoder;
 }
 
 export interface GpuInstruments {
@@ -174,6 +222,9 @@ export function installGpuInstruments(): GpuInstruments | null {
     return encoder;
   });
   wrap(GPUCommandEncoder.prototype, 'beginComputePass', (original) => function (this: GPUCommandEncoder, desc?: GPUComputePassDescriptor) {
+    if (timer.profiling && !desc?.timestampWrites) {
+      return recordingPass(this, timer, desc, (d) => original.call(this, d));
+    }
     const timestampWrites = timer.claim(this, desc);
     return original.call(this, timestampWrites ? { ...desc, timestampWrites } : desc);
   });

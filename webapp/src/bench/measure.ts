@@ -3,7 +3,7 @@
 // outputs are checked against onnxruntime (CPU), and a failed check ends the measurement.
 
 import { checkOutput, worse, type OutputCheck } from './check';
-import type { GpuInstruments } from './gpu_instrument';
+import type { DispatchTime, GpuInstruments } from './gpu_instrument';
 import { UnsupportedModelError, type BenchInput, type BenchModelFiles, type BenchRuntime } from './runtime';
 
 export interface BenchSettings {
@@ -14,6 +14,7 @@ export interface BenchSettings {
   fps_max_frames: number;
   gpu_time_runs: number;   // extra runs with GPU timers on (kept out of the latency figures)
   tolerance: number;       // relative L2 error above which the output FAILS
+  profile: boolean;        // also time every dispatch in a pass of its own (WebGPU runtimes)
 }
 
 export interface Measurement {
@@ -37,6 +38,7 @@ export interface Measurement {
   memory_method: string | null;
   rel_l2: number | null;
   max_abs: number | null;
+  profile: DispatchTime[] | null;
   runtime_info: Record<string, unknown>;
 }
 
@@ -100,6 +102,19 @@ async function gpuTime(runtime: BenchRuntime, inputs: BenchInput[], n: number, g
   return { gpu_ms: null, gpu_method: null, gpu_note: runtime.device === 'cpu' ? 'runs on the CPU' : 'no GPU timer' };
 }
 
+/** Each dispatch's GPU time, median over `n` profiled runs (dispatch order as encoded). */
+async function profileDispatches(runtime: BenchRuntime, inputs: BenchInput[], n: number, gpu: GpuInstruments)
+    : Promise<DispatchTime[] | null> {
+  const runs: DispatchTime[][] = [];
+  for (let i = 0; i < n; i++) {
+    gpu.timer.start(true);
+    await runtime.run(inputs);
+    runs.push((await gpu.timer.stop()).dispatches);
+  }
+  if (runs[0].length === 0) return null;
+  return runs[0].map(({ label }, d) => ({ label, ms: median(runs.map((r) => r[d]?.ms ?? 0)) }));
+}
+
 function gpuMemory(runtime: BenchRuntime, gpu: GpuInstruments | null): Pick<Measurement, 'peak_gpu_bytes' | 'memory_method'> {
   if (runtime.device === 'webgpu' && gpu) {
     return { peak_gpu_bytes: gpu.memory.peakBytes(), memory_method: 'peak live GPUBuffer bytes' };
@@ -114,7 +129,7 @@ export async function measure(runtime: BenchRuntime, model: BenchModelFiles, inp
   const m: Measurement = {
     status: 'error', error: null, load_ms: null, first_ms: null, ttfr_ms: null, median_ms: null,
     p95_ms: null, runs: 0, warmup: 0, fps: null, fps_frames: 0, images_per_s: null, in_flight: 0, gpu_ms: null, gpu_method: null,
-    gpu_note: null, peak_gpu_bytes: null, memory_method: null, rel_l2: null, max_abs: null, runtime_info: {},
+    gpu_note: null, peak_gpu_bytes: null, memory_method: null, rel_l2: null, max_abs: null, profile: null, runtime_info: {},
   };
   let current = 'load';
   const record = (check: OutputCheck) => {
@@ -178,6 +193,11 @@ export async function measure(runtime: BenchRuntime, model: BenchModelFiles, inp
 
     await stage(current = 'gpu time');
     Object.assign(m, gpuMemory(runtime, gpu), await gpuTime(runtime, inputs, s.gpu_time_runs, gpu));
+    if (s.profile && gpu && runtime.device === 'webgpu') {
+      await stage(current = 'profile');
+      m.profile = await profileDispatches(runtime, inputs, s.gpu_time_runs, gpu);
+    }
+    m.runtime_info = runtime.describe?.() ?? {};     // again: some details are known only after a run
     m.status = 'ok';
   } catch (e) {
     m.status = e instanceof UnsupportedModelError ? 'unsupported' : 'error';
