@@ -1,4 +1,4 @@
-"""The user's settings (default model, window geometry), kept in <user data>/settings.json."""
+"""The user's settings (default model, window geometry, output folder), kept in <user data>/settings.json."""
 
 from __future__ import annotations
 
@@ -36,3 +36,13 @@ def window_geometry() -> dict | None:
 def save_window_geometry(x: int, y: int, width: int, height: int) -> None:
     settings_store().update(lambda d: d.__setitem__(
         "window", {"x": int(x), "y": int(y), "width": int(width), "height": int(height)}))
+
+
+def output_folder_id() -> str | None:
+    """The id of the remembered folder exports go to (a folder granted with role "output")."""
+    chosen = settings_store().read().get("output_folder")
+    return chosen if isinstance(chosen, str) else None
+
+
+def set_output_folder_id(folder_id: str) -> None:
+    settings_store().update(lambda d: d.__setitem__("output_folder", folder_id))
