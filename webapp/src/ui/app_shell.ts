@@ -1,16 +1,19 @@
 // The app window's layout: a sidebar with the views, a banner when the GPU can't be used, and
 // the adapter probe that decides the backend (reported to the shell, which words the banner).
+// The classify and camera views share one model session; the camera runs only while shown.
 
 import { postFor } from '../api';
 import { probeAdapter, type AdapterReport } from '../engine/adapter';
-import { showClassifyView, type ClassifyView } from './classify_view';
+import { showCameraView, type CameraView } from './camera_view';
+import { showClassifyView } from './classify_view';
 import { showDiagnosticsView } from './diagnostics_view';
 import { el } from './dom';
+import { ModelSession } from './model_session';
 import { showModelsView } from './models_view';
 
-const VIEWS = ['classify', 'models', 'diagnostics'] as const;
+const VIEWS = ['classify', 'camera', 'models', 'diagnostics'] as const;
 type ViewName = (typeof VIEWS)[number];
-const TITLES: Record<ViewName, string> = { classify: 'Classify', models: 'Models', diagnostics: 'Diagnostics' };
+const TITLES: Record<ViewName, string> = { classify: 'Classify', camera: 'Camera', models: 'Models', diagnostics: 'Diagnostics' };
 
 async function reportAdapter(report: AdapterReport): Promise<string | null> {
   try {
@@ -45,7 +48,10 @@ export async function showApp(root: HTMLElement): Promise<void> {
 
   const adapter = await probeAdapter();
   void reportAdapter(adapter).then((text) => { banner.textContent = text ?? ''; banner.hidden = !text; });
-  let classify: ClassifyView | null = null;
+  const session = new ModelSession(adapter);
+  const models = session.refresh();
+  let classifyShown = false;
+  let camera: CameraView | null = null;
 
   async function show(): Promise<void> {
     const name = (VIEWS as readonly string[]).includes(location.hash.slice(1)) ? location.hash.slice(1) as ViewName : 'classify';
@@ -54,10 +60,19 @@ export async function showApp(root: HTMLElement): Promise<void> {
       links[v].classList.toggle('active', v === name);
       if (v === name) links[v].setAttribute('aria-current', 'page'); else links[v].removeAttribute('aria-current');
     }
-    if (name === 'classify' && !classify) classify = await showClassifyView(panes.classify, adapter);
-    if (name === 'models') await showModelsView(panes.models, () => void classify?.refreshModels());
+    if (name !== 'camera') camera?.leave();
+    if (name === 'classify' && !classifyShown) {
+      classifyShown = true;
+      await showClassifyView(panes.classify, session);
+    }
+    if (name === 'camera') {
+      camera ??= showCameraView(panes.camera, session);
+      camera.enter();
+    }
+    if (name === 'models') await showModelsView(panes.models, () => void session.refresh());
     if (name === 'diagnostics') showDiagnosticsView(panes.diagnostics, adapter);
   }
   addEventListener('hashchange', () => void show());
   await show();
+  await models;
 }

@@ -3,7 +3,8 @@
 import { ApiError, getJSON, postFor } from '../api';
 
 export interface SourceItem { name: string; image: string; bytes: () => Promise<Blob> }
-interface DialogReply { folders: { id: string; name: string }[]; files: { name: string; url: string; thumb: string }[] }
+export interface GrantedFolder { id: string; name: string; path: string; missing: boolean }
+interface DialogReply { folders: GrantedFolder[]; files: { name: string; url: string; thumb: string }[] }
 interface Listing { total: number; items: { rel: string; url: string; thumb: string }[] }
 
 const PAGE = 1000;
@@ -26,14 +27,19 @@ export async function folderItems(folderId: string): Promise<SourceItem[]> {
 }
 
 /** Ask the shell for a native dialog; null means there is none (use the page's own picker). */
-export async function chooseWithDialog(kind: 'files' | 'folder'): Promise<SourceItem[] | null> {
-  let reply: DialogReply;
+export async function openDialog(kind: 'files' | 'folder', role: 'images' | 'output'): Promise<DialogReply | null> {
   try {
-    reply = await postFor<DialogReply>('api/dialog', { kind, role: 'images' });
+    return await postFor<DialogReply>('api/dialog', { kind, role });
   } catch (e) {
     if (e instanceof ApiError && e.message.includes('HTTP 501')) return null;
     throw e;
   }
+}
+
+/** The photos chosen in a native dialog; null means there is none. */
+export async function chooseWithDialog(kind: 'files' | 'folder'): Promise<SourceItem[] | null> {
+  const reply = await openDialog(kind, 'images');
+  if (reply === null) return null;
   const items: SourceItem[] = reply.files.map((f) => ({ name: f.name, image: f.thumb, bytes: () => fetchBlob(f.url) }));
   for (const folder of reply.folders) items.push(...await folderItems(folder.id));
   return items;

@@ -25,8 +25,13 @@ export class Progress {
 
   step(): void {
     this.done += 1;
-    if (this.done >= this.total) { this.total = this.done = 0; this.root.hidden = true; return; }
+    if (this.done >= this.total) { this.reset(); return; }
     this.render();
+  }
+
+  reset(): void {
+    this.total = this.done = 0;
+    this.root.hidden = true;
   }
 
   private render(): void {

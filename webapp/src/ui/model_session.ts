@@ -1,0 +1,104 @@
+// The classification model the views share: which one is chosen, loading it, and running it
+// one image at a time (the classify view's batches and the camera's frames take turns, since
+// one onnxruntime session must not run twice at once). Each view gets its own picker; all of
+// them follow the one choice.
+
+import { getJSON } from '../api';
+import { chooseBackend, type AdapterReport, type BackendName } from '../engine/adapter';
+import { openClassifier, type Classifier } from '../engine/classifier';
+import { loadModelMeta } from '../engine/model';
+import type { Prediction } from '../engine/topk';
+import { errorText } from './dom';
+import type { ModelInfo } from './models_view';
+
+export interface Classified { top: Prediction[]; backend: BackendName; model: string }
+
+export class NoModelError extends Error {}
+
+export class ModelSession {
+  private models: ModelInfo[] = [];
+  private chosen = '';
+  private classifier: Classifier | null = null;
+  private loaded = '';                                  // the library name of classifier's model
+  private loading: Promise<void> = Promise.resolve();   // classifications wait for a switch
+  private turn: Promise<unknown> = Promise.resolve();   // one classification at a time
+  private pickers: HTMLSelectElement[] = [];
+  private listeners: ((status: string) => void)[] = [];
+  private backend: BackendName;
+  status = 'Starting…';
+
+  constructor(private adapter: AdapterReport) {
+    this.backend = chooseBackend('auto', adapter);
+  }
+
+  /** A model menu for a view's toolbar, kept in step with every other. */
+  picker(): HTMLSelectElement {
+    const select = document.createElement('select');
+    select.setAttribute('aria-label', 'Model');
+    select.addEventListener('change', () => void this.choose(select.value));
+    this.pickers.push(select);
+    this.fillPicker(select);
+    return select;
+  }
+
+  /** Called with the status line ("X on wasm", "Loading…", an error) now and on each change. */
+  onStatus(listener: (status: string) => void): void {
+    this.listeners.push(listener);
+    listener(this.status);
+  }
+
+  /** Re-read the installed models; keeps the current choice if it is still there. */
+  async refresh(): Promise<void> {
+    this.models = (await getJSON<ModelInfo[]>('api/models')).filter((m) => m.task === 'classify');
+    const keep = this.models.find((m) => m.name === this.chosen) ?? this.models.find((m) => m.default) ?? this.models[0];
+    for (const p of this.pickers) this.fillPicker(p);
+    if (keep?.name !== this.chosen || !keep) await this.choose(keep?.name ?? '');
+  }
+
+  choose(name: string): Promise<void> {
+    this.chosen = name;
+    for (const p of this.pickers) p.value = name;
+    this.loading = this.loading.then(() => this.load(name))
+      .catch((e) => this.setStatus(`Could not load the model: ${errorText(e)}`));
+    return this.loading;
+  }
+
+  /** The top-k for one image, after any model switch and any other image in progress. */
+  classify(image: ImageBitmap, k: number): Promise<Classified> {
+    const run = this.turn.then(async () => {
+      await this.loading;
+      const c = this.classifier;
+      if (!c) throw new NoModelError('No model is loaded: install or choose one under Models.');
+      return { top: await c.classify(image, k), backend: c.backend, model: this.loaded };
+    });
+    this.turn = run.catch(() => undefined);
+    return run;
+  }
+
+  private async load(name: string): Promise<void> {
+    if (this.classifier && this.loaded === name) return;
+    const old = this.classifier;
+    this.classifier = null;
+    this.loaded = '';
+    await old?.dispose();
+    const entry = this.models.find((m) => m.name === name);
+    if (!entry) { this.setStatus('No classification model is installed.'); return; }
+    this.setStatus(`Loading ${entry.title}…`);
+    const opened = await openClassifier(await loadModelMeta(entry.url), 'auto', this.backend);
+    this.classifier = opened.classifier;
+    this.loaded = name;
+    const why = opened.note ? ` (${opened.note})`
+      : this.backend === 'wasm' ? (this.adapter.adapter ? ' (software GPU only)' : ' (no WebGPU adapter)') : '';
+    this.setStatus(`${entry.title} on ${opened.classifier.backend}${why}`);
+  }
+
+  private fillPicker(select: HTMLSelectElement): void {
+    select.replaceChildren(...this.models.map((m) => new Option(m.title, m.name)));
+    select.value = this.chosen;
+  }
+
+  private setStatus(status: string): void {
+    this.status = status;
+    for (const l of this.listeners) l(status);
+  }
+}
