@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 
 from tessera.batch.runner import BatchRunner, Classified
-from tessera.batch.scan import Kind
 from tessera.batch.store import NewResult, ResultStore
 from tessera.batch.watch import FolderWatcher
 
