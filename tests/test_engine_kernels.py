@@ -105,6 +105,9 @@ def gemm_model(m, k, n, activation=None):
 GEMM_CASES = {
     "gemm 1x40x1000": gemm_model(1, 40, 1000),
     "gemm 3x37x21 relu": gemm_model(3, 37, 21, "Relu"),
+    # Rows kept per workgroup: all 8 at once; 12 rows as two workgroups of 6; K over many slices.
+    "gemm 8x264x130": gemm_model(8, 264, 130),
+    "gemm 12x20x9 relu": gemm_model(12, 20, 9, "Relu"),
 }
 
 
