@@ -91,6 +91,7 @@ def png_header_only(width: int, height: int) -> bytes:
     ("text.jpg", b"hello, not a photo", "not an image file, or an image format Tessera can't read"),
     ("bomb.png", png_header_only(20_000, 20_000), "the image is too large (20000×20000, over 250 megapixels)"),
 ], ids=["empty", "not-an-image", "bomb-refused-from-header"])
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 def test_bad_files_are_refused_in_one_sentence(tmp_path, name, data, message):
     (tmp_path / name).write_bytes(data)
     with pytest.raises(ImageRejected) as e:

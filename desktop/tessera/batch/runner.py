@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from tessera.batch.progress import Progress
 from tessera.batch.scan import Found, Kind, describe_os_error, scan
 from tessera.batch.store import NewResult, ResultStore
 from tessera.library.images import ImageRejected
+
+if TYPE_CHECKING:
+    from tessera.batch.watch import FolderWatcher
 
 SEEN_CHUNK = 500      # files already done are marked as seen this many per transaction
 
@@ -121,11 +124,8 @@ class BatchRunner:
             self.progress.finish()
         return summary
 
-    def watch(self, watcher, poll_s: float = 0.5) -> Summary:
-        """The watched folder as it is now, then each file that arrives, until stop is set.
-
-        watcher: a started `watch.FolderWatcher`.
-        """
+    def watch(self, watcher: FolderWatcher, poll_s: float = 0.5) -> Summary:
+        """The watched folder as it is now (the watcher started), then each file that arrives, until stop is set."""
         summary = self.run([watcher.root], recursive=watcher.recursive)
         while not self.stop.is_set():
             ready = watcher.wait_ready(poll_s)
