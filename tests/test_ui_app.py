@@ -54,6 +54,7 @@ def test_open_folder_classifies_it_with_server_thumbnails(app, tmp_path):
     thumb = coffee.locator("img").element_handle()
     page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=thumb)
     assert page.evaluate("(img) => img.naturalWidth", thumb) == 256
+    expect(page.locator(".view-classify .progress")).to_be_hidden()
     screenshot_both_schemes(page, "classify-results")
 
 
@@ -187,6 +188,9 @@ def test_a_folder_of_10000_photos_keeps_few_cards_in_the_page(app, tmp_path):
     # The page classifies on its main thread meanwhile (wasm here), so one image's time bounds a frame.
     print(f"\n10,000 photos: {cards.count()} cards in the page; a jump to the middle painted in {jump_ms:.0f} ms "
           f"while classifying (one image: {one_image})")
+    # Copy all reaches results whose cards are no longer in the page.
+    page.get_by_role("button", name="Copy all").click()
+    assert page.evaluate("navigator.clipboard.readText()").startswith("img-00000.png\t")
     page.get_by_role("button", name="Clear").click()    # stops the rest of the folder
     expect(cards).to_have_count(0)
 

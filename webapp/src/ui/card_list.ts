@@ -10,7 +10,7 @@ import { percent, predictionList } from './predictions';
 export interface CardResult { top?: Prediction[]; backend?: string; model?: string; ms?: number; error?: string }
 export interface CardEntry { readonly name: string; readonly image: string; result?: CardResult }
 
-const CARD_MIN_WIDTH = 320;   // px; as many columns as fit at least this wide
+const CARD_MIN_WIDTH = 360;   // px; as many columns as fit at least this wide
 const CARD_HEIGHT = 172;      // px; fixed, so any entry's position is known without layout
 const GAP = 16;
 const ROW = CARD_HEIGHT + GAP;
@@ -41,8 +41,6 @@ export class CardList {
     this.root.addEventListener('scroll', () => this.scheduleRender());
     new ResizeObserver(() => this.layout()).observe(this.root);
   }
-
-  get size(): number { return this.entries.length; }
 
   /** Put a batch at the top of the list, in its own order; returns its entries. */
   add(items: { name: string; image: string }[]): CardEntry[] {

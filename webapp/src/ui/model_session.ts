@@ -13,8 +13,6 @@ import type { ModelInfo } from './models_view';
 
 export interface Classified { top: Prediction[]; backend: BackendName; model: string }
 
-export class NoModelError extends Error {}
-
 export class ModelSession {
   private models: ModelInfo[] = [];
   private chosen = '';
@@ -25,7 +23,7 @@ export class ModelSession {
   private pickers: HTMLSelectElement[] = [];
   private listeners: ((status: string) => void)[] = [];
   private backend: BackendName;
-  status = 'Starting…';
+  private status = 'Starting…';
 
   constructor(private adapter: AdapterReport) {
     this.backend = chooseBackend('auto', adapter);
@@ -68,7 +66,7 @@ export class ModelSession {
     const run = this.turn.then(async () => {
       await this.loading;
       const c = this.classifier;
-      if (!c) throw new NoModelError('No model is loaded: install or choose one under Models.');
+      if (!c) throw new Error('No model is loaded: install or choose one under Models.');
       return { top: await c.classify(image, k), backend: c.backend, model: this.loaded };
     });
     this.turn = run.catch(() => undefined);
