@@ -17,6 +17,14 @@ CATS = {"tiger cat", "Egyptian cat", "tabby, tabby cat"}
 SAMPLES = REPO / "assets" / "samples"
 
 
+@pytest.fixture(autouse=True)
+def own_results_store(tmp_path, monkeypatch):
+    """Each test starts with an empty results store, so every file here is really classified."""
+    data = tmp_path / "user-data"
+    data.mkdir()
+    monkeypatch.setenv("TESSERA_DATA_DIR", str(data))
+
+
 def json_lines(out: str) -> dict[str, dict]:
     rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     return {os.path.basename(r["path"]): r for r in rows}
@@ -74,7 +82,7 @@ def test_bad_files_get_a_clear_error_and_the_rest_still_succeed(run_cli, tmp_pat
     assert lines[1] == f"{args[1]}: error: the file is empty (0 bytes)"
     assert lines[2] == f"{args[2]}: error: not an image file, or an image format Tessera can't read"
     assert lines[3].startswith(f"{good}: espresso ")
-    assert lines[4] == f"{tmp_path / 'missing.jpg'}: error: no such file or folder"
+    assert lines[4] == f"{tmp_path / 'missing.jpg'}: error: it does not exist (or is a broken symbolic link)"
     assert "1 classified, 4 failed" in r.stderr
     assert "Traceback" not in r.stdout + r.stderr
 

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+from pathlib import Path
 
 from tessera import __version__
 from tessera.bench import command as bench_command
@@ -32,30 +33,99 @@ def _short(label: str) -> str:
     return label.split(",")[0]
 
 
-def _print_outcome(outcome, top_k: int, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(outcome.to_json()), flush=True)
-    elif outcome.ok:
-        preds = "  ".join(f"{_short(p['label'])} {p['score']:.1%}" for p in outcome.top[:top_k])
-        print(f"{outcome.path}: {preds}  [{outcome.backend}, {outcome.ms:.0f} ms]", flush=True)
-    else:
-        print(f"{outcome.path}: error: {outcome.error}", flush=True)
+class _Tally:
+    """What the user was told, file by file: the counts in the summary and the exit status."""
+
+    def __init__(self) -> None:
+        self.classified = self.stored = self.failed = self.skipped = 0
+
+
+def _outcome_printer(top_k: int, as_json: bool, tally: _Tally):
+    from tessera.batch.exports import display_path
+    from tessera.batch.runner import Status
+
+    def emit(outcome) -> None:
+        path = display_path(outcome.path)
+        if outcome.status is Status.SKIPPED:
+            tally.skipped += 1
+            print(f"{path}: skipped: {outcome.reason}", file=sys.stderr, flush=True)
+            return
+        ok = outcome.reason is None
+        stored = outcome.status is Status.ALREADY_DONE
+        tally.failed += not ok
+        tally.classified += ok
+        tally.stored += ok and stored
+        if as_json:
+            record = {"path": outcome.path, "ok": ok, "stored": stored, "backend": outcome.backend,
+                      "ms": None if outcome.ms is None else round(outcome.ms, 1)}
+            record.update({"top": outcome.top[:top_k]} if ok else {"error": outcome.reason})
+            print(json.dumps(record), flush=True)
+        elif ok:
+            preds = "  ".join(f"{_short(p['label'])} {p['score']:.1%}" for p in outcome.top[:top_k])
+            where = f"{outcome.backend}, {outcome.ms or 0:.0f} ms" + (", stored" if stored else "")
+            print(f"{path}: {preds}  [{where}]", flush=True)
+        else:
+            print(f"{path}: error: {outcome.reason}", flush=True)
+    return emit
+
+
+def _run_options(args: argparse.Namespace):
+    """The batch options, checked; batch mode (progress, skipped files) for folders or any of them."""
+    from tessera.jobs.batch_outputs import OutputOptions, check_export_path
+    from tessera.jobs.classify_run import RunOptions
+
+    if args.sort_into is None and (args.copy or args.move):
+        raise TesseraError("--copy and --move go with --sort-into DIR.")
+    if args.sort_into is not None and args.copy == args.move:
+        raise TesseraError("--sort-into needs exactly one of --copy or --move.")
+    if not 1 <= args.batch_size <= 256:
+        raise TesseraError("--batch-size must be between 1 and 256.")
+    if not 0 <= args.min_score <= 1:
+        raise TesseraError("--min-score must be between 0 and 1.")
+    if args.out is not None:
+        check_export_path(args.out)
+    outputs = OutputOptions(out=args.out, xmp=args.xmp, sort_into=args.sort_into, move=args.move,
+                            min_score=args.min_score)
+    batch_mode = (any(Path(p).is_dir() for p in args.paths) or args.recursive or args.watch
+                  or args.out is not None or args.xmp or args.sort_into is not None)
+
+    def note(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    return RunOptions(recursive=args.recursive, watch=args.watch, batch_size=args.batch_size,
+                      outputs=outputs, progress=batch_mode, note=note)
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    from tessera.jobs.classify_run import classify
+    from tessera.jobs import classify_run
     from tessera.settings import default_model
 
-    info, outcomes = classify(args.paths, model=args.model or default_model(), top=args.top, backend=args.backend,
-                              emit=lambda o: _print_outcome(o, args.top, args.json))
-    failed = sum(not o.ok for o in outcomes)
-    summary = f"{len(outcomes) - failed} classified, {failed} failed · {info.model}"
-    if info.backend:
-        summary += f" on {info.backend} (model load {info.load_ms / 1000:.1f} s)"
-    if info.note:
-        summary += f" · note: {info.note}"
+    options = _run_options(args)
+    tally = _Tally()
+    info, _ = classify_run.classify(args.paths, model=args.model or default_model(), top=args.top,
+                                    backend=args.backend, emit=_outcome_printer(args.top, args.json, tally),
+                                    options=options)
+    summary = f"{tally.classified} classified, {tally.failed} failed"
+    if tally.skipped:
+        summary += f", {tally.skipped} skipped"
+    if tally.stored:
+        summary += f" ({tally.stored} already in the results store)"
+    summary += f" · {info.model}"
+    page = info.page
+    if page.backend:
+        summary += f" on {page.backend} (model load {page.load_ms / 1000:.1f} s)"
+    if page.note:
+        summary += f" · note: {page.note}"
+    outputs = options.outputs
+    if outputs.out is not None:
+        summary += f" · {outputs.out} written"
+    if outputs.sort_into is not None:
+        summary += f" · {'moved' if outputs.move else 'copied'} into {outputs.sort_into}"
     print(summary, file=sys.stderr)
-    return EXIT_FAILED_ITEMS if failed else 0
+    if info.stopped:
+        print("tessera: interrupted; run the same command again to go on.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED_ITEMS if tally.failed else 0
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -104,8 +174,27 @@ def build_parser() -> argparse.ArgumentParser:
                         help="which window to open (default: the best one on this platform)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("classify", help="classify images and print the top classes")
+    p = sub.add_parser("classify", help="classify images and print the top classes",
+                       description="Classify image files and folders of them (JPEG, PNG, WebP, GIF, BMP, "
+                       "TIFF). Results are kept in a results store, so a rerun, or a run stopped "
+                       "midway and started again, only does the files it has not done.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders of images")
+    p.add_argument("--recursive", "-r", action="store_true", help="also the images in subfolders")
+    p.add_argument("--watch", action="store_true",
+                   help="after the folder as it is, classify each image that lands in it, until Ctrl-C")
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="export this run's results: .csv, .json (one array), .jsonl (JSON Lines) or "
+                        ".sqlite, picked by the name; rewritten whole as the run goes")
+    p.add_argument("--xmp", action="store_true",
+                   help="write the labels as keywords into an XMP sidecar beside each photo (photo.jpg.xmp)")
+    p.add_argument("--sort-into", type=Path, metavar="DIR",
+                   help="copy or move each photo into DIR/<its top label>/ (with --copy or --move)")
+    p.add_argument("--copy", action="store_true", help="with --sort-into: copy the photos")
+    p.add_argument("--move", action="store_true", help="with --sort-into: move the photos")
+    p.add_argument("--min-score", type=float, default=0.2, metavar="S",
+                   help="labels scoring below S (0..1) are not used as keywords or folders (default 0.2)")
+    p.add_argument("--batch-size", type=int, default=16, metavar="N",
+                   help="images per batch handed to the page (default 16)")
     p.add_argument("--model", help=f"model name (default: the one chosen in the app, else {DEFAULT_CLASSIFIER})")
     p.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to show (default 5)")
     p.add_argument("--json", action="store_true", help="print one JSON object per image")

@@ -27,7 +27,6 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from tessera.api import Api
 from tessera.api.http import Reply, Request
-from tessera.jobs.page_job import JobBoard
 from tessera.library.grants import Grants, NotGranted
 from tessera.models import list_models
 
@@ -67,7 +66,7 @@ class TesseraServer:
         self.secret = secrets.token_urlsafe(32)
         self.grants = Grants()
         self.api = Api(self.grants)
-        self.jobs = JobBoard()
+        self.jobs = self.api.jobs
         self.doctor_reports: "queue.Queue[dict]" = queue.Queue()
         self.mounts: dict[str, Path] = {}
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))

@@ -1,6 +1,7 @@
 // Entry point: the URL says which mode the page is in (a CLI job, the doctor probe, or the app).
 
-import { runDoctor, runJob } from './ui/job_runner';
+import { runBatchPage } from './batch/page';
+import { runDoctor } from './ui/job_runner';
 import { showApp } from './ui/app_shell';
 import type * as BenchPage from './bench/page';
 import { installEngineTestHooks } from './engine/test_hooks';
@@ -8,7 +9,7 @@ import { installEngineTestHooks } from './engine/test_hooks';
 async function main(): Promise<void> {
   const params = new URLSearchParams(location.search);
   const job = params.get('job');
-  if (job) return runJob(job);
+  if (job) return runBatchPage(job);
   if (params.get('mode') === 'doctor') return runDoctor();
   if (params.get('mode') === 'engine-test') return installEngineTestHooks();
   if (params.get('mode') === 'bench') {

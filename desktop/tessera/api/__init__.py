@@ -10,8 +10,9 @@ import threading
 from functools import cached_property
 from typing import Callable
 
-from tessera.api import adapter, dialogs, folders, images, models, outputs, window  # noqa: F401 (routes)
+from tessera.api import adapter, batch, dialogs, folders, images, models, outputs, window  # noqa: F401 (routes)
 from tessera.api.http import ApiError, Reply, Request, find_route
+from tessera.jobs.page_job import JobBoard
 from tessera.library.folders import GrantedFolders
 from tessera.library.grants import Grants
 from tessera.library.json_store import JsonStore
@@ -27,6 +28,7 @@ class Api:
         self.raise_window: Callable[[], None] | None = None
         self.adapter_report: dict | None = None
         self.adapter_reported = threading.Event()
+        self.jobs = JobBoard()          # the page's jobs (CLI classify, bench), by id
 
     # User data is touched only when an endpoint needs it: a CLI run never reads it.
     @cached_property

@@ -64,6 +64,8 @@ class Outcome:
     status: Status
     top: list[dict] = field(default_factory=list)
     reason: str | None = None     # the error, or why it was skipped
+    backend: str | None = None    # what computed the result (now, or when it was stored)
+    ms: float | None = None
 
 
 @dataclass
@@ -162,7 +164,9 @@ class BatchRunner:
         stored = self.store.result_for(path, self.model)
         if stored is not None and not stored.ok:
             return Outcome(path, Status.ALREADY_DONE, reason=stored.error)
-        return Outcome(path, Status.ALREADY_DONE, stored.top if stored else [])
+        if stored is None:
+            return Outcome(path, Status.ALREADY_DONE)
+        return Outcome(path, Status.ALREADY_DONE, stored.top, backend=stored.backend, ms=stored.ms)
 
     # ---- on a pool thread ----
 
@@ -202,7 +206,7 @@ class BatchRunner:
             self._report(summary, self._already_done_outcome(p.found.path))
         for p, c in zip(to_classify, classified):
             self._report(summary, Outcome(p.found.path, Status.FAILED, reason=c.error) if c.error
-                         else Outcome(p.found.path, Status.CLASSIFIED, list(c.top)))
+                         else Outcome(p.found.path, Status.CLASSIFIED, list(c.top), backend=c.backend, ms=c.ms))
 
     def _classify(self, pixels: list[np.ndarray]) -> Sequence[Classified]:
         results = self.classify_batch(pixels)
