@@ -43,6 +43,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="give up on one measurement after S seconds (default 900)")
     p.add_argument("--artifacts", type=Path, metavar="DIR",
                    help="where inputs, references and tfjs graphs are cached (default build/bench-artifacts)")
+    p.add_argument("--batch", action="store_true",
+                   help="instead: a folder of generated JPEGs end to end (decode → infer → store) beside "
+                        "decode alone and a plain onnxruntime CPU script (first --models name, default "
+                        "efficientnet-lite0; see docs/benchmarks.md)")
+    p.add_argument("--batch-images", type=int, default=1000, metavar="N", help="with --batch: how many (1000)")
+    p.add_argument("--batch-size", type=int, default=16, metavar="S", help="with --batch: images per batch (16)")
+    p.add_argument("--batch-megapixels", type=float, default=12.0, metavar="MP",
+                   help="with --batch: size of the generated JPEGs (12)")
+    p.add_argument("--backend", choices=["auto", "webgpu", "wasm"], default="auto",
+                   help="with --batch: the page's backend, as for classify (auto)")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the full report as JSON")
     p.add_argument("--markdown", type=Path, metavar="FILE", help="write the table as Markdown")
 
@@ -52,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     from tessera.errors import TesseraError
     from tessera.paths import build_dir
 
+    if args.batch:
+        return run_batch(args)
     runtimes = _names(args.runtimes) or list(RUNTIMES)
     if unknown := sorted(set(runtimes) - set(RUNTIMES)):
         raise TesseraError(f"Unknown runtime {', '.join(unknown)}; choose from {', '.join(RUNTIMES)}.")
@@ -72,3 +84,23 @@ def run(args: argparse.Namespace) -> int:
     if args.markdown:
         args.markdown.write_text(report.format_markdown(result))
     return 1 if any(r["status"] in FAILING for r in result["results"]) else 0
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    from tessera.bench import batch_bench
+    from tessera.errors import TesseraError
+    from tessera.paths import build_dir
+
+    if args.batch_images < 1 or not 1 <= args.batch_size <= 256 or args.batch_megapixels <= 0:
+        raise TesseraError("--batch-images must be at least 1, --batch-size 1 to 256, --batch-megapixels above 0.")
+    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    model = (_names(args.models) or ["efficientnet-lite0"])[0]
+    result = batch_bench.run_batch_bench(args.artifacts or build_dir() / "bench-artifacts", images=args.batch_images,
+                                         megapixels=args.batch_megapixels, model=model,
+                                         batch_size=args.batch_size, backend=args.backend, log=log)
+    print(batch_bench.format_text(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    if args.markdown:
+        args.markdown.write_text(batch_bench.format_markdown(result))
+    return 0 if result["tessera"]["failed"] == 0 else 1

@@ -34,10 +34,8 @@ WATCH_STABLE_S = 2.0      # a file that has not changed for this long is complet
 @dataclass
 class RunInfo:
     model: str
-    page: PageInfo = field(default_factory=PageInfo)
-    started_page: bool = False      # False when the store had every file: no browser was needed
+    page: PageInfo = field(default_factory=PageInfo)   # empty when the store had every file
     stopped: bool = False           # Ctrl-C ended the run before its inputs did
-    run_id: int | None = None
 
 
 @dataclass
@@ -71,8 +69,7 @@ class InputOrder:
 
 
 def classify(paths: list[str], *, model: str, top: int = 5, backend: str = "auto",
-             emit: Callable[[Outcome], None], options: RunOptions | None = None,
-             store: ResultStore | None = None) -> tuple[RunInfo, Summary]:
+             emit: Callable[[Outcome], None], options: RunOptions | None = None) -> tuple[RunInfo, Summary]:
     """Classify every image the paths name (folders walked); returns what ran and the counts."""
     options = options or RunOptions()
     installed = get_model(model)
@@ -85,7 +82,7 @@ def classify(paths: list[str], *, model: str, top: int = 5, backend: str = "auto
         emit = InputOrder(paths, emit)
 
     with ExitStack() as stack:
-        store = store or stack.enter_context(ResultStore())
+        store = stack.enter_context(ResultStore())
         server = stack.enter_context(running_server())
         outputs = RunOutputs(store, installed.name, options.outputs, options.note)
 
@@ -106,7 +103,7 @@ def classify(paths: list[str], *, model: str, top: int = 5, backend: str = "auto
                              batch_size=options.batch_size, on_outcome=on_outcome,
                              progress=Progress() if options.progress else None,
                              after_batch=outputs.after_batch)
-        outputs.run_id = info.run_id = runner.run_id
+        outputs.run_id = runner.run_id
         try:
             if options.watch:
                 stop_gently()
@@ -117,7 +114,7 @@ def classify(paths: list[str], *, model: str, top: int = 5, backend: str = "auto
                 summary = runner.run(paths, recursive=options.recursive)
         finally:
             outputs.flush()     # whatever was recorded, also after an error or a second Ctrl-C
-        info.page, info.started_page = page.info, page.info.backend is not None
+        info.page = page.info
         info.stopped = summary.stopped and not options.watch
     return info, summary
 
