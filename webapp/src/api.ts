@@ -13,10 +13,6 @@ export async function getJSON<T>(path: string): Promise<T> {
   return (await check(await fetch(path, { cache: 'no-store' }), path)).json() as Promise<T>;
 }
 
-export async function getBlob(path: string): Promise<Blob> {
-  return (await check(await fetch(path, { cache: 'no-store' }), path)).blob();
-}
-
 export async function postJSON(path: string, body: unknown): Promise<void> {
   await check(await fetch(path, {
     method: 'POST',

@@ -1,7 +1,7 @@
 // Entry point: the URL says which mode the page is in (a CLI job, the doctor probe, or the app).
 
 import { runBatchPage } from './batch/page';
-import { runDoctor } from './ui/job_runner';
+import { runDoctor } from './ui/doctor_page';
 import { showApp } from './ui/app_shell';
 import type * as BenchPage from './bench/page';
 import { installEngineTestHooks } from './engine/test_hooks';
