@@ -1,7 +1,7 @@
 """The JSON API the page uses, whichever window hosts it (and the tests, over plain HTTP).
 
 `Api` holds the per-launch state the endpoints share; each concern's endpoints live in their
-own module (folders, images, outputs, dialogs, models, adapter, window), registered on import.
+own module (folders, images, outputs, dialogs, models, adapter, window, batch jobs), registered on import.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import threading
 from functools import cached_property
 from typing import Callable
 
-from tessera.api import adapter, batch, dialogs, folders, images, models, outputs, window  # noqa: F401 (routes)
+from tessera.api import adapter, batch, batch_jobs, dialogs, folders, images, models, outputs, window  # noqa: F401 (routes)
 from tessera.api.http import ApiError, Reply, Request, find_route
 from tessera.jobs.page_job import JobBoard
 from tessera.library.folders import GrantedFolders
@@ -40,6 +40,12 @@ class Api:
         from tessera.library.thumbnails import Thumbnails   # Pillow only when asked
 
         return Thumbnails(user_data_dir() / "thumbnails")
+
+    @cached_property
+    def batch_jobs(self):
+        from tessera.jobs.app_batch import AppBatchJobs   # Pillow and SQLite only when asked
+
+        return AppBatchJobs(self.jobs)
 
     def handle(self, request: Request) -> Reply | None:
         """The reply for an API request, or None when no endpoint here matches."""
