@@ -23,23 +23,36 @@ export interface BatchJobHooks {
   onBatch?: (done: BatchDone) => void;
   /** Checked between batches: true ends the loop (the shell sees no more results). */
   stopped?: () => boolean;
+  /** Awaited before each pull and each image: a view holds it while the user has paused. */
+  waitTurn?: () => Promise<void>;
 }
 
-export async function runBatchJob(classifier: Classifier, jobId: string, top: number,
+/** What the loop needs of a classifier (a view may pass a wrapper around a shared one). */
+export type BatchClassifier = Pick<Classifier, 'backend' | 'classify'>;
+
+/** Thrown by a classifier when the whole job must end (not one image's error): the batch in
+ *  flight is not posted and runBatchJob rejects with it. */
+export class BatchAborted extends Error {}
+
+export async function runBatchJob(classifier: BatchClassifier, jobId: string, top: number,
                                   hooks: BatchJobHooks = {}): Promise<void> {
   const url = `api/jobs/${encodeURIComponent(jobId)}/batch`;
   while (!hooks.stopped?.()) {
+    await hooks.waitTurn?.();
     const batch = await fetchBatch(url);
     if (batch === 'finished') return;
     if (batch === 'again') continue;
     const done: BatchDone = { seq: batch.seq, results: [], stages_ms: { unpack: 0, classify: 0 } };
-    for (const image of batch.images) done.results.push(await classifyOne(classifier, image, top, done.stages_ms));
+    for (const image of batch.images) {
+      await hooks.waitTurn?.();
+      done.results.push(await classifyOne(classifier, image, top, done.stages_ms));
+    }
     await postJSON(url, done);
     hooks.onBatch?.(done);
   }
 }
 
-async function classifyOne(classifier: Classifier, image: ImageData, top: number,
+async function classifyOne(classifier: BatchClassifier, image: ImageData, top: number,
                            stages: BatchDone['stages_ms']): Promise<ImageResult> {
   const t0 = performance.now();
   try {
@@ -54,6 +67,7 @@ async function classifyOne(classifier: Classifier, image: ImageData, top: number
       stages.classify += performance.now() - t1;
     }
   } catch (e) {
+    if (e instanceof BatchAborted) throw e;
     return { ok: false, error: e instanceof Error ? e.message : String(e), backend: classifier.backend,
              ms: performance.now() - t0 };
   }

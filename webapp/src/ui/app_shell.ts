@@ -1,9 +1,10 @@
 // The app window's layout: a sidebar with the views, a banner when the GPU can't be used, and
 // the adapter probe that decides the backend (reported to the shell, which words the banner).
-// The classify and camera views share one model session; the camera runs only while shown.
+// The classify, camera and batch views share one model session; the camera runs only while shown.
 
 import { postFor } from '../api';
 import { probeAdapter, type AdapterReport } from '../engine/adapter';
+import { showBatchView } from './batch_view';
 import { showCameraView, type CameraView } from './camera_view';
 import { showClassifyView } from './classify_view';
 import { showDiagnosticsView } from './diagnostics_view';
@@ -11,9 +12,11 @@ import { el } from './dom';
 import { ModelSession } from './model_session';
 import { showModelsView } from './models_view';
 
-const VIEWS = ['classify', 'camera', 'models', 'diagnostics'] as const;
+const VIEWS = ['classify', 'camera', 'batch', 'models', 'diagnostics'] as const;
 type ViewName = (typeof VIEWS)[number];
-const TITLES: Record<ViewName, string> = { classify: 'Classify', camera: 'Camera', models: 'Models', diagnostics: 'Diagnostics' };
+const TITLES: Record<ViewName, string> = {
+  classify: 'Classify', camera: 'Camera', batch: 'Batch', models: 'Models', diagnostics: 'Diagnostics',
+};
 
 async function reportAdapter(report: AdapterReport): Promise<string | null> {
   try {
@@ -51,6 +54,7 @@ export async function showApp(root: HTMLElement): Promise<void> {
   const session = new ModelSession(adapter);
   const models = session.refresh();
   let classifyShown = false;
+  let batchShown = false;
   let camera: CameraView | null = null;
 
   async function show(): Promise<void> {
@@ -68,6 +72,10 @@ export async function showApp(root: HTMLElement): Promise<void> {
     if (name === 'camera') {
       camera ??= showCameraView(panes.camera, session);
       camera.enter();
+    }
+    if (name === 'batch' && !batchShown) {
+      batchShown = true;
+      showBatchView(panes.batch, session);
     }
     if (name === 'models') await showModelsView(panes.models, () => void session.refresh());
     if (name === 'diagnostics') showDiagnosticsView(panes.diagnostics, adapter);
