@@ -150,11 +150,13 @@ class AppBatchJob:
 
     def cancel(self) -> None:
         """Finish the batch in flight (the page resumes to do it), record it, write the exports."""
-        if self.running:
+        with self._lock:     # never "stopping" after the thread has ended
+            if not self.running:
+                return
             self.cancelled = True
             self.state = "stopping"
-            self.pause(False)
-            self.stop.set()
+        self.pause(False)
+        self.stop.set()
 
     def give_up(self, reason: str) -> None:
         """The page can't answer any more (one sentence why): end without the batch in flight."""
@@ -201,7 +203,7 @@ class AppBatchJob:
         try:
             with ResultStore() as store:
                 self._run_with(store)
-            self.state = "finished"
+            self._end("finished")
         except TesseraError as e:
             self._fail(str(e))
         except OSError as e:
@@ -217,7 +219,11 @@ class AppBatchJob:
 
     def _fail(self, message: str) -> None:
         self.error = message
-        self.state = "failed"
+        self._end("failed")
+
+    def _end(self, state: str) -> None:
+        with self._lock:
+            self.state = state
 
     def _run_with(self, store: ResultStore) -> None:
         options, model = self.options, self.options.model
