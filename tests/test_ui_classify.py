@@ -64,3 +64,11 @@ def test_switching_model(page):
     expect(newest.locator("h2")).to_have_text("coffee.jpg")
     expect(newest.locator("li").first).to_contain_text("espresso", timeout=60_000)
     expect(newest.locator(".error")).to_have_count(0)
+
+
+def test_wasm_inference_runs_off_the_main_thread(page):
+    """onnxruntime's proxy worker (its own module as a worker script) hosts the wasm sessions,
+    so a slow CPU inference can't freeze the window; its thread pool alone would not."""
+    expect(page.locator("article.card").first).to_be_visible(timeout=60_000)
+    assert any(w.url.endswith("/vendor/ort/ort.webgpu.min.mjs") for w in page.workers), \
+        [w.url for w in page.workers]
