@@ -206,3 +206,17 @@ def test_watch_classifies_new_files_until_cancel(api_server, tmp_path, monkeypat
     call(api_server, "POST", f"/api/batch-jobs/{job['id']}/cancel")
     state = wait_for(api_server, job["id"], finished)
     assert state["state"] == "finished" and state["error"] is None
+
+
+def test_stopping_the_server_ends_a_running_job_with_its_batch_in_flight(api_server, tmp_path):
+    photos = tmp_path / "many"
+    write_noise_images(photos, 3 * app_batch.BATCH_SIZE)
+    source = grant_folder(api_server, photos)
+    _, job = start(api_server, {"folders": [source["id"]]})
+    page = FakePage(api_server, job, hold_after=1)
+    page.start()
+    wait_for(api_server, job["id"], lambda s: s["counts"]["classified"] == app_batch.BATCH_SIZE)
+    threading.Timer(0.5, page.release.set).start()   # the page answers while the server stops
+    api_server.stop()
+    ended = api_server.api.batch_jobs.latest
+    assert not ended.running and ended.progress.count == 2 * app_batch.BATCH_SIZE

@@ -102,6 +102,7 @@ class TesseraServer:
         return self
 
     def stop(self) -> None:
+        self.api.close()
         self._httpd.shutdown()
         self._httpd.server_close()
 

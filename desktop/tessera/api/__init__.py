@@ -47,6 +47,13 @@ class Api:
 
         return AppBatchJobs(self.jobs)
 
+    def close(self) -> None:
+        """The server is stopping: a running batch job ends after its batch in flight (exports
+        written), rather than waiting for its page to be missed."""
+        jobs = self.__dict__.get("batch_jobs")      # only if a batch endpoint was ever used
+        if jobs is not None and jobs.latest is not None and jobs.latest.running:
+            jobs.latest.close()
+
     def handle(self, request: Request) -> Reply | None:
         """The reply for an API request, or None when no endpoint here matches."""
         found = find_route(request.method, request.path)
