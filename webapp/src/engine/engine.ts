@@ -4,11 +4,13 @@
 // are planned and compiled on first use and kept.
 
 import { openDevice, type EngineDevice } from './device';
-import { PipelineCache, PreparedCall, type TopEntry } from './executor';
+import { PipelineCache, PreparedCall, type CallInput, type TopEntry } from './executor';
+import { imageInputShape, imageScaling } from './image_input';
 import { checkSupported } from './kernels/index';
 import { fetchPackage, type LoadProgress } from './loader';
 import { evaluateShape, type Manifest, type Precision } from './manifest';
 import { planCall } from './planner';
+import type { ImageSource } from './preprocess';
 import { Readback } from './readback';
 import { uploadWeights, type WeightStore } from './weights';
 
@@ -18,6 +20,9 @@ export type { TopEntry } from './executor';
 export interface EngineOptions {
   precision?: Precision;
   onProgress?: (p: LoadProgress) => void;
+  /** The value of white in an image-to-image model's input and output (1 or 255), for a
+   *  package whose manifest has no pixel_range. */
+  pixelRange?: number;
 }
 
 export class EngineModel {
@@ -33,7 +38,8 @@ export class EngineModel {
     const { device } = gpu;
     const uploading = uploadWeights(device, fetched);
     const pipelines = new PipelineCache(device);
-    const { manifest, precision } = fetched;
+    const { precision } = fetched;
+    const manifest = { ...fetched.manifest, pixel_range: options.pixelRange ?? fetched.manifest.pixel_range };
     const shape = evaluateShape(manifest.inputs[0].shape, manifest.memory.reference_bindings);
     // Pipelines start compiling now, while the shards still download and upload.
     planCall(manifest, shape, precision, device.limits).dispatches.forEach((d) => pipelines.get(d));
@@ -73,21 +79,65 @@ export class EngineModel {
     (await this.prepare(shape)).fill(NaN);
   }
 
+  /** Runs one call with the model's health checked before and after: an uncaptured WebGPU
+   *  error or a lost device fails the call instead of letting it return junk. */
+  private async checked<T>(shape: number[], call: (c: PreparedCall) => Promise<T>): Promise<T> {
+    this.throwIfFailed();
+    const prepared = await this.prepare(shape);
+    const result = await call(prepared).catch((e) => { this.throwIfFailed(); throw e; });
+    this.throwIfFailed();
+    return result;
+  }
+
+  private async wholeOutput(input: CallInput, shape: number[]): Promise<Float32Array> {
+    const output = this.manifest.outputs[0];
+    return this.checked(shape, async (call) => toLogical(await call.runPhysical(input),
+      call.plan.shapes.get(output.name)!, output.perm));
+  }
+
+  /** The shape images give the first input: [images, 3, crop, crop] under the manifest's
+   *  preprocessing, else the images' own size. */
+  imageShape(sources: ImageSource[]): number[] {
+    return imageInputShape(imageScaling(this.manifest), sources);
+  }
+
   /** The whole output in logical (ONNX) order. `shape` is the first input's; a model with
    *  more inputs (multistyle26's style_weights) takes them by name in `others`. */
-  async run(input: Float32Array, shape: number[], others: Record<string, Float32Array> = {}): Promise<Float32Array> {
-    const call = await this.prepare(shape);
-    call.writeOtherInputs(others);
-    const physical = await call.runPhysical(input);
-    this.throwIfFailed();
-    return toLogical(physical, call.plan.shapes.get(this.manifest.outputs[0].name)!, this.manifest.outputs[0].perm);
+  run(input: Float32Array, shape: number[], others: Record<string, Float32Array> = {}): Promise<Float32Array> {
+    return this.wholeOutput({ data: input, others }, shape);
+  }
+
+  /** As run, with the first input made on the GPU from images, one per batch row. */
+  runImages(sources: ImageSource[], others: Record<string, Float32Array> = {}): Promise<Float32Array> {
+    return this.wholeOutput({ data: sources, others }, this.imageShape(sources));
   }
 
   /** Top-k (index, probability) per row of the output, softmax applied when it is logits. */
-  async topK(input: Float32Array, shape: number[], k: number, logits = true): Promise<TopEntry[][]> {
-    const result = await (await this.prepare(shape)).runTopK(input, k, logits);
-    this.throwIfFailed();
-    return result;
+  topK(input: Float32Array, shape: number[], k: number, logits = true): Promise<TopEntry[][]> {
+    return this.checked(shape, (call) => call.runTopK({ data: input }, k, logits));
+  }
+
+  /** Top-k per image: each source is one batch row, resized, cropped and normalised on the GPU
+   *  per the manifest's preprocessing. */
+  topKFromImages(sources: ImageSource[], k: number, logits = true): Promise<TopEntry[][]> {
+    return this.checked(this.imageShape(sources), (call) => call.runTopK({ data: sources }, k, logits));
+  }
+
+  /** Runs an image-to-image model and draws its output (first batch row) into the canvas's
+   *  current texture, scaled by the manifest's pixel_range and clamped: nothing is read back.
+   *  The input is an image, or a logical tensor with its `shape`. The canvas is configured
+   *  with the engine's device. */
+  renderToCanvas(input: ImageSource | Float32Array, context: GPUCanvasContext,
+    options: { shape?: number[]; others?: Record<string, Float32Array> } = {}): Promise<void> {
+    let shape: number[];
+    if (input instanceof Float32Array) {
+      if (!options.shape) throw new Error('renderToCanvas needs the shape of a tensor input');
+      shape = options.shape;
+    } else {
+      shape = this.imageShape([input]);
+    }
+    const data = input instanceof Float32Array ? input : [input];
+    return this.checked(shape, (call) => call.renderToCanvas({ data, others: options.others }, context));
   }
 
   async dispose(): Promise<void> {

@@ -1,13 +1,18 @@
 // A plan made runnable on a device: pipelines (deduplicated by source, created in parallel
 // with createComputePipelineAsync), every buffer and bind group built once. A call writes the
-// input, encodes all dispatches into one compute pass, submits once and maps only the bytes
-// the caller wants.
+// input (staged floats, or images resampled on the GPU), encodes all dispatches into one
+// compute pass, submits once and maps only the bytes the caller wants (or draws the output
+// into a canvas and maps nothing). Up to CALLS_IN_FLIGHT calls may be in flight at once, each
+// with its own staging and readback buffers.
 
+import { CanvasOutput } from './canvas_output';
+import { ImageInput } from './image_input';
 import type { KernelDispatch } from './kernels/common';
 import { softmaxTopK } from './kernels/softmax_topk';
 import type { Manifest } from './manifest';
 import { LOGICAL_INPUT, type Plan } from './planner';
-import { Readback } from './readback';
+import type { ImageSource } from './preprocess';
+import { Readback, ReadbackRing } from './readback';
 import { InputUploader } from './upload';
 import type { WeightStore } from './weights';
 
@@ -16,9 +21,16 @@ const TOPK_OUT = 'topk:out';
 
 export interface TopEntry { index: number; score: number }
 
+/** A call's inputs: the first as a logical tensor or as one image per batch row; the others
+ *  (e.g. style_weights) by name, in plain layout. */
+export interface CallInput {
+  data: Float32Array | ImageSource[];
+  others?: Record<string, Float32Array>;
+}
+
 interface Step { pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; grid: [number, number] }
 
-function grid(total: number): [number, number] {
+export function grid(total: number): [number, number] {
   if (total <= MAX_WORKGROUPS_PER_DIM) return [total, 1];
   const y = Math.ceil(total / MAX_WORKGROUPS_PER_DIM);
   return [Math.ceil(total / y), y];
@@ -49,13 +61,15 @@ export class PipelineCache {
 
 export class PreparedCall {
   private buffers: GPUBuffer[] = [];            // everything this call owns, destroyed with it
-  private readonly readbacks = new Map<number, GPUBuffer>();
+  private readonly rings = new Map<number, ReadbackRing>();
   private topKSteps = new Map<string, Step>();
   private otherInputs = new Map<string, GPUBuffer>();   // inputs after the first, by name
+  private imageInput: Promise<ImageInput> | null = null;
+  private canvasOutput: CanvasOutput | null = null;
   private constructor(private readonly device: GPUDevice, private readonly manifest: Manifest,
     readonly plan: Plan, private readonly steps: Step[], private readonly uploader: InputUploader,
-    private readonly outputBinding: GPUBufferBinding, private readonly readback: Readback,
-    private readonly pipelines: PipelineCache,
+    private readonly inputTensor: GPUBuffer, private readonly outputBinding: GPUBufferBinding,
+    private readonly readback: Readback, private readonly pipelines: PipelineCache,
     private readonly scratchBuffer: (id: string, bytes: number) => GPUBuffer) {}
 
   static async create(device: GPUDevice, manifest: Manifest, plan: Plan, weights: WeightStore,
@@ -89,54 +103,77 @@ export class PreparedCall {
     const output = manifest.outputs[0];
     const outputBytes = plan.shapes.get(output.name)!.reduce((a, b) => a * b, 4);
     const uploader = new InputUploader(device, inputBuffer, plan.inputShape.reduce((a, b) => a * b, 4));
-    const call = new PreparedCall(device, manifest, plan, steps, uploader,
+    const call = new PreparedCall(device, manifest, plan, steps, uploader, tensorBuffer(input.name),
       { buffer: tensorBuffer(output.name), size: outputBytes }, readback, pipelines, scratchBuffer);
     call.buffers = own;
     call.otherInputs = new Map(manifest.inputs.slice(1).map((s) => [s.name, tensorBuffer(s.name)]));
     return call;
   }
 
-  private readbackBuffer(bytes: number): GPUBuffer {
-    let b = this.readbacks.get(bytes);
-    if (!b) {
-      b = this.device.createBuffer({ label: 'readback', size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-      this.readbacks.set(bytes, b);
-      this.buffers.push(b);
-    }
-    return b;
+  private ring(bytes: number): ReadbackRing {
+    let ring = this.rings.get(bytes);
+    if (!ring) this.rings.set(bytes, ring = new ReadbackRing(this.device, this.readback, bytes));
+    return ring;
   }
 
-  private async submitAndRead(input: Float32Array, extra: Step[], source: GPUBufferBinding): Promise<ArrayBuffer> {
+  private images(): Promise<ImageInput> {
+    this.imageInput ??= ImageInput.create(this.device, this.pipelines, this.manifest, this.plan.inputShape,
+      this.inputTensor, grid);
+    return this.imageInput;
+  }
+
+  /** One call: the input in, every dispatch in one compute pass, then `draw` (a render pass)
+   *  and the copy of `read`, one submit; resolves to the bytes of `read`. */
+  private async submit(input: CallInput, extra: Step[], read: GPUBufferBinding | null,
+    draw?: (enc: GPUCommandEncoder) => void): Promise<ArrayBuffer | null> {
+    const images = Array.isArray(input.data) ? input.data : null;
+    const imageInput = images ? await this.images() : null;
+    const ring = read ? this.ring(read.size!) : null;
+    const target = ring ? await ring.acquire() : null;
     const enc = this.device.createCommandEncoder();
-    const release = await this.uploader.write(enc, input);
-    const bytes = source.size!;
-    const rb = this.readbackBuffer(bytes);
+    let release = () => {};
+    let errors: Promise<GPUError | null>;
     try {
-      const pass = enc.beginComputePass();
-      for (const s of [...this.steps, ...extra]) {
-        pass.setPipeline(s.pipeline);
-        pass.setBindGroup(0, s.bindGroup);
-        pass.dispatchWorkgroups(s.grid[0], s.grid[1]);
+      if (!images) release = await this.uploader.write(enc, input.data as Float32Array);
+      // Nothing awaits from here to the submit: the queue writes below (other inputs, image
+      // copies) land right before this call's command buffer, whatever else is in flight.
+      this.writeOtherInputs(input.others ?? {});
+      imageInput?.upload(images!);
+      this.device.pushErrorScope('validation');
+      try {
+        const pass = enc.beginComputePass();
+        imageInput?.encode(pass);
+        // Images are written in the physical layout already: no layout dispatch.
+        for (const s of [...this.steps.slice(images ? this.plan.layoutDispatches : 0), ...extra]) {
+          pass.setPipeline(s.pipeline);
+          pass.setBindGroup(0, s.bindGroup);
+          pass.dispatchWorkgroups(s.grid[0], s.grid[1]);
+        }
+        pass.end();
+        draw?.(enc);
+        if (read) enc.copyBufferToBuffer(read.buffer, read.offset ?? 0, target!, 0, read.size!);
+        this.device.queue.submit([enc.finish()]);
+      } finally {
+        errors = this.device.popErrorScope();
       }
-      pass.end();
-      enc.copyBufferToBuffer(source.buffer, source.offset ?? 0, rb, 0, bytes);
-      this.device.queue.submit([enc.finish()]);
+    } catch (e) {
+      if (target) ring!.release(target);
+      throw e;
     } finally {
       release();
     }
-    await this.readback.map(rb);
-    const out = rb.getMappedRange().slice(0);
-    rb.unmap();
-    return out;
+    const [error, bytes] = await Promise.all([errors, target ? ring!.read(target) : null]);
+    if (error) throw new Error(`${this.manifest.name}: the GPU rejected the call (${error.message})`);
+    return bytes;
   }
 
   /** The whole output, in the physical layout of the package (for a plain output = logical). */
-  async runPhysical(input: Float32Array): Promise<Float32Array> {
-    return new Float32Array(await this.submitAndRead(input, [], this.outputBinding));
+  async runPhysical(input: CallInput): Promise<Float32Array> {
+    return new Float32Array((await this.submit(input, [], this.outputBinding))!);
   }
 
   /** Softmax (when the output is logits) and top-k on the GPU: k pairs per row come back. */
-  async runTopK(input: Float32Array, k: number, logits: boolean): Promise<TopEntry[][]> {
+  async runTopK(input: CallInput, k: number, logits: boolean): Promise<TopEntry[][]> {
     const shape = this.plan.shapes.get(this.manifest.outputs[0].name)!;
     const classes = shape[shape.length - 1];
     const rows = shape.reduce((a, b) => a * b, 1) / classes;
@@ -153,16 +190,23 @@ export class PreparedCall {
       this.topKSteps.set(key, step);
     }
     const outBuffer = this.scratchBuffer(`${TOPK_OUT} ${key}`, rows * k * 8);
-    const raw = await this.submitAndRead(input, [step], { buffer: outBuffer, size: rows * k * 8 });
+    const raw = (await this.submit(input, [step], { buffer: outBuffer, size: rows * k * 8 }))!;
     const idx = new Uint32Array(raw);
     const val = new Float32Array(raw);
     return Array.from({ length: rows }, (_, r) => Array.from({ length: k }, (_, j) => (
       { index: idx[(r * k + j) * 2], score: val[(r * k + j) * 2 + 1] })));
   }
 
+  /** Runs and draws the output image into the canvas's current texture; nothing is read back. */
+  async renderToCanvas(input: CallInput, context: GPUCanvasContext): Promise<void> {
+    this.canvasOutput ??= new CanvasOutput(this.device, this.manifest,
+      this.plan.shapes.get(this.manifest.outputs[0].name)!, this.outputBinding.buffer, this.manifest.pixel_range);
+    await this.submit(input, [], null, await this.canvasOutput.prepare(context));
+  }
+
   /** Writes the inputs after the first (e.g. style_weights [26]), each in its plain layout;
-   *  queued before the next call's submit, so that call reads them. */
-  writeOtherInputs(values: Record<string, Float32Array>): void {
+   *  queued before the call's submit, so that call reads them. */
+  private writeOtherInputs(values: Record<string, Float32Array>): void {
     for (const [name, buffer] of this.otherInputs) {
       const data = values[name];
       const size = this.plan.shapes.get(name)!.reduce((a, b) => a * b, 1);
@@ -179,6 +223,9 @@ export class PreparedCall {
 
   destroy(): void {
     for (const b of this.buffers) b.destroy();
+    for (const r of this.rings.values()) r.destroy();
     this.uploader.destroy();
+    this.canvasOutput?.destroy();
+    void this.imageInput?.then((i) => i.destroy(), () => {});
   }
 }

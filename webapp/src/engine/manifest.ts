@@ -42,6 +42,8 @@ export interface Manifest {
   task: string;
   labels: string | null;
   preprocess: { resize: number; crop: number; mean: number[]; std: number[] } | null;
+  /** Image-to-image models: the value of white in the image input and output (1 or 255). */
+  pixel_range?: number;
   symbols: string[];
   inputs: IoSpec[];
   outputs: IoSpec[];

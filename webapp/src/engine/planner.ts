@@ -16,6 +16,9 @@ export interface Plan {
   bufferBytes: number[];                // per memory-plan buffer
   scratchBytes: Map<string, number>;    // per scratch id (incl. the logical input)
   dispatches: KernelDispatch[];
+  /** How many leading dispatches only convert a tensor input's layout (skipped when the input
+   *  is drawn from images straight into the physical layout). */
+  layoutDispatches: number;
 }
 
 export interface BufferLimits { maxBufferSize: number; maxStorageBufferBindingSize: number }
@@ -59,5 +62,5 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
     throw new Error(`${manifest.name} at input [${inputShape}] needs a ${mib(largest)} activation buffer; `
       + `this GPU allows ${mib(limit)} per buffer: use a smaller batch or image`);
   }
-  return { inputShape, shapes, bufferBytes, scratchBytes, dispatches };
+  return { inputShape, shapes, bufferBytes, scratchBytes, dispatches, layoutDispatches: isIdentity(input.perm) ? 0 : 1 };
 }

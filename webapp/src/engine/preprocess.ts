@@ -1,7 +1,18 @@
-// Image -> normalised NCHW float tensor. The crop is drawn straight from the source bitmap, so
-// a large photo is resampled once, by the browser's (GPU-backed) canvas scaler.
+// Image -> normalised NCHW float tensor on the CPU (the wasm backend's path; the WebGPU
+// engine does the same on the GPU, see image_input.ts). The crop is drawn straight from the
+// source, so a large photo is resampled once, by the browser's (GPU-backed) canvas scaler.
 
 import type { Preprocess } from './model';
+
+/** What a model takes as an image: a decoded photo, a camera frame, a canvas. */
+export type ImageSource = ImageBitmap | VideoFrame | HTMLCanvasElement | OffscreenCanvas | HTMLVideoElement | HTMLImageElement;
+
+export function imageSize(s: ImageSource): { width: number; height: number } {
+  if (s instanceof VideoFrame) return { width: s.displayWidth, height: s.displayHeight };
+  if (s instanceof HTMLVideoElement) return { width: s.videoWidth, height: s.videoHeight };
+  if (s instanceof HTMLImageElement) return { width: s.naturalWidth, height: s.naturalHeight };
+  return { width: s.width, height: s.height };
+}
 
 export class ImageDecodeError extends Error {}
 
@@ -14,11 +25,12 @@ export async function decodeImage(blob: Blob): Promise<ImageBitmap> {
   }
 }
 
-export function imageToTensor(image: ImageBitmap, p: Preprocess): Float32Array {
-  const scale = p.resize / Math.min(image.width, image.height);
+export function imageToTensor(image: ImageSource, p: Preprocess): Float32Array {
+  const { width, height } = imageSize(image);
+  const scale = p.resize / Math.min(width, height);
   const side = p.crop / scale;                       // crop size in source pixels
-  const sx = (image.width - side) / 2;
-  const sy = (image.height - side) / 2;
+  const sx = (width - side) / 2;
+  const sy = (height - side) / 2;
   const canvas = new OffscreenCanvas(p.crop, p.crop);
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
   if (!ctx) throw new Error('2D canvas unavailable');

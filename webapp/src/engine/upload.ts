@@ -3,9 +3,12 @@
 // 4.8 MB). A MAP_WRITE staging buffer is shared memory with the GPU process: the input is copied
 // into it once and the GPU copies it on into the input buffer, inside the call's own command
 // buffer. Staging buffers take turns, each mapped again as soon as the call that used it is
-// submitted, so that a call normally finds its buffer mapped already.
+// submitted, so that a call normally finds its buffer mapped already; there is one per call
+// that may be in flight, so pipelined calls don't wait on each other's uploads.
 
-const SLOTS = 2;
+import { CALLS_IN_FLIGHT } from './readback';
+
+const SLOTS = CALLS_IN_FLIGHT;
 
 interface Slot { buffer: GPUBuffer; ready: Promise<void> }
 
