@@ -3,15 +3,18 @@
 
 import type { BackendChoice, BackendName } from './adapter';
 import type { LoadedModel } from './model';
-import { imageToTensor } from './preprocess';
+import { imageToTensor, type ImageSource } from './preprocess';
 import { softmax, topK, type Prediction } from './topk';
 import { createOrtSession, type TensorRunner } from './ort_runtime';
-import { createEngineClassifier } from './engine_classifier';
+import { createEngineClassifier, DeviceLostError } from './engine_classifier';
 
 export interface Classifier {
   readonly backend: BackendName;
   readonly model: LoadedModel;
-  classify(image: ImageBitmap, k: number): Promise<Prediction[]>;
+  /** Set when the classifier changed backend while in use (the GPU device kept failing):
+   *  one sentence for the user, which the page shows. */
+  readonly note?: string;
+  classify(image: ImageSource, k: number): Promise<Prediction[]>;
   dispose(): Promise<void>;
 }
 
@@ -38,11 +41,40 @@ export async function createClassifier(model: LoadedModel, backend: BackendName)
 export async function openClassifier(model: LoadedModel, choice: BackendChoice, preferred: BackendName)
     : Promise<{ classifier: Classifier; note?: string }> {
   try {
-    return { classifier: await createClassifier(model, preferred) };
+    const classifier = await createClassifier(model, preferred);
+    return { classifier: choice === 'auto' && preferred === 'webgpu' ? withWasmFallback(classifier) : classifier };
   } catch (e) {
     // Only `auto` may quietly change backend; an explicit choice fails loudly.
     if (choice !== 'auto' || preferred === 'wasm') throw e;
     const classifier = await createClassifier(model, 'wasm');
     return { classifier, note: `the WebGPU engine could not run this model (${e instanceof Error ? e.message : e}); used wasm instead` };
   }
+}
+
+/** The engine's classifier that, once its device is lost for good (a second time, after the
+ *  reload), goes on with wasm for this and every later image and says so in `note`. */
+function withWasmFallback(engine: Classifier): Classifier {
+  let current = engine;
+  let fallback: Promise<Classifier> | null = null;
+  let note: string | undefined;
+  return {
+    get backend() { return current.backend; },
+    get note() { return note; },
+    model: engine.model,
+    async classify(image, k) {
+      try {
+        return await current.classify(image, k);
+      } catch (e) {
+        if (!(e instanceof DeviceLostError)) throw e;
+        fallback ??= createClassifier(engine.model, 'wasm').then((wasm) => {
+          current = wasm;
+          note = `${e.message}; switched to wasm`;
+          void engine.dispose().catch(() => {});
+          return wasm;
+        });
+        return (await fallback).classify(image, k);
+      }
+    },
+    dispose: () => current.dispose(),
+  };
 }

@@ -13,6 +13,9 @@ export interface EngineDevice {
   isLost(): boolean;
 }
 
+/** Engine devices not lost yet (the test page loses them on purpose: test_hooks.ts). */
+export const liveDevices = new Set<GPUDevice>();
+
 export async function openDevice(): Promise<EngineDevice> {
   if (!('gpu' in navigator)) throw new Error('this browser has no WebGPU');
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
@@ -24,7 +27,9 @@ export async function openDevice(): Promise<EngineDevice> {
   device.addEventListener('uncapturederror', (e) => {
     failure ??= `WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`;
   });
+  liveDevices.add(device);
   void device.lost.then((info) => {
+    liveDevices.delete(device);
     lost = true;
     failure ??= `the GPU device was lost (${info.reason}: ${info.message})`;
   });

@@ -1,23 +1,28 @@
 // The Classifier on Tessera's WebGPU engine: the model's package (manifest.json beside
-// model.json), fp16-stored weights, softmax + top-k on the GPU so only k pairs come back.
-// A lost device is recreated and the model reloaded once; a second loss is reported to the
-// caller (which then falls back to wasm and says so).
+// model.json), fp16-stored weights, the image resized, cropped and normalised on the GPU in
+// the same submit as the model, softmax + top-k on the GPU so only k pairs come back.
+// A lost device is recreated and the model reloaded once; a second loss is a DeviceLostError,
+// on which openClassifier (under `auto`) switches to wasm and says so.
 
 import type { Classifier } from './classifier';
 import { EngineModel } from './engine';
 import type { LoadedModel } from './model';
-import { imageToTensor } from './preprocess';
+import type { ImageSource } from './preprocess';
 import type { Prediction } from './topk';
+
+export class DeviceLostError extends Error {}
+
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 export async function createEngineClassifier(model: LoadedModel): Promise<Classifier> {
   const load = () => EngineModel.load(model.baseUrl);
-  let engine = await load();
-  let reloaded = false;
-  const [, c, h, w] = model.meta.input.shape;
+  const first = await load();
+  let engine = first;
+  let reload: Promise<EngineModel> | null = null;    // shared by calls that failed together
   const logits = model.meta.output.kind === 'logits';
 
-  async function topK(input: Float32Array, k: number): Promise<Prediction[]> {
-    const [row] = await engine.topK(input, [1, c, h, w], k, logits);
+  async function classifyOn(on: EngineModel, image: ImageSource, k: number): Promise<Prediction[]> {
+    const [row] = await on.topKFromImages([image], k, logits);
     return row.map(({ index, score }) => ({ index, label: model.labels[index] ?? `class ${index}`, score }));
   }
 
@@ -25,14 +30,16 @@ export async function createEngineClassifier(model: LoadedModel): Promise<Classi
     backend: 'webgpu',
     model,
     async classify(image, k) {
-      const input = imageToTensor(image, model.meta.preprocess);
+      const used = engine;
       try {
-        return await topK(input, k);
+        return await classifyOn(used, image, k);
       } catch (e) {
-        if (!engine.deviceLost || reloaded) throw e;
-        reloaded = true;
-        engine = await load();
-        return topK(input, k);
+        if (!used.deviceLost) throw e;
+        if (used !== first) throw new DeviceLostError(`the GPU device was lost again after a reload (${message(e)})`);
+        reload ??= load().then((m) => (engine = m), (err) => {
+          throw new DeviceLostError(`the GPU device was lost and the model could not be reloaded (${message(err)})`);
+        });
+        return classifyOn(await reload, image, k);
       }
     },
     dispose: () => engine.dispose(),

@@ -67,7 +67,10 @@ export class ModelSession {
       await this.loading;
       const c = this.classifier;
       if (!c) throw new Error('No model is loaded: install or choose one under Models.');
-      return { top: await c.classify(image, k), backend: c.backend, model: this.loaded };
+      const top = await c.classify(image, k);
+      // The classifier may have changed backend mid-session (the GPU device kept failing).
+      if (c.note && !this.status.includes(c.note)) this.setStatus(`${this.loaded} on ${c.backend} (${c.note})`);
+      return { top, backend: c.backend, model: this.loaded };
     });
     this.turn = run.catch(() => undefined);
     return run;
