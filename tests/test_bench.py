@@ -26,7 +26,7 @@ from tessera.zoo import bench_models
 
 MODEL, SHAPE = "mobilenet-v3-small", "1x3x224x224"
 # As few runs as still exercise every stage: SwiftShader takes seconds per inference.
-QUICK = BenchSettings(runs=2, warmup=0, fps_seconds=0.1, fps_max_frames=1, gpu_time_runs=1,
+QUICK = BenchSettings(runs=2, warmup=0, warmup_s=0.0, fps_seconds=0.1, fps_max_frames=1, gpu_time_runs=1,
                       profile=True, timeout_s=300)
 
 

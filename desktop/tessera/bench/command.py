@@ -27,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "classifiers, 1x3x512x512 and 1x3x1024x1024 for style models)")
     p.add_argument("--runs", type=int, default=50, metavar="N", help="timed runs (default 50)")
     p.add_argument("--warmup", type=int, default=10, metavar="N", help="warm-up runs (default 10)")
+    p.add_argument("--warmup-seconds", type=float, default=1.0, metavar="S",
+                   help="keep warming up until S seconds of back-to-back runs have passed, so an idle "
+                        "GPU's clocks are up before timing (default 1)")
     p.add_argument("--budget", type=float, default=60.0, metavar="S",
                    help="stop the timed runs after S seconds, keeping at least 3 (default 60); "
                         "the runs column says how many were made")
@@ -74,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     cases.ensure_bench_models(models or list(BENCH_MODELS), log)
     chosen = cases.select_cases(models, _names(args.shapes))
     settings = runner.BenchSettings(
-        runs=args.runs, warmup=args.warmup, budget_s=args.budget, fps_seconds=args.fps_seconds,
+        runs=args.runs, warmup=args.warmup, warmup_s=args.warmup_seconds, budget_s=args.budget, fps_seconds=args.fps_seconds,
         gpu_time_runs=args.gpu_time_runs, tolerance=args.tolerance, profile=args.profile,
         timeout_s=args.timeout)
     result = runner.run_bench(chosen, runtimes, settings, args.artifacts or build_dir() / "bench-artifacts", log)

@@ -64,7 +64,8 @@ def header_lines(report: dict) -> list[str]:
         f"browser: {b['user_agent'] or b['executable']}",
         f"flags: {' '.join(b['flags'])}",
         f"adapter: {adapter}",
-        f"settings: {s['runs']} timed runs after {s['warmup']} warm-up (timed runs capped at "
+        f"settings: {s['runs']} timed runs after ≥ {s['warmup']} warm-up runs lasting ≥ {s.get('warmup_s', 0):g} s "
+        f"(timed runs capped at "
         f"{s['budget_s']:g} s), FPS loop {s['fps_seconds']:g} s, gate: relative L2 ≤ {s['tolerance']:g} "
         "vs onnxruntime CPU",
     ]

@@ -28,6 +28,7 @@ MODELS_MOUNT = "bench-models"
 class BenchSettings:
     runs: int = 50
     warmup: int = 10
+    warmup_s: float = 1.0        # warm-up lasts at least this long: the GPU's clocks come up
     budget_s: float = 60.0       # cap on the timed runs' wall time (at least 3 runs are made)
     fps_seconds: float = 2.0
     fps_max_frames: int = 300

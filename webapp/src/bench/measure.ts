@@ -9,6 +9,7 @@ import { UnsupportedModelError, type BenchInput, type BenchModelFiles, type Benc
 export interface BenchSettings {
   runs: number;            // timed runs after warm-up (fewer if budget_s runs out first)
   warmup: number;
+  warmup_s: number;        // and keep warming up until this long has passed: GPUs clock down when idle
   budget_s: number;        // wall-time cap for the timed runs; at least 3 runs are always made
   fps_seconds: number;     // length of the continuous loop
   fps_max_frames: number;
@@ -157,7 +158,8 @@ export async function measure(runtime: BenchRuntime, model: BenchModelFiles, inp
     if (!record(check)) return m;
 
     await stage(current = 'warm-up');
-    for (; m.warmup < s.warmup; m.warmup++) await runtime.run(inputs);
+    const w0 = performance.now();
+    for (; m.warmup < s.warmup || performance.now() - w0 < s.warmup_s * 1000; m.warmup++) await runtime.run(inputs);
 
     await stage(current = 'timed runs');
     const times: number[] = [];
