@@ -7,6 +7,7 @@ the reference is onnxruntime (CPU) on the same ONNX file.
 
 from __future__ import annotations
 
+import base64
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,15 +31,17 @@ class EnginePage:
         self.errors: list[str] = []
         page.on("pageerror", lambda e: self.errors.append(str(e)))
 
-    def compile(self, model: onnx.ModelProto, name: str, bindings: dict[str, int] | None = None) -> tuple[str, Path]:
+    def compile(self, model: onnx.ModelProto, name: str, bindings: dict[str, int] | None = None,
+                **meta) -> tuple[str, Path]:
         """Compiles `model` into a package the page can load; returns its URL and ONNX path.
         `bindings` set the reference shape the engine compiles for at load (symbolic models:
-        binding the size the test runs spares SwiftShader a second set of pipelines)."""
+        binding the size the test runs spares SwiftShader a second set of pipelines); `meta`
+        are PackageMeta fields (task, preprocess, extra manifest fields)."""
         folder = self.packages_dir / name
         folder.mkdir(parents=True)
         path = self.packages_dir / f"{name}.onnx"
         onnx.save(model, path)
-        compile_to_folder(path, folder, PackageMeta(name=name, task="other"), bindings=bindings)
+        compile_to_folder(path, folder, PackageMeta(name=name, **{"task": "other", **meta}), bindings=bindings)
         return f"{PACKAGES_MOUNT}/{name}/", path
 
     def load(self, url: str, precision: str = "fp32") -> int:
@@ -54,6 +57,11 @@ class EnginePage:
     def top_k(self, model_id: int, x: np.ndarray, k: int) -> list[list[dict]]:
         return self.page.evaluate("([id, x, s, k]) => tesseraEngine.topK(id, x, s, k)",
                                   [model_id, x.astype(np.float32).ravel().tolist(), list(x.shape), k])
+
+    def run_images(self, model_id: int, images: list[dict]) -> np.ndarray:
+        """`images` (see page_image) as one call's batch, drawn into the input on the GPU."""
+        return np.asarray(self.page.evaluate("([id, im]) => tesseraEngine.runImages(id, im)", [model_id, images]),
+                          np.float32)
 
     def dispose(self, model_id: int) -> None:
         self.page.evaluate("(id) => tesseraEngine.dispose(id)", model_id)
@@ -72,6 +80,14 @@ def engine_page(webapp_dist: Path, packages_dir: Path):
             yield harness
         finally:
             browser.close()
+
+
+def page_image(rgb: np.ndarray, kind: str = "bitmap") -> dict:
+    """An H×W×3 uint8 image for the test page, handed to the engine as `kind` of source:
+    bitmap (ImageBitmap), canvas (OffscreenCanvas) or videoframe (VideoFrame)."""
+    h, w, _ = rgb.shape
+    rgba = np.concatenate([rgb, np.full((h, w, 1), 255, np.uint8)], axis=2)
+    return {"width": w, "height": h, "rgba": base64.b64encode(rgba.tobytes()).decode(), "kind": kind}
 
 
 def onnxruntime_output(path: Path, x: np.ndarray) -> np.ndarray:

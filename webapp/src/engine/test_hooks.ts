@@ -1,11 +1,70 @@
 // The engine test page (mode=engine-test): the engine on window, for the browser tests
-// (tests/test_engine_*.py) to drive with page.evaluate.
+// (tests/test_engine_*.py) to drive with page.evaluate. Not used by the app.
 
+import type { BackendName } from './adapter';
+import { openClassifier, type Classifier } from './classifier';
+import { liveDevices } from './device';
 import { EngineModel } from './engine';
 import type { Precision } from './manifest';
+import { loadModelMeta } from './model';
+import { decodeImage, type ImageSource } from './preprocess';
 
 const models = new Map<number, EngineModel>();
+const classifiers = new Map<number, Classifier>();
 let nextId = 1;
+
+/** An RGBA image sent by a test, and the kind of source to hand the engine. */
+interface TestImage { width: number; height: number; rgba: string; kind: 'bitmap' | 'canvas' | 'videoframe' }
+
+async function toSource(image: TestImage): Promise<ImageSource> {
+  const bytes = Uint8ClampedArray.from(atob(image.rgba), (ch) => ch.charCodeAt(0));
+  const data = new ImageData(bytes, image.width, image.height);
+  if (image.kind === 'canvas') {
+    const canvas = new OffscreenCanvas(image.width, image.height);
+    canvas.getContext('2d')!.putImageData(data, 0, 0);
+    return canvas;
+  }
+  const bitmap = await createImageBitmap(data, { premultiplyAlpha: 'none', colorSpaceConversion: 'none' });
+  return image.kind === 'videoframe' ? new VideoFrame(bitmap, { timestamp: 0 }) : bitmap;
+}
+
+/** The part of GPUCanvasContext the engine uses, over a texture that can be read back. */
+class TextureContext {
+  private config: GPUCanvasConfiguration | null = null;
+  private texture: GPUTexture | null = null;
+  constructor(private readonly width: number, private readonly height: number) {}
+
+  configure(config: GPUCanvasConfiguration): void {
+    this.config = config;
+    this.texture = config.device.createTexture({ size: [this.width, this.height], format: config.format,
+      usage: GPUTextureUsage.RENDER_ATTACHMENT | GPUTextureUsage.COPY_SRC });
+  }
+
+  getCurrentTexture(): GPUTexture { return this.texture!; }
+
+  /** RGBA bytes, row by row. */
+  async read(): Promise<number[]> {
+    const { device, format } = this.config!;
+    const bytesPerRow = Math.ceil(this.width * 4 / 256) * 256;
+    const buffer = device.createBuffer({ size: bytesPerRow * this.height, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const enc = device.createCommandEncoder();
+    enc.copyTextureToBuffer({ texture: this.texture! }, { buffer, bytesPerRow }, [this.width, this.height]);
+    device.queue.submit([enc.finish()]);
+    await buffer.mapAsync(GPUMapMode.READ);
+    const rows = new Uint8Array(buffer.getMappedRange());
+    const out: number[] = [];
+    for (let y = 0; y < this.height; y++) {
+      for (let x = 0; x < this.width; x++) {
+        const p = rows.subarray(y * bytesPerRow + x * 4, y * bytesPerRow + x * 4 + 4);
+        out.push(...(format === 'bgra8unorm' ? [p[2], p[1], p[0], p[3]] : p));
+      }
+    }
+    buffer.destroy();
+    return out;
+  }
+}
+
+const floats = (o: Record<string, number[]>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Float32Array.from(v)]));
 
 const hooks = {
   async load(url: string, precision: Precision): Promise<number> {
@@ -17,17 +76,87 @@ const hooks = {
   async run(id: number, input: number[], shape: number[], others: Record<string, number[]> = {}): Promise<number[]> {
     const model = models.get(id)!;
     await model.poison(shape);
-    const extra = Object.fromEntries(Object.entries(others).map(([k, v]) => [k, Float32Array.from(v)]));
-    return Array.from(await model.run(Float32Array.from(input), shape, extra));
+    return Array.from(await model.run(Float32Array.from(input), shape, floats(others)));
   },
   async topK(id: number, input: number[], shape: number[], k: number) {
     const model = models.get(id)!;
     await model.poison(shape);
     return model.topK(Float32Array.from(input), shape, k);
   },
+  /** The images as one call's batch (buffers poisoned first); the output in logical order. */
+  async runImages(id: number, images: TestImage[]): Promise<number[]> {
+    const model = models.get(id)!;
+    const sources = await Promise.all(images.map(toSource));
+    await model.poison(model.imageShape(sources));
+    return Array.from(await model.runImages(sources));
+  },
+  /** One topK call per input, all issued before any result is awaited. */
+  async topKPipelined(id: number, inputs: number[][], shape: number[], k: number) {
+    const model = models.get(id)!;
+    await model.poison(shape);
+    return Promise.all(inputs.map((x) => model.topK(Float32Array.from(x), shape, k)));
+  },
+  /** Each photo (a URL) decoded as the app does and classified through the GPU image path. */
+  async topKPhotos(id: number, urls: string[], k: number) {
+    const model = models.get(id)!;
+    const out = [];
+    for (const url of urls) {
+      const bitmap = await decodeImage(await (await fetch(url)).blob());
+      out.push((await model.topKFromImages([bitmap], k))[0]);
+      bitmap.close();
+    }
+    return out;
+  },
+  /** Draws the output for a tensor input into a canvas context of the output's size and
+   *  returns its pixels (RGBA) beside the read-back output. The context is a stand-in whose
+   *  current texture is a plain texture read back here: Chromium on SwiftShader loses the
+   *  device on any draw into a real WebGPU canvas. */
+  async renderAndRun(id: number, input: number[], shape: number[], others: Record<string, number[]> = {}) {
+    const model = models.get(id)!;
+    const [height, width] = shape.slice(2);
+    const context = new TextureContext(width, height);
+    await model.poison(shape);
+    await model.renderToCanvas(Float32Array.from(input), context as unknown as GPUCanvasContext, { shape, others: floats(others) });
+    const pixels = await context.read();
+    const output = Array.from(await model.run(Float32Array.from(input), shape, floats(others)));
+    return { pixels, output };
+  },
   async dispose(id: number): Promise<void> {
     await models.get(id)?.dispose();
     models.delete(id);
+  },
+
+  /** The app's classifier for a model folder (model.json), under `auto` preferring webgpu. */
+  async openClassifier(url: string, preferred: BackendName = 'webgpu'): Promise<{ id: number; backend: string }> {
+    const { classifier } = await openClassifier(await loadModelMeta(new URL(url, document.baseURI).href), 'auto', preferred);
+    classifiers.set(nextId, classifier);
+    return { id: nextId++, backend: classifier.backend };
+  },
+  async classify(id: number, image: TestImage, k: number) {
+    const classifier = classifiers.get(id)!;
+    const top = await classifier.classify(await toSource(image), k);
+    return { top, backend: classifier.backend, note: classifier.note ?? null };
+  },
+  async disposeClassifier(id: number): Promise<void> {
+    await classifiers.get(id)?.dispose();
+    classifiers.delete(id);
+  },
+
+  /** Destroys every engine device, as a driver reset would, and waits until each is lost. */
+  async loseDevices(): Promise<number> {
+    const devices = [...liveDevices];
+    for (const d of devices) d.destroy();
+    await Promise.all(devices.map((d) => d.lost));
+    return devices.length;
+  },
+  /** An invalid WebGPU call on every engine device, outside any error scope (as a stray bug
+   *  would make). Its uncaptured error is delivered while the device works on: during the
+   *  next call at the latest. */
+  uncapturedError(): number {
+    for (const d of liveDevices) {
+      d.createBuffer({ label: 'invalid on purpose', size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
+    }
+    return liveDevices.size;
   },
 };
 
