@@ -128,6 +128,46 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return EXIT_FAILED_ITEMS if tally.failed else 0
 
 
+def cmd_stylize(args: argparse.Namespace) -> int:
+    from tessera.batch.exports import display_path
+    from tessera.stylize.run import StylizeOptions, stylize
+    from tessera.stylize.styles import choose_style
+
+    choice = choose_style(args.style, args.mix)
+    options = StylizeOptions(strength=args.strength, preserve_colours=args.preserve_colors,
+                             max_side=args.max_side, backend=args.backend)
+    failed = done = 0
+
+    def emit(result) -> None:
+        nonlocal failed, done
+        failed += result.error is not None
+        done += result.error is None
+        if args.json:
+            record = {"path": result.source, "ok": result.error is None, "style": choice.describe()}
+            if result.error is None:
+                record.update(output=str(result.output), width=result.width, height=result.height,
+                              stages_ms={k: round(v, 1) for k, v in result.stages_ms.items()})
+            else:
+                record["error"] = result.error
+            print(json.dumps(record), flush=True)
+        elif result.error is None:
+            ms = result.stages_ms
+            print(f"{display_path(result.source)} -> {display_path(str(result.output))}  "
+                  f"[{result.width}×{result.height}, render {ms['render']:.0f} ms, "
+                  f"transfer {ms['transfer']:.0f} ms]", flush=True)
+        else:
+            print(f"{display_path(result.source)}: error: {result.error}", flush=True)
+
+    info = stylize(args.paths, choice, args.out, options, emit)
+    summary = f"{done} stylized, {failed} failed · {choice.describe()} on {info.backend}"
+    if info.load_ms is not None:
+        summary += f" (model load {info.load_ms / 1000:.1f} s)"
+    if info.note:
+        summary += f" · note: {info.note}"
+    print(summary, file=sys.stderr)
+    return EXIT_FAILED_ITEMS if failed else 0
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from tessera.shells.doctor import doctor_report, format_report
 
@@ -203,6 +243,32 @@ def build_parser() -> argparse.ArgumentParser:
                         "auto: the engine on a hardware adapter, else wasm (also when the engine "
                         "can't run the model)")
     p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("stylize", help="apply a painting style to photos",
+                       description="Stylise photos with one of the 26 built-in styles (style-0 to "
+                       "style-25), a blend of them, or any image as the style. Results keep the "
+                       "photo's EXIF and record the style; nothing is ever overwritten.")
+    p.add_argument("paths", nargs="+", metavar="INPUT", help="photos (JPEG, PNG, WebP, GIF, BMP, TIFF)")
+    p.add_argument("--style", metavar="NAME|INDEX|IMAGE",
+                   help="a built-in style (style-7 or 7) or an image file whose style to use")
+    p.add_argument("--mix", metavar="NAME=W,...",
+                   help="blend styles, e.g. 3=0.5,7=0.5 (with --style, that one counts as =1); "
+                        "weights are normalised; style images blend their style vectors")
+    p.add_argument("--strength", type=float, default=1.0, metavar="S",
+                   help="0..1: how much of the stylised image over the photo (default 1)")
+    p.add_argument("--preserve-colors", action="store_true",
+                   help="keep the photo's colours, take only the stylised brightness")
+    p.add_argument("--max-side", type=int, metavar="N",
+                   help="scale photos down to at most N pixels on the longer side first")
+    p.add_argument("-o", "--out", type=Path, metavar="OUT_OR_DIR",
+                   help="an output file (.png, .jpg, .webp) for one photo, or a folder for "
+                        "<name>-<style>.png files (default: beside each photo)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object per photo, with per-stage timings")
+    p.add_argument("--backend", choices=["auto", "webgpu", "wasm"], default="auto",
+                   help="webgpu: Tessera's WebGPU engine; wasm: onnxruntime-web's wasm backend; "
+                        "auto: the engine on a hardware adapter, else wasm")
+    p.set_defaults(func=cmd_stylize)
 
     p = sub.add_parser("doctor", help="show the browser, WebGPU adapter and backend in use")
     p.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -2,6 +2,7 @@
 
 import { runBatchPage } from './batch/page';
 import { runDoctor } from './ui/doctor_page';
+import { runStylizePage } from './stylize/page';
 import { showApp } from './ui/app_shell';
 import type * as BenchPage from './bench/page';
 import { installEngineTestHooks } from './engine/test_hooks';
@@ -9,7 +10,7 @@ import { installEngineTestHooks } from './engine/test_hooks';
 async function main(): Promise<void> {
   const params = new URLSearchParams(location.search);
   const job = params.get('job');
-  if (job) return runBatchPage(job);
+  if (job) return params.get('mode') === 'stylize' ? runStylizePage(job) : runBatchPage(job);
   if (params.get('mode') === 'doctor') return runDoctor();
   if (params.get('mode') === 'engine-test') return installEngineTestHooks();
   if (params.get('mode') === 'bench') {

@@ -10,7 +10,7 @@ import threading
 from functools import cached_property
 from typing import Callable
 
-from tessera.api import adapter, batch, batch_jobs, dialogs, folders, images, models, outputs, window  # noqa: F401 (routes)
+from tessera.api import adapter, batch, batch_jobs, dialogs, folders, images, models, outputs, stylize, window  # noqa: F401 (routes)
 from tessera.api.http import ApiError, Reply, Request, find_route
 from tessera.jobs.page_job import JobBoard
 from tessera.library.folders import GrantedFolders
