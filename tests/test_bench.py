@@ -92,6 +92,7 @@ def test_profile_times_each_engine_dispatch_by_its_layer(bench_report):
     # One entry per dispatch of the compiled plan, named by the layer it runs, in order.
     assert len(labels) == r["runtime_info"]["dispatches"], labels
     assert labels[0] == "input layout" and all(d["ms"] >= 0 for d in r["profile"])
+    assert r["in_flight"] == 3      # the engine's calls overlap; its pipelined outputs were checked too
     assert sum(d["ms"] for d in r["profile"]) > 0
     assert "slowest:" in report.format_text(bench_report)
 

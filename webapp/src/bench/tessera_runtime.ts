@@ -3,11 +3,13 @@
 // so the correctness gate holds it to the same tolerance as everyone else.
 
 import { EngineModel, UnsupportedOpError } from '../engine/engine';
+import { CALLS_IN_FLIGHT } from '../engine/readback';
 import { UnsupportedModelError, type BenchInput, type BenchModelFiles, type BenchRuntime } from './runtime';
 
 class TesseraRuntime implements BenchRuntime {
   readonly name = 'tessera';
   readonly device = 'webgpu' as const;
+  readonly maxInFlight = CALLS_IN_FLIGHT;
   private model: EngineModel | null = null;
   private dispatches: number | null = null;     // of the last input shape run
 
