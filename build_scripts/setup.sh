@@ -88,6 +88,14 @@ fi
 # --- bundled models (the build script skips what is up to date) ---------------------------
 say "bundled models"
 .venv/bin/python build_scripts/build_models.py
+# The style gallery is rendered by `tessera stylize` itself, so after the web app and models.
+h=$(hash_of build/models/multistyle26/stamp assets/samples/chelsea.jpg \
+      desktop/tessera/zoo/style_gallery.py)
+if [ ! -f build/models/multistyle26/gallery-25.jpg ] || ! up_to_date gallery "$h"; then
+  say "rendering the style gallery"
+  .venv/bin/python build_scripts/build_models.py --gallery
+  echo "$h" > "$stamps/gallery"
+fi
 
 # --- the job ----------------------------------------------------------------------------
 case "$mode" in

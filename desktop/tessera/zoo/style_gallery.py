@@ -1,0 +1,43 @@
+"""The style gallery: each built-in style of multistyle26 on a sample photo, rendered at set-up
+by `tessera stylize` itself (so through the same page and engine as any user's photo), saved
+beside the package as gallery-NN.jpg and listed in its model.json under "gallery"."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tessera import paths
+from tessera.zoo.bundled import BuildError
+from tessera.zoo.bundled_styles import STYLE_NAMES
+
+SAMPLE = paths.SAMPLES_DIR / "chelsea.jpg"
+THUMBNAIL_SIDE = 192
+
+
+def gallery_name(index: int) -> str:
+    return f"gallery-{index:02d}.jpg"
+
+
+def build_gallery(model_dir: Path, sample: Path = SAMPLE, side: int = THUMBNAIL_SIDE) -> list[str]:
+    """Render every style's thumbnail into model_dir and list them in its model.json."""
+    names = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for index, style in enumerate(STYLE_NAMES):
+            target = Path(tmp) / gallery_name(index)
+            done = subprocess.run([sys.executable, "-m", "tessera", "stylize", str(sample), "--style", style,
+                                   "--max-side", str(side), "-o", str(target)], capture_output=True, text=True)
+            if done.returncode != 0:
+                raise BuildError(f"the gallery thumbnail of {style} could not be rendered: "
+                                 f"{done.stderr.strip() or done.stdout.strip()}")
+            shutil.move(target, model_dir / target.name)
+            names.append(target.name)
+    meta_path = model_dir / "model.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta["gallery"] = [{"style": style, "file": name} for style, name in zip(STYLE_NAMES, names)]
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return names
