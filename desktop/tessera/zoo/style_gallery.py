@@ -24,18 +24,19 @@ def gallery_name(index: int) -> str:
 
 
 def build_gallery(model_dir: Path, sample: Path = SAMPLE, side: int = THUMBNAIL_SIDE) -> list[str]:
-    """Render every style's thumbnail into model_dir and list them in its model.json."""
-    names = []
+    """Render every style's thumbnail into model_dir and list them in its model.json. All are
+    rendered before any is moved in (stylize never overwrites, and a failure leaves no mix)."""
+    names = [gallery_name(index) for index in range(len(STYLE_NAMES))]
     with tempfile.TemporaryDirectory() as tmp:
-        for index, style in enumerate(STYLE_NAMES):
-            target = Path(tmp) / gallery_name(index)
+        for style, name in zip(STYLE_NAMES, names):
             done = subprocess.run([sys.executable, "-m", "tessera", "stylize", str(sample), "--style", style,
-                                   "--max-side", str(side), "-o", str(target)], capture_output=True, text=True)
+                                   "--max-side", str(side), "-o", str(Path(tmp) / name)],
+                                  capture_output=True, text=True)
             if done.returncode != 0:
                 raise BuildError(f"the gallery thumbnail of {style} could not be rendered: "
                                  f"{done.stderr.strip() or done.stdout.strip()}")
-            shutil.move(target, model_dir / target.name)
-            names.append(target.name)
+        for name in names:
+            shutil.move(Path(tmp) / name, model_dir / name)
     meta_path = model_dir / "model.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     meta["gallery"] = [{"style": style, "file": name} for style, name in zip(STYLE_NAMES, names)]

@@ -1,0 +1,91 @@
+"""The bundled style networks on Tessera's WebGPU engine (headless Chromium, SwiftShader) against
+onnxruntime (CPU) on the same ONNX files: multistyle26 at two sizes with a style mix, and the
+arbitrary-style pair (predictor → style vector → transform) on photos. Each package is compiled
+with the test's size as its reference shape and loaded once, so SwiftShader builds one set of
+pipelines per size."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from PIL import Image
+
+from tessera import paths
+from tessera.zoo.bundled_styles import BY_NAME
+from tests.engine_harness import engine_page, onnxruntime_outputs
+
+PSNR_DB = 40.0
+
+
+@pytest.fixture(scope="module")
+def page(webapp_dist, bundled_models, tmp_path_factory):
+    with engine_page(webapp_dist, tmp_path_factory.mktemp("style-packages")) as p:
+        yield p
+        assert p.errors == []
+
+
+def photo(name: str, width: int, height: int) -> np.ndarray:
+    img = Image.open(paths.SAMPLES_DIR / f"{name}.jpg").convert("RGB").resize((width, height), Image.LANCZOS)
+    return np.asarray(img, np.float32) / np.float32(255)
+
+
+def onnxruntime_literal(path, feeds: dict) -> np.ndarray:
+    """onnxruntime with graph optimisations off: the int8 networks' ONNX semantics. Its default
+    fuses Q/DQ pairs into integer kernels, a different function (the style vector moves by
+    25-45 % relative L2 on these photos)."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+
+
+def psnr(out: np.ndarray, ref: np.ndarray) -> float:
+    out, ref = np.clip(out, 0, 1).astype(np.float64), np.clip(ref, 0, 1).astype(np.float64)
+    mse = np.mean((out - ref) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
+
+
+def bundled(page, name: str, bindings: dict | None = None):
+    """The bundled network's ONNX, compiled with its stylize manifest section and `bindings`."""
+    network = BY_NAME[name]
+    model = onnx.load(paths.bundled_models_dir() / name / "model.onnx")
+    return page.compile(model, name, bindings, task="stylize",
+                        extra={"pixel_range": 1, "stylize": network.stylize})
+
+
+def test_multistyle26_matches_onnxruntime_at_two_sizes(page):
+    url, path = bundled(page, "multistyle26", {"h": 64, "w": 64})
+    model = page.load(url, "fp32")
+    style = np.zeros(26, np.float32)
+    style[[5, 20]] = [0.6, 0.4]
+    for w, h in ((64, 64), (96, 80)):
+        image = photo("astronaut", w, h).transpose(2, 0, 1)[None]
+        out = page.run(model, image, {"style_weights": style})
+        ref = onnxruntime_outputs(path, {"image": image, "style_weights": style})
+        assert out.size == ref.size == 3 * w * h
+        got = psnr(out, ref.ravel())
+        print(f"multistyle26 {w}x{h}: {got:.1f} dB")
+        assert got >= PSNR_DB, (w, h)
+    page.dispose(model)
+
+
+def test_arbitrary_pair_matches_onnxruntime(page):
+    predict_url, predict_path = bundled(page, "arbitrary-predict", {"h": 64, "w": 64})
+    transform_url, transform_path = bundled(page, "arbitrary-transform", {"h": 64, "w": 64})
+    predictor, transform = page.load(predict_url, "fp32"), page.load(transform_url, "fp32")
+    style = photo("chelsea", 64, 64)[None]     # the app feeds 256×256; any size is the same graph
+    vector = page.run(predictor, style)
+    ref_vector = onnxruntime_literal(predict_path, {"style_image": style}).ravel()
+    assert vector.shape == (100,)
+    content = photo("rocket", 64, 64)[None]
+    # The transform is fed onnxruntime's style vector, so each network is compared on its own.
+    out = page.run(transform, content, {"mobilenet_conv/Conv/BiasAdd": ref_vector})
+    ref = onnxruntime_literal(transform_path, {"content_image": content,
+                                               "mobilenet_conv/Conv/BiasAdd": ref_vector.reshape(1, 100, 1, 1)})
+    assert out.size == ref.size == 64 * 64 * 3
+    vector_error = np.linalg.norm(vector - ref_vector) / np.linalg.norm(ref_vector)
+    got = psnr(out, ref.ravel())   # inf when identical
+    print(f"style vector rel L2 {vector_error:.4f}; transform 64x64: {got:.1f} dB")
+    assert vector_error <= 0.05
+    assert got >= PSNR_DB
