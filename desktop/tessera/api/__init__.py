@@ -1,7 +1,7 @@
 """The JSON API the page uses, whichever window hosts it (and the tests, over plain HTTP).
 
 `Api` holds the per-launch state the endpoints share; each concern's endpoints live in their
-own module (folders, images, outputs, dialogs, models, adapter, window, batch jobs), registered on import.
+own module (folders, images, outputs, dialogs, models, adapter, window, batch jobs, style export), registered on import.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import threading
 from functools import cached_property
 from typing import Callable
 
-from tessera.api import adapter, batch, batch_jobs, dialogs, folders, images, models, outputs, stylize, window  # noqa: F401 (routes)
+from tessera.api import adapter, batch, batch_jobs, dialogs, folders, images, models, outputs, style_export, stylize, window  # noqa: F401 (routes)
 from tessera.api.http import ApiError, Reply, Request, find_route
 from tessera.jobs.page_job import JobBoard
 from tessera.library.folders import GrantedFolders

@@ -1,6 +1,7 @@
 // The app window's layout: a sidebar with the views, a banner when the GPU can't be used, and
 // the adapter probe that decides the backend (reported to the shell, which words the banner).
 // The classify, camera and batch views share one model session; the camera runs only while shown.
+// The style view has its own network (multistyle26) and stops its camera when left.
 
 import { postFor } from '../api';
 import { probeAdapter, type AdapterReport } from '../engine/adapter';
@@ -11,11 +12,12 @@ import { showDiagnosticsView } from './diagnostics_view';
 import { el } from './dom';
 import { ModelSession } from './model_session';
 import { showModelsView } from './models_view';
+import { showStyleView, type StyleView } from './style_view';
 
-const VIEWS = ['classify', 'camera', 'batch', 'models', 'diagnostics'] as const;
+const VIEWS = ['classify', 'camera', 'batch', 'style', 'models', 'diagnostics'] as const;
 type ViewName = (typeof VIEWS)[number];
 const TITLES: Record<ViewName, string> = {
-  classify: 'Classify', camera: 'Camera', batch: 'Batch', models: 'Models', diagnostics: 'Diagnostics',
+  classify: 'Classify', camera: 'Camera', batch: 'Batch', style: 'Style', models: 'Models', diagnostics: 'Diagnostics',
 };
 
 async function reportAdapter(report: AdapterReport): Promise<string | null> {
@@ -56,6 +58,7 @@ export async function showApp(root: HTMLElement): Promise<void> {
   let classifyShown = false;
   let batchShown = false;
   let camera: CameraView | null = null;
+  let style: StyleView | null = null;
 
   async function show(): Promise<void> {
     const name = (VIEWS as readonly string[]).includes(location.hash.slice(1)) ? location.hash.slice(1) as ViewName : 'classify';
@@ -65,6 +68,7 @@ export async function showApp(root: HTMLElement): Promise<void> {
       if (v === name) links[v].setAttribute('aria-current', 'page'); else links[v].removeAttribute('aria-current');
     }
     if (name !== 'camera') camera?.leave();
+    if (name !== 'style') style?.leave();
     if (name === 'classify' && !classifyShown) {
       classifyShown = true;
       await showClassifyView(panes.classify, session);
@@ -76,6 +80,10 @@ export async function showApp(root: HTMLElement): Promise<void> {
     if (name === 'batch' && !batchShown) {
       batchShown = true;
       showBatchView(panes.batch, session);
+    }
+    if (name === 'style') {
+      style ??= showStyleView(panes.style, adapter);
+      style.enter();
     }
     if (name === 'models') await showModelsView(panes.models, () => void session.refresh());
     if (name === 'diagnostics') showDiagnosticsView(panes.diagnostics, adapter);

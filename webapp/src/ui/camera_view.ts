@@ -12,7 +12,7 @@ import { predictionList } from './predictions';
 export interface CameraView { enter(): void; leave(): void }
 
 /** Resolves when the video presents its next frame, or at once when signal aborts. */
-function nextFrame(video: HTMLVideoElement, signal: AbortSignal): Promise<void> {
+export function nextFrame(video: HTMLVideoElement, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if ('requestVideoFrameCallback' in video) {
       const id = video.requestVideoFrameCallback(() => resolve());
