@@ -9,6 +9,7 @@ temporary folder that is renamed into place only when complete.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -32,13 +33,16 @@ def ensure_package(model: BenchModel, root: Path) -> Path:
     """The package folder for ``model`` under ``root``, compiled if missing or stale."""
     folder = root / model.name / "package"
     onnx_path = model.folder / "model.onnx"
-    stamp = _stamp(onnx_path)
+    # What the package needs beyond the graph: an image output's white value, for canvas output.
+    meta = json.loads((model.folder / "model.json").read_text())
+    extra = {"pixel_range": meta["pixel_range"]} if "pixel_range" in meta else {}
+    stamp = _stamp(onnx_path) + json.dumps(extra)
     if (folder / STAMP).is_file() and (folder / STAMP).read_text() == stamp:
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".package-", dir=folder.parent))
     try:
-        compile_to_folder(onnx_path, staging, PackageMeta(name=model.name, task=model.task))
+        compile_to_folder(onnx_path, staging, PackageMeta(name=model.name, task=model.task, extra=extra))
         (staging / STAMP).write_text(stamp)
         shutil.rmtree(folder, ignore_errors=True)
         staging.rename(folder)

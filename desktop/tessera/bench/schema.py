@@ -23,7 +23,7 @@ RESULT_PROPERTIES = {
     "median_ms": _num, "p95_ms": _num,
     "runs": {"type": "integer"}, "warmup": {"type": "integer"},
     "fps": _num, "fps_frames": {"type": "integer"},
-    "images_per_s": _num, "in_flight": {"type": "integer"},
+    "images_per_s": _num, "in_flight": {"type": "integer"}, "canvas_fps": _num,
     "gpu_ms": _num, "gpu_method": _str, "gpu_note": _str,
     "peak_gpu_bytes": _num, "memory_method": _str,
     "rel_l2": _num, "max_abs": _num,

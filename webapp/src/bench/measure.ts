@@ -32,6 +32,7 @@ export interface Measurement {
   fps_frames: number;
   images_per_s: number | null;   // pipelined throughput: up to maxInFlight calls overlapped
   in_flight: number;
+  canvas_fps: number | null;     // image outputs drawn into a canvas, no readback (pipelined)
   gpu_ms: number | null;
   gpu_method: string | null;
   gpu_note: string | null;
@@ -129,7 +130,7 @@ export async function measure(runtime: BenchRuntime, model: BenchModelFiles, inp
   stage: (name: string) => Promise<void>): Promise<Measurement> {
   const m: Measurement = {
     status: 'error', error: null, load_ms: null, first_ms: null, ttfr_ms: null, median_ms: null,
-    p95_ms: null, runs: 0, warmup: 0, fps: null, fps_frames: 0, images_per_s: null, in_flight: 0, gpu_ms: null, gpu_method: null,
+    p95_ms: null, runs: 0, warmup: 0, fps: null, fps_frames: 0, images_per_s: null, in_flight: 0, canvas_fps: null, gpu_ms: null, gpu_method: null,
     gpu_note: null, peak_gpu_bytes: null, memory_method: null, rel_l2: null, max_abs: null, profile: null, runtime_info: {},
   };
   let current = 'load';
@@ -200,6 +201,11 @@ export async function measure(runtime: BenchRuntime, model: BenchModelFiles, inp
       m.profile = await profileDispatches(runtime, inputs, s.gpu_time_runs, gpu);
     }
     m.runtime_info = runtime.describe?.() ?? {};     // again: some details are known only after a run
+    if (runtime.canvasFps) {
+      // Last: a software adapter (SwiftShader) can lose its device drawing into a WebGPU canvas.
+      await stage(current = 'canvas');
+      m.canvas_fps = await runtime.canvasFps(inputs, s.fps_seconds, s.fps_max_frames).catch(() => null);
+    }
     m.status = 'ok';
   } catch (e) {
     m.status = e instanceof UnsupportedModelError ? 'unsupported' : 'error';

@@ -32,6 +32,10 @@ export interface BenchRuntime {
   kernelTimeMs?(inputs: BenchInput[]): Promise<number | null>;
   /** GPU bytes the runtime holds, for devices whose allocations the harness can't see (WebGL). */
   gpuBytes?(): number;
+  /** Image-to-image models: frames per second drawing the output straight into a canvas, calls
+   *  overlapped as deep as the runtime allows, timed until the GPU has finished them all;
+   *  null when the runtime or the model can't draw into a canvas. */
+  canvasFps?(inputs: BenchInput[], seconds: number, maxFrames: number): Promise<number | null>;
   /** Settings worth printing beside the figures (threads, flags). */
   describe?(): Record<string, unknown>;
 }

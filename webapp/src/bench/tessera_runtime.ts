@@ -22,14 +22,43 @@ class TesseraRuntime implements BenchRuntime {
     }
   }
 
-  async run(inputs: BenchInput[]): Promise<Float32Array> {
-    // The model's first input gives the shape; the others (multistyle26's style_weights) go by name.
-    const model = this.model!;
-    const firstName = model.manifest.inputs[0].name;
+  /** The model's first input (its shape is the call's) and the others (multistyle26's
+   *  style_weights) by name. */
+  private split(inputs: BenchInput[]): { first: BenchInput; others: Record<string, Float32Array> } {
+    const firstName = this.model!.manifest.inputs[0].name;
     const first = inputs.find((i) => i.name === firstName) ?? inputs[0];
-    const others = Object.fromEntries(inputs.filter((i) => i !== first).map((i) => [i.name, i.data]));
+    return { first, others: Object.fromEntries(inputs.filter((i) => i !== first).map((i) => [i.name, i.data])) };
+  }
+
+  async run(inputs: BenchInput[]): Promise<Float32Array> {
+    const model = this.model!;
+    const { first, others } = this.split(inputs);
     this.dispatches ??= (await model.prepare(first.shape)).plan.dispatches.length;
     return model.run(first.data, first.shape, others);
+  }
+
+  async canvasFps(inputs: BenchInput[], seconds: number, maxFrames: number): Promise<number | null> {
+    const model = this.model!;
+    if (model.manifest.pixel_range === undefined) return null;      // not an image output
+    const { first, others } = this.split(inputs);
+    const [, , height, width] = first.shape;
+    const context = new OffscreenCanvas(width, height).getContext('webgpu');
+    if (!context) return null;
+    const draw = () => model.renderToCanvas(first.data, context, { shape: first.shape, others });
+    await draw();
+    const { queue } = context.getConfiguration()!.device;
+    await queue.onSubmittedWorkDone();
+    const inFlight: Promise<void>[] = [];
+    let frames = 0;
+    const t0 = performance.now();
+    while (frames < maxFrames && performance.now() - t0 < seconds * 1000) {
+      inFlight.push(draw());
+      frames++;
+      if (inFlight.length >= this.maxInFlight) await inFlight.shift();
+    }
+    await Promise.all(inFlight);
+    await queue.onSubmittedWorkDone();
+    return frames / ((performance.now() - t0) / 1000);
   }
 
   describe(): Record<string, unknown> {
