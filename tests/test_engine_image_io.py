@@ -1,17 +1,15 @@
 """The engine's GPU input and output paths in real headless Chromium (SwiftShader): images
-resized, cropped and normalised on the GPU (against a numpy reference of the same resampling),
-MobileNetV2's top-1 on the sample photos through that path, output drawn into a canvas with no
-readback, calls pipelined without awaiting each other, and the lost-device and
+resized, cropped and normalised on the GPU (against a numpy reference of the same resampling;
+MobileNetV2's top-1 on the sample photos through that path is in test_engine_models.py, which
+has the model loaded), output drawn into a canvas with no readback, calls pipelined without awaiting each other, and the lost-device and
 uncaptured-error paths.
 
-Tiny packages compiled here keep loads short; MobileNetV2 (~25 s to load on SwiftShader) and
-multistyle26 at 64×64 are loaded once each.
+Tiny packages compiled here keep loads short; multistyle26 at 64×64 is loaded once.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import onnx
@@ -20,9 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 from playwright.sync_api import Error as PageError
 
 from tessera.paths import build_dir
-from tests.conftest import REPO
-from tests.engine_harness import PACKAGES_MOUNT, engine_page, onnxruntime_output, page_image, rel_l2
-from tests.test_engine_models import CHELSEA, COFFEE, reference
+from tests.engine_harness import engine_page, onnxruntime_output, page_image, rel_l2
 
 rng = np.random.default_rng()
 MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
@@ -134,20 +130,6 @@ def test_pipelined_calls_each_get_their_own_result(page, classifier_package):
 
 
 # --- a real network on real photos ----------------------------------------------------------
-
-def test_mobilenet_v2_top1_from_photos_on_the_gpu_path(page):
-    """Photos decoded as the app does, preprocessed on the GPU: onnxruntime's top-1 on the
-    photos preprocessed by PIL."""
-    for photo in (CHELSEA, COFFEE):
-        shutil.copy(REPO / "assets" / "samples" / photo, page.packages_dir / photo)
-    model_id = page.load("models/mobilenet-v2/", "fp16")
-    tops = page.page.evaluate("([id, urls]) => tesseraEngine.topKPhotos(id, urls, 1)",
-                              [model_id, [f"{PACKAGES_MOUNT}/{photo}" for photo in (CHELSEA, COFFEE)]])
-    for photo, [best] in zip((CHELSEA, COFFEE), tops):
-        _, logits = reference("mobilenet-v2", photo)
-        assert best["index"] == int(logits.argmax()), photo
-    page.dispose(model_id)
-
 
 # --- output into a canvas -------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ bundled models, so each model is loaded once and each photo run once.
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import onnx
@@ -18,7 +19,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import REPO
-from tests.engine_harness import engine_page, onnxruntime_output, rel_l2
+from tests.engine_harness import PACKAGES_MOUNT, engine_page, onnxruntime_output, rel_l2
 
 CHELSEA, COFFEE = "chelsea.jpg", "coffee.jpg"
 
@@ -73,6 +74,14 @@ def test_mobilenet_v2_fp16_weights_on_photos(page):
     for photo in (CHELSEA, COFFEE):
         x, ref = reference("mobilenet-v2", photo)
         assert_same_as_onnxruntime(page, model_id, x, ref, 1e-2, photo)
+    # The app's path: photos decoded by the browser, resized, cropped and normalised on the GPU
+    # in the model's own pass; onnxruntime's top-1 on the photos preprocessed by PIL.
+    for photo in (CHELSEA, COFFEE):
+        shutil.copy(REPO / "assets" / "samples" / photo, page.packages_dir / photo)
+    tops = page.page.evaluate("([id, urls]) => tesseraEngine.topKPhotos(id, urls, 1)",
+                              [model_id, [f"{PACKAGES_MOUNT}/{photo}" for photo in (CHELSEA, COFFEE)]])
+    for photo, [best] in zip((CHELSEA, COFFEE), tops):
+        assert best["index"] == int(reference("mobilenet-v2", photo)[1].argmax()), photo
     page.dispose(model_id)
 
 
