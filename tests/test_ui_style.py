@@ -167,3 +167,15 @@ def test_export_writes_a_new_file_with_the_photos_exif_and_the_style(app, page, 
         assert exif[MAKE] == CAMERA_MAKE
         assert "style-7" in exif[IMAGE_DESCRIPTION] and "style-12" in exif[IMAGE_DESCRIPTION]
         assert "original colours" in exif[IMAGE_DESCRIPTION]
+
+
+def test_without_webgpu_the_view_says_what_to_do(app):
+    server, browser, errors = app
+    context = browser.new_context()
+    context.add_init_script("Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined });")
+    page = context.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.app_url() + "#style")
+    expect(page.locator(".view-style .message")).to_contain_text("needs WebGPU", timeout=60_000)
+    expect(page.get_by_role("button", name="Open photo…")).to_be_disabled()
+    context.close()

@@ -5,20 +5,18 @@
 
 import type { AdapterReport } from '../engine/adapter';
 import { decodeImage } from '../engine/preprocess';
-import { cameraErrorText, closeCamera, openCamera } from './camera';
-import { nextFrame } from './camera_view';
+import { cameraErrorText } from './camera';
 import { el, errorText } from './dom';
 import { openDialog } from './folder_source';
-import { FrameRate } from './frame_rate';
 import { OutputFolderChoice } from './output_folder';
 import { ExportCancelled, exportStyled, outputSize, type ExportFormat } from './style_export';
+import { StyleCamera } from './style_camera';
 import { StyleGallery } from './style_gallery';
 import { StylePreview } from './style_preview';
 import { StyleRenderer } from './style_renderer';
 import { describeStyle, EditHistory, loadSavedState, normalisedWeights, type StylePhoto, type StyleState } from './style_state';
 
 const PREVIEW_SIDE = 512;     // the preview's longer side; exports use the output resolution
-const CAMERA_SIDE = 256;
 const RESOLUTIONS: [string, number][] = [['Full size', 0], ['4096 px', 4096], ['2048 px', 2048], ['1024 px', 1024], ['512 px', 512]];
 
 export interface StyleView { enter(): void; leave(): void }
@@ -110,7 +108,7 @@ export function showStyleView(root: HTMLElement, adapter: AdapterReport): StyleV
   let previewImage: ImageBitmap | null = null;    // the photo at the preview's size
   let shownPhoto: StylePhoto | null = null;
   const dropped = new WeakMap<StylePhoto, Blob>();  // photos given as bytes, for this session
-  let camera: { stream: MediaStream; frames: AbortController } | null = null;
+  let camera: StyleCamera | null = null;
   let exportRun: AbortController | null = null;
   let shown = false;
   const history = new EditHistory(loadSavedState(), (s) => void apply(s));
@@ -123,7 +121,12 @@ export function showStyleView(root: HTMLElement, adapter: AdapterReport): StyleV
   /** The canvas is marked idle once every requested draw is done (the tests wait for it). */
   function drawn(): void {
     preview.canvas.dataset.idle = 'false';
-    void renderer?.settled().then(() => { if (!renderer?.busy) preview.canvas.dataset.idle = 'true'; });
+    preview.root.classList.add('busy');
+    void renderer?.settled().then(() => {
+      if (renderer?.busy) return;
+      preview.canvas.dataset.idle = 'true';
+      preview.root.classList.remove('busy');
+    });
   }
 
   function compositing(state: StyleState) {
@@ -190,49 +193,34 @@ export function showStyleView(root: HTMLElement, adapter: AdapterReport): StyleV
     const wanted = { name: f.name, url: null };
     dropped.set(wanted, f);
     history.commit({ photo: wanted });
+    // A file of the same name as the one shown is no new state, but may be new bytes.
+    if (history.state.photo !== wanted) void loadPhoto(wanted);
   }
 
   async function startCamera(): Promise<void> {
+    if (!renderer) return;
     try {
-      const stream = await openCamera();
-      if (!shown) { closeCamera(stream); return; }
-      const video = el('video');
-      video.muted = true;
-      video.srcObject = stream;
-      await video.play();
-      camera = { stream, frames: new AbortController() };
+      const opened = await StyleCamera.open();
+      if (!shown || document.hidden) { opened.stop(); return; }     // left while it opened
+      camera = opened;
       cameraButton.textContent = 'Stop camera';
       preview.say(null);
-      void stylizeFrames(video, camera.frames.signal);
+      await opened.run(renderer, () => normalisedWeights(history.state.weights), (w, h) => preview.setSize(w, h),
+        (rate) => { fps.textContent = `${rate.toFixed(1)} fps`; });
     } catch (e) {
+      stopCamera();
       notice.textContent = cameraErrorText(e);
     }
   }
 
   function stopCamera(): void {
     if (!camera) return;
-    camera.frames.abort();
-    closeCamera(camera.stream);
+    camera.stop();
     camera = null;
     cameraButton.textContent = 'Camera';
     fps.textContent = '';
     if (previewImage) { preview.setSize(previewImage.width, previewImage.height); renderPhoto(history.state.weights); }
     else preview.say('Open a photo to stylise it.');
-  }
-
-  async function stylizeFrames(video: HTMLVideoElement, signal: AbortSignal): Promise<void> {
-    const rate = new FrameRate();
-    while (!signal.aborted && renderer) {
-      await nextFrame(video, signal);
-      if (signal.aborted || video.readyState < HTMLMediaElement.HAVE_CURRENT_DATA) continue;
-      const size = outputSize(video.videoWidth, video.videoHeight, CAMERA_SIDE, renderer.info.sizeMultiple);
-      const frame = await createImageBitmap(video, { resizeWidth: size.width, resizeHeight: size.height });
-      preview.setSize(size.width, size.height);
-      renderer.render(frame, normalisedWeights(history.state.weights));
-      await renderer.settled();
-      frame.close();
-      if (!signal.aborted) fps.textContent = `${rate.tick().toFixed(1)} fps`;
-    }
   }
 
   async function exportPicture(): Promise<void> {
