@@ -63,6 +63,26 @@ class EnginePage:
         return np.asarray(self.page.evaluate("([id, im]) => tesseraEngine.runImages(id, im)", [model_id, images]),
                           np.float32)
 
+    def render_tiled(self, model_id: int, image: dict, **options) -> dict:
+        """renderTiled on `image` (see page_image): {pixels (H×W×4 uint8), grid, progress} or
+        {error, message, progress}; `others` by name, `abortAfter` aborts after that step."""
+        options["others"] = {k: np.asarray(v, np.float32).ravel().tolist() for k, v in options.get("others", {}).items()}
+        got = self.page.evaluate("([id, im, o]) => tesseraEngine.renderTiled(id, im, o)", [model_id, image, options])
+        if "pixels" in got:
+            got["pixels"] = np.asarray(got["pixels"], np.uint8).reshape(image["height"], image["width"], 4)
+        return got
+
+    def run_with_captured_stats(self, model_id: int, x: np.ndarray, stats_x: np.ndarray,
+                                others: dict[str, np.ndarray]) -> dict:
+        """`x` run whole with its own instance-norm statistics and with those captured from
+        `stats_x` supplied: {whole, supplied, own, captured} (the statistics by op)."""
+        extra = {k: np.asarray(v, np.float32).ravel().tolist() for k, v in others.items()}
+        got = self.page.evaluate("([id, x, s, sx, ss, o]) => tesseraEngine.runWithCapturedStats(id, x, s, sx, ss, o)",
+                                 [model_id, x.astype(np.float32).ravel().tolist(), list(x.shape),
+                                  stats_x.astype(np.float32).ravel().tolist(), list(stats_x.shape), extra])
+        return {k: ({op: np.asarray(s, np.float32) for op, s in v.items()} if isinstance(v, dict)
+                    else np.asarray(v, np.float32)) for k, v in got.items()}
+
     def dispose(self, model_id: int) -> None:
         self.page.evaluate("(id) => tesseraEngine.dispose(id)", model_id)
 

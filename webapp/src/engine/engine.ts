@@ -4,18 +4,21 @@
 // are planned and compiled on first use and kept.
 
 import { openDevice, type EngineDevice } from './device';
-import { PipelineCache, PreparedCall, type CallInput, type TopEntry } from './executor';
+import { PipelineCache, PreparedCall, type CallHooks, type CallInput, type TopEntry } from './executor';
 import { imageInputShape, imageScaling } from './image_input';
+import type { KernelDispatch } from './kernels/common';
 import { checkSupported } from './kernels/index';
 import { fetchPackage, type LoadProgress } from './loader';
 import { evaluateShape, type Manifest, type Precision } from './manifest';
-import { planCall } from './planner';
+import { NormStats } from './norm_stats';
+import { planCall, type NormStatsMode } from './planner';
 import type { ImageSource } from './preprocess';
 import { Readback } from './readback';
 import { uploadWeights, type WeightStore } from './weights';
 
 export { UnsupportedOpError } from './kernels/common';
 export type { TopEntry } from './executor';
+export { NormStats } from './norm_stats';
 
 export interface EngineOptions {
   precision?: Precision;
@@ -54,18 +57,31 @@ export class EngineModel {
   /** The device is gone (driver reset, GPU removed): load the model again to go on. */
   get deviceLost(): boolean { return this.gpu.isLost(); }
   get pipelineCount(): number { return this.pipelines.size; }
+  get device(): GPUDevice { return this.gpu.device; }
 
-  /** Plans, compiles and allocates for one logical input shape (once per shape). */
-  prepare(shape: number[]): Promise<PreparedCall> {
-    const key = shape.join('x');
+  /** A pipeline for a kernel of the caller's own (tiled render), from the model's cache. */
+  pipeline(d: KernelDispatch): Promise<GPUComputePipeline> { return this.pipelines.get(d); }
+
+  /** Plans, compiles and allocates for one logical input shape (once per shape and
+   *  statistics mode). */
+  prepare(shape: number[], normStats?: NormStatsMode): Promise<PreparedCall> {
+    const key = callKey(shape, normStats);
     let call = this.calls.get(key);
     if (!call) {
       const { device } = this.gpu;
-      const plan = planCall(this.manifest, shape, this.weights.precision, device.limits);
+      const plan = planCall(this.manifest, shape, this.weights.precision, device.limits, normStats);
       call = PreparedCall.create(device, this.manifest, plan, this.weights, this.pipelines, this.readback);
       this.calls.set(key, call);
     }
     return call;
+  }
+
+  /** Frees the buffers of the call for `shape` (a large one-off size, e.g. a statistics pass). */
+  async release(shape: number[], normStats?: NormStatsMode): Promise<void> {
+    const key = callKey(shape, normStats);
+    const call = this.calls.get(key);
+    this.calls.delete(key);
+    (await call?.catch(() => null))?.destroy();
   }
 
   private throwIfFailed(): void {
@@ -75,15 +91,15 @@ export class EngineModel {
 
   /** Fills every activation and scratch buffer of the call for `shape` with NaN (tests: a
    *  kernel that skips an element can't pass with a stale value). */
-  async poison(shape: number[]): Promise<void> {
-    (await this.prepare(shape)).fill(NaN);
+  async poison(shape: number[], normStats?: NormStatsMode): Promise<void> {
+    (await this.prepare(shape, normStats)).fill(NaN);
   }
 
   /** Runs one call with the model's health checked before and after: an uncaptured WebGPU
    *  error or a lost device fails the call instead of letting it return junk. */
-  private async checked<T>(shape: number[], call: (c: PreparedCall) => Promise<T>): Promise<T> {
+  private async checked<T>(shape: number[], call: (c: PreparedCall) => Promise<T>, normStats?: NormStatsMode): Promise<T> {
     this.throwIfFailed();
-    const prepared = await this.prepare(shape);
+    const prepared = await this.prepare(shape, normStats);
     const result = await call(prepared).catch((e) => { this.throwIfFailed(); throw e; });
     this.throwIfFailed();
     return result;
@@ -140,6 +156,41 @@ export class EngineModel {
     return this.checked(shape, (call) => call.renderToCanvas({ data, others: options.others }, context));
   }
 
+  /** Runs once, as `run` or `runImages` would, and keeps every instance norm's statistics
+   *  (mean and variance per image and channel) on the GPU for runWithNormStats or a tiled
+   *  render. */
+  captureNormStats(input: Float32Array | ImageSource[], shape: number[] | null,
+    others: Record<string, Float32Array> = {}): Promise<NormStats> {
+    return this.checked(this.shapeOf(input, shape), async (call) => {
+      const { stats, copyOut } = NormStats.forCapture(this.gpu.device, call);
+      await call.run({ data: input, others }, { after: copyOut }).catch((e) => { stats.destroy(); throw e; });
+      return stats;
+    }, 'capture');
+  }
+
+  /** The whole output, as run/runImages, with every instance norm taking `stats` (captured
+   *  with the same batch size, at any image size) instead of computing its own. */
+  runWithNormStats(stats: NormStats, input: Float32Array | ImageSource[], shape: number[] | null,
+    others: Record<string, Float32Array> = {}): Promise<Float32Array> {
+    const output = this.manifest.outputs[0];
+    return this.checked(this.shapeOf(input, shape), async (call) => toLogical(
+      await call.runPhysical({ data: input, others }, { before: stats.copyInto(call) }),
+      call.plan.shapes.get(output.name)!, output.perm), 'supply');
+  }
+
+  private shapeOf(input: Float32Array | ImageSource[], shape: number[] | null): number[] {
+    if (!(input instanceof Float32Array)) return this.imageShape(input);
+    if (!shape) throw new Error('a tensor input needs its shape');
+    return shape;
+  }
+
+  /** One call of the caller's making (tiled render): `input.data` null when `hooks.first`
+   *  writes the input; nothing is read back. */
+  runEncoded(shape: number[], normStats: NormStatsMode | undefined, input: CallInput,
+    hooks: (call: PreparedCall) => CallHooks): Promise<void> {
+    return this.checked(shape, (call) => call.run(input, hooks(call)), normStats);
+  }
+
   async dispose(): Promise<void> {
     for (const call of this.calls.values()) (await call).destroy();
     this.calls.clear();
@@ -148,6 +199,8 @@ export class EngineModel {
     this.gpu.device.destroy();
   }
 }
+
+const callKey = (shape: number[], normStats?: NormStatsMode) => `${shape.join('x')}${normStats ? ` ${normStats}` : ''}`;
 
 /** physical = logical.transpose(perm) → logical. */
 function toLogical(data: Float32Array, physical: number[], perm: number[]): Float32Array {

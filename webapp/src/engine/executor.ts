@@ -3,7 +3,9 @@
 // input (staged floats, or images resampled on the GPU), encodes all dispatches into one
 // compute pass, submits once and maps only the bytes the caller wants (or draws the output
 // into a canvas and maps nothing). Up to CALLS_IN_FLIGHT calls may be in flight at once, each
-// with its own staging and readback buffers.
+// with its own staging and readback buffers. Callers may add their own work around the
+// model's dispatches (CallHooks): the tiled render writes the input, supplies statistics and
+// blends the output on the GPU, in the same submit.
 
 import { CanvasOutput } from './canvas_output';
 import { ImageInput } from './image_input';
@@ -21,14 +23,30 @@ const TOPK_OUT = 'topk:out';
 
 export interface TopEntry { index: number; score: number }
 
-/** A call's inputs: the first as a logical tensor or as one image per batch row; the others
- *  (e.g. style_weights) by name, in plain layout. */
+/** A call's inputs: the first as a logical tensor, as one image per batch row, or null when
+ *  the call's hooks write it (in its physical layout, `first`); the others (e.g.
+ *  style_weights) by name, in plain layout. */
 export interface CallInput {
-  data: Float32Array | ImageSource[];
+  data: Float32Array | ImageSource[] | null;
   others?: Record<string, Float32Array>;
 }
 
+/** Work a caller adds to a call's command buffer: before the compute pass, at the start and
+ *  the end of it (after the input is in, around the model's dispatches), and after it. */
+export interface CallHooks {
+  before?(enc: GPUCommandEncoder): void;
+  first?(pass: GPUComputePassEncoder): void;
+  last?(pass: GPUComputePassEncoder): void;
+  after?(enc: GPUCommandEncoder): void;
+}
+
 interface Step { pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; grid: [number, number] }
+
+function encodeStep(pass: GPUComputePassEncoder, s: Step): void {
+  pass.setPipeline(s.pipeline);
+  pass.setBindGroup(0, s.bindGroup);
+  pass.dispatchWorkgroups(s.grid[0], s.grid[1]);
+}
 
 export function grid(total: number): [number, number] {
   if (total <= MAX_WORKGROUPS_PER_DIM) return [total, 1];
@@ -122,11 +140,11 @@ export class PreparedCall {
     return this.imageInput;
   }
 
-  /** One call: the input in, every dispatch in one compute pass, then `draw` (a render pass)
-   *  and the copy of `read`, one submit; resolves to the bytes of `read`. */
-  private async submit(input: CallInput, extra: Step[], read: GPUBufferBinding | null,
-    draw?: (enc: GPUCommandEncoder) => void): Promise<ArrayBuffer | null> {
+  /** One call: the input in, every dispatch in one compute pass (with the hooks' work), then
+   *  the copy of `read`, one submit; resolves to the bytes of `read`. */
+  private async submit(input: CallInput, read: GPUBufferBinding | null, hooks: CallHooks = {}): Promise<ArrayBuffer | null> {
     const images = Array.isArray(input.data) ? input.data : null;
+    const physicalInput = images !== null || input.data === null;
     const imageInput = images ? await this.images() : null;
     const ring = read ? this.ring(read.size!) : null;
     const target = ring ? await ring.acquire() : null;
@@ -134,23 +152,22 @@ export class PreparedCall {
     let release = () => {};
     let errors: Promise<GPUError | null>;
     try {
-      if (!images) release = await this.uploader.write(enc, input.data as Float32Array);
+      if (input.data instanceof Float32Array) release = await this.uploader.write(enc, input.data);
       // Nothing awaits from here to the submit: the queue writes below (other inputs, image
       // copies) land right before this call's command buffer, whatever else is in flight.
       this.writeOtherInputs(input.others ?? {});
       imageInput?.upload(images!);
       this.device.pushErrorScope('validation');
       try {
+        hooks.before?.(enc);
         const pass = enc.beginComputePass();
         imageInput?.encode(pass);
-        // Images are written in the physical layout already: no layout dispatch.
-        for (const s of [...this.steps.slice(images ? this.plan.layoutDispatches : 0), ...extra]) {
-          pass.setPipeline(s.pipeline);
-          pass.setBindGroup(0, s.bindGroup);
-          pass.dispatchWorkgroups(s.grid[0], s.grid[1]);
-        }
+        hooks.first?.(pass);
+        // Images and hook-written inputs are in the physical layout already: no layout dispatch.
+        for (const s of this.steps.slice(physicalInput ? this.plan.layoutDispatches : 0)) encodeStep(pass, s);
+        hooks.last?.(pass);
         pass.end();
-        draw?.(enc);
+        hooks.after?.(enc);
         if (read) enc.copyBufferToBuffer(read.buffer, read.offset ?? 0, target!, 0, read.size!);
         this.device.queue.submit([enc.finish()]);
       } finally {
@@ -168,8 +185,23 @@ export class PreparedCall {
   }
 
   /** The whole output, in the physical layout of the package (for a plain output = logical). */
-  async runPhysical(input: CallInput): Promise<Float32Array> {
-    return new Float32Array((await this.submit(input, [], this.outputBinding))!);
+  async runPhysical(input: CallInput, hooks: CallHooks = {}): Promise<Float32Array> {
+    return new Float32Array((await this.submit(input, this.outputBinding, hooks))!);
+  }
+
+  /** A call whose results stay on the GPU, for the hooks to use; nothing is read back. */
+  async run(input: CallInput, hooks: CallHooks): Promise<void> {
+    await this.submit(input, null, hooks);
+  }
+
+  /** The first input's buffer, in its physical layout (what `first` hooks write). */
+  get inputBuffer(): GPUBuffer { return this.inputTensor; }
+  /** The first output's buffer, in its physical layout (valid at `last` and after). */
+  get outputBuffer(): GPUBuffer { return this.outputBinding.buffer; }
+  /** A scratch buffer of the plan by id (e.g. its norm statistics, plan.normStats). */
+  scratch(id: string): GPUBuffer {
+    if (!this.plan.scratchBytes.has(id)) throw new Error(`${this.manifest.name}: no scratch buffer ${id} in this plan`);
+    return this.scratchBuffer(id, this.plan.scratchBytes.get(id)!);
   }
 
   /** Softmax (when the output is logits) and top-k on the GPU: k pairs per row come back. */
@@ -190,7 +222,8 @@ export class PreparedCall {
       this.topKSteps.set(key, step);
     }
     const outBuffer = this.scratchBuffer(`${TOPK_OUT} ${key}`, rows * k * 8);
-    const raw = (await this.submit(input, [step], { buffer: outBuffer, size: rows * k * 8 }))!;
+    const topK = step;
+    const raw = (await this.submit(input, { buffer: outBuffer, size: rows * k * 8 }, { last: (pass) => encodeStep(pass, topK) }))!;
     const idx = new Uint32Array(raw);
     const val = new Float32Array(raw);
     return Array.from({ length: rows }, (_, r) => Array.from({ length: k }, (_, j) => (
@@ -201,7 +234,7 @@ export class PreparedCall {
   async renderToCanvas(input: CallInput, context: GPUCanvasContext): Promise<void> {
     this.canvasOutput ??= new CanvasOutput(this.device, this.manifest,
       this.plan.shapes.get(this.manifest.outputs[0].name)!, this.outputBinding.buffer, this.manifest.pixel_range);
-    await this.submit(input, [], null, await this.canvasOutput.prepare(context));
+    await this.submit(input, null, { after: await this.canvasOutput.prepare(context) });
   }
 
   /** Writes the inputs after the first (e.g. style_weights [26]), each in its plain layout;

@@ -1,12 +1,14 @@
 // Binds the symbolic dims to a given input shape and lays out the GPU memory of one call:
 // activation buffers from the manifest's memory plan, scratch buffers of the ops, and the
 // list of dispatches with their shapes baked in. Refuses, with a message saying what and how
-// much, anything past the device's buffer limits.
+// much, anything past the device's buffer limits. A plan may keep its instance-norm statistics
+// for another call or take them from one (NormStatsMode, kernels/norm_stats.ts).
 
 import { bindSymbols, evaluateShape, type Manifest, type Precision } from './manifest';
 import { opDispatches } from './kernels/index';
 import { prod, type Arg, type KernelDispatch } from './kernels/common';
 import { transposeInput } from './kernels/layout';
+import { globalPoolNormStats, isNormStats } from './kernels/norm_stats';
 
 export const LOGICAL_INPUT = 'input:logical';
 
@@ -19,7 +21,14 @@ export interface Plan {
   /** How many leading dispatches only convert a tensor input's layout (skipped when the input
    *  is drawn from images straight into the physical layout). */
   layoutDispatches: number;
+  /** The statistics buffers (scratch ids and sizes) a plan made with a NormStatsMode keeps or
+   *  takes, one per normalising op. */
+  normStats: { id: string; bytes: number }[];
 }
+
+/** capture: every instance norm keeps the statistics it computed; supply: every instance norm
+ *  takes them from buffers the caller fills before the call. */
+export type NormStatsMode = 'capture' | 'supply';
 
 export interface BufferLimits { maxBufferSize: number; maxStorageBufferBindingSize: number }
 
@@ -27,8 +36,13 @@ const isIdentity = (perm: number[]) => perm.every((p, i) => p === i);
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
 export function planCall(manifest: Manifest, inputShape: number[], precision: Precision,
-  limits: BufferLimits): Plan {
+  limits: BufferLimits, normStats?: NormStatsMode): Plan {
   const [input] = manifest.inputs;
+  // Only instance norms (and global pools, the arbitrary transform's form of them) take
+  // statistics: any other whole-image reduction would differ per tile.
+  if (normStats && manifest.ops.some((op) => op.op === 'squeeze_excite')) {
+    throw new Error(`${manifest.name} has squeeze-excite layers, whose statistics can't be supplied from another call`);
+  }
   // Inputs after the first (the style networks' style_weights) are written as they are given.
   const transposed = manifest.inputs.slice(1).filter((s) => !isIdentity(s.perm));
   if (transposed.length) throw new Error(`${manifest.name}: input ${transposed[0].name} is not in plain layout; the engine transposes only the first input`);
@@ -51,8 +65,11 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
     const logical: Arg = { kind: 'scratch', id: LOGICAL_INPUT, bytes: prod(inputShape) * 4 };
     dispatches.push(transposeInput(logical, { kind: 'tensor', name: input.name }, inputShape, input.perm));
   }
-  for (const op of manifest.ops) dispatches.push(...opDispatches(op, manifest, { shape, precision,
-    weightShape: (slice) => manifest.weights.slices[slice].shape }));
+  const ctx = { shape, precision, normStats, weightShape: (slice: string) => manifest.weights.slices[slice].shape };
+  for (const op of manifest.ops) {
+    const ops = opDispatches(op, manifest, ctx);
+    dispatches.push(...(op.op === 'global_pool' ? globalPoolNormStats(op, ctx, ops) : ops));
+  }
   for (const d of dispatches) {
     for (const a of d.args) if (a.kind === 'scratch') scratchBytes.set(a.id, Math.max(scratchBytes.get(a.id) ?? 0, a.bytes));
   }
@@ -62,5 +79,6 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
     throw new Error(`${manifest.name} at input [${inputShape}] needs a ${mib(largest)} activation buffer; `
       + `this GPU allows ${mib(limit)} per buffer: use a smaller batch or image`);
   }
-  return { inputShape, shapes, bufferBytes, scratchBytes, dispatches, layoutDispatches: isIdentity(input.perm) ? 0 : 1 };
+  return { inputShape, shapes, bufferBytes, scratchBytes, dispatches, layoutDispatches: isIdentity(input.perm) ? 0 : 1,
+    normStats: [...scratchBytes].filter(([id]) => isNormStats(id)).map(([id, bytes]) => ({ id, bytes })) };
 }

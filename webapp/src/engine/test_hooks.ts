@@ -4,10 +4,11 @@
 import type { BackendName } from './adapter';
 import { openClassifier, type Classifier } from './classifier';
 import { liveDevices } from './device';
-import { EngineModel } from './engine';
+import { EngineModel, type NormStats } from './engine';
 import type { Precision } from './manifest';
 import { loadModelMeta } from './model';
 import { decodeImage, type ImageSource } from './preprocess';
+import { renderTiled, type TiledRenderOptions } from './tiled_render';
 
 const models = new Map<number, EngineModel>();
 const classifiers = new Map<number, Classifier>();
@@ -120,6 +121,42 @@ const hooks = {
     const pixels = await context.read();
     const output = Array.from(await model.run(Float32Array.from(input), shape, floats(others)));
     return { pixels, output };
+  },
+  /** A tiled render (tiled_render.ts) of the image: its RGBA pixels, grid and progress steps,
+   *  or the error's name and message. `abortAfter`: abort once that many steps are done. */
+  async renderTiled(id: number, image: TestImage, options: Omit<TiledRenderOptions, 'others'> & {
+    others?: Record<string, number[]>; abortAfter?: number }) {
+    const controller = new AbortController();
+    const progress: number[] = [];
+    try {
+      const out = await renderTiled(models.get(id)!, await toSource(image), { ...options, others: floats(options.others ?? {}),
+        signal: controller.signal, onProgress: ({ done, total }) => {
+          progress.push(done, total);
+          if (done === options.abortAfter) controller.abort();
+        } });
+      const pixels = Array.from(await out.pixels());
+      out.destroy();
+      return { pixels, grid: out.grid, progress };
+    } catch (e) {
+      return { error: (e as Error).name, message: (e as Error).message, progress };
+    }
+  },
+  /** The tensor run whole with its own statistics, and with those captured from `statsInput`
+   *  (shape `statsShape`) supplied; plus both sets of statistics. */
+  async runWithCapturedStats(id: number, input: number[], shape: number[], statsInput: number[], statsShape: number[],
+    others: Record<string, number[]> = {}) {
+    const model = models.get(id)!;
+    const own = await model.captureNormStats(Float32Array.from(input), shape, floats(others));
+    const captured = await model.captureNormStats(Float32Array.from(statsInput), statsShape, floats(others));
+    await model.poison(shape);
+    await model.poison(shape, 'supply');
+    const whole = Array.from(await model.run(Float32Array.from(input), shape, floats(others)));
+    const supplied = Array.from(await model.runWithNormStats(captured, Float32Array.from(input), shape, floats(others)));
+    const list = async (stats: NormStats) => Object.fromEntries(Object.entries(await stats.read()).map(([k, v]) => [k, Array.from(v)]));
+    const result = { whole, supplied, own: await list(own), captured: await list(captured) };
+    own.destroy();
+    captured.destroy();
+    return result;
   },
   async dispose(id: number): Promise<void> {
     await models.get(id)?.dispose();

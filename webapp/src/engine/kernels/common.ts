@@ -20,6 +20,9 @@ export interface OpContext {
   shape(tensor: string): number[];   // physical shape with symbols bound
   precision: Precision;              // of the weights as stored on the GPU
   weightShape(slice: string): number[];  // a weight slice's packed shape (binary's constant operand)
+  /** Instance-norm statistics kept for a later call, or taken from the caller (norm_stats.ts);
+   *  absent: computed and used within the call. */
+  normStats?: 'capture' | 'supply';
 }
 
 export type KernelGenerator = (op: OpSpec, ctx: OpContext) => KernelDispatch[];

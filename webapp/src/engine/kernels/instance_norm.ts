@@ -6,9 +6,13 @@
 //            (Chan et al.), reads scale and bias (weights, or activations [C] / [N, C] for the
 //            conditional form of `affine_inputs`) and writes mean, 1/sqrt(var + ε)·scale, bias;
 //   apply:   thread per element vec4.
+// Under ctx.normStats (norm_stats.ts) combine also keeps (mean, variance) per (n, vec4) in the
+// op's statistics buffer (capture), or stats is skipped and combine reads them from that
+// buffer, filled by the caller (supply).
 
 import { activationCode, elementIndex, ENTRY_PARAMS, f32, pad4, RowTensor, u32, weightDecl, WORKGROUP_INDEX,
   type Arg, type KernelDispatch, type OpContext } from './common';
+import { normStatsArg } from './norm_stats';
 import type { OpSpec } from '../manifest';
 
 const THREADS = 64;
@@ -85,18 +89,11 @@ fn main(${ENTRY_PARAMS}) {
   const scale = affineSource(op, ctx, 'scale', 2, C);
   const bias = affineSource(op, ctx, 'bias', 3, C);
   const combineTotal = N * C4;
-  const combine = `
-@group(0) @binding(0) var<storage, read> partial: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read_write> coeffs: array<vec4<f32>>;
-${scale.decl}
-${bias.decl}
-
-@compute @workgroup_size(${THREADS})
-fn main(${ENTRY_PARAMS}) {
-  ${elementIndex(THREADS, combineTotal)}
-  let c4 = t % ${u32(C4)};
-  let n = t / ${u32(C4)};
-  var count = 0.0;
+  // per (n, c4): mean and variance, as two vec4s
+  const moments = normStatsArg(op, N * C4 * 32);
+  const supplied = ctx.normStats === 'supply';
+  const captured = ctx.normStats === 'capture';
+  const fromChunks = `var count = 0.0;
   var mean = vec4<f32>(0.0);
   var m2 = vec4<f32>(0.0);
   for (var k = 0u; k < ${u32(chunks)}; k++) {
@@ -108,10 +105,26 @@ fn main(${ENTRY_PARAMS}) {
     m2 += partial[i + 1u] + delta * delta * (count * nb / total);
     count = total;
   }
-  let mul = inverseSqrt(m2 / ${f32(HW)} + ${f32(op.attrs.epsilon)}) * scale_at(n, c4);
+  let variance = m2 / ${f32(HW)};`;
+  const combine = `
+${supplied ? '@group(0) @binding(0) var<storage, read> moments: array<vec4<f32>>;'
+    : '@group(0) @binding(0) var<storage, read> partial: array<vec4<f32>>;'}
+@group(0) @binding(1) var<storage, read_write> coeffs: array<vec4<f32>>;
+${scale.decl}
+${bias.decl}
+${captured ? '@group(0) @binding(4) var<storage, read_write> moments: array<vec4<f32>>;' : ''}
+
+@compute @workgroup_size(${THREADS})
+fn main(${ENTRY_PARAMS}) {
+  ${elementIndex(THREADS, combineTotal)}
+  let c4 = t % ${u32(C4)};
+  let n = t / ${u32(C4)};
+  ${supplied ? 'let mean = moments[t * 2u]; let variance = moments[t * 2u + 1u];' : fromChunks}
+  let mul = inverseSqrt(variance + ${f32(op.attrs.epsilon)}) * scale_at(n, c4);
   coeffs[t * 3u] = mean;
   coeffs[t * 3u + 1u] = mul;
   coeffs[t * 3u + 2u] = bias_at(n, c4);
+  ${captured ? 'moments[t * 2u] = mean; moments[t * 2u + 1u] = variance;' : ''}
 }`;
 
   const applyTotal = N * HW * C4;
@@ -133,10 +146,14 @@ fn main(${ENTRY_PARAMS}) {
   st_y(m, c4 * 4u, v);
 }`;
 
+  const statsDispatch: KernelDispatch = { label: `${op.name}:stats`, source: stats, workgroups: N * chunks * C4,
+    args: [input, partial] };
+  const combineDispatch: KernelDispatch = { label: `${op.name}:${supplied ? 'supplied' : 'combine'}`, source: combine,
+    workgroups: Math.ceil(combineTotal / THREADS),
+    args: [supplied ? moments : partial, coeffs, scale.arg, bias.arg, ...(captured ? [moments] : [])] };
   return [
-    { label: `${op.name}:stats`, source: stats, workgroups: N * chunks * C4, args: [input, partial] },
-    { label: `${op.name}:combine`, source: combine, workgroups: Math.ceil(combineTotal / THREADS),
-      args: [partial, coeffs, scale.arg, bias.arg] },
+    ...(supplied ? [] : [statsDispatch]),
+    combineDispatch,
     { label: `${op.name}:apply`, source: apply, workgroups: Math.ceil(applyTotal / THREADS),
       args: [input, coeffs, { kind: 'tensor', name: op.outputs[0] }] },
   ];
