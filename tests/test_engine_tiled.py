@@ -168,6 +168,17 @@ def test_tiles_match_the_whole_image(page, net):
     assert whole.std() > 10     # an image, not a flat colour any bug could match
 
 
+def test_an_image_smaller_than_the_overlap_is_one_whole_tile(page, net):
+    """Default options on the 96×80 image: it fits in one tile narrower than twice the default
+    overlap, which must not leave the tile grid empty (the result was all black)."""
+    model_id, others, channels_last = net
+    rgb = photo_like()
+    whole = as_image(page.run(model_id, as_input(rgb, channels_last), others), channels_last)
+    got = page.render_tiled(model_id, page_image(rgb), others=others)
+    assert got.get("grid") == {"columns": 1, "rows": 1, "tileWidth": WIDTH, "tileHeight": HEIGHT}, got
+    assert psnr(got["pixels"][..., :3], whole) >= 40
+
+
 def test_supplied_statistics_are_used(page, net):
     """Statistics captured from the same image and supplied give the whole-image output (≥ 40
     dB); captured from another image, they change it (the supplied ones are what is used)."""

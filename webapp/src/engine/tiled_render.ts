@@ -224,6 +224,7 @@ function statsSize(width: number, height: number, fits: (h: number, w: number) =
 /** Tile starts along an axis: every `tile − overlap` pixels, the last one flush with the end,
  *  so neighbours share at least `overlap` pixels and all tiles have the same size. */
 export function axisTiles(length: number, tile: number, overlap: number): number[] {
+  if (length <= tile) return [0];     // one tile: no step to take (and overlap may exceed it)
   const count = 1 + Math.max(0, Math.ceil((length - tile) / (tile - overlap)));
   return Array.from({ length: count }, (_, i) => (i === count - 1 ? length - tile : i * (tile - overlap)));
 }
