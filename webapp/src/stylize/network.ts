@@ -5,6 +5,7 @@
 
 import type { BackendName } from '../engine/adapter';
 import { EngineModel } from '../engine/engine';
+import { renderTiled } from '../engine/tiled_render';
 import { loadOrt } from '../engine/ort_runtime';
 
 /** The parts of manifest.json a style job reads (docs/model-package.md, docs/stylize.md). */
@@ -27,6 +28,9 @@ export interface StyleNetwork {
   /** Whether the image input is NHWC (the arbitrary pair) rather than NCHW (multistyle26). */
   readonly channelsLast: boolean;
   run(image: Float32Array, dims: number[], style?: Float32Array): Promise<Float32Array>;
+  /** On the engine: the image stylised at its full size, in tiles when it doesn't fit in one
+   *  pass (instance-norm statistics stay the whole image's), as RGBA bytes. */
+  renderPixels?(image: ImageData, style?: Float32Array): Promise<Uint8ClampedArray>;
   dispose(): Promise<void>;
 }
 
@@ -46,9 +50,23 @@ export async function openStyleNetwork(url: string, backend: BackendName): Promi
     // fp32 weights: the int8 networks' dequantised weights rounded to fp16 move activations
     // across quantisation steps (docs/model-package.md), and these weights are a few MB.
     const model = await EngineModel.load(url, { precision: 'fp32' });
+    const others = (style?: Float32Array) => (style && styleInput ? { [styleInput.name]: style } : {});
     return {
       backend, manifest, channelsLast,
-      run: (image, dims, style) => model.run(image, dims, style && styleInput ? { [styleInput.name]: style } : {}),
+      run: (image, dims, style) => model.run(image, dims, others(style)),
+      async renderPixels(image, style) {
+        const bitmap = await createImageBitmap(image);
+        try {
+          const tiled = await renderTiled(model, bitmap, { others: others(style) });
+          try {
+            return await tiled.pixels();
+          } finally {
+            tiled.destroy();
+          }
+        } finally {
+          bitmap.close();
+        }
+      },
       dispose: () => model.dispose(),
     };
   }

@@ -6,6 +6,7 @@
 import { getJSON, postFor, postJSON } from '../api';
 import { chooseBackend, probeAdapter, type BackendChoice, type BackendName } from '../engine/adapter';
 import { UnsupportedOpError } from '../engine/engine';
+import { TiledRenderRefused } from '../engine/tiled_render';
 import { fetchBatch } from '../batch/pixels';
 import { openStyleNetwork, type StyleNetwork } from './network';
 import { imageTensor, tensorToRgb } from './tensors';
@@ -68,7 +69,8 @@ export async function runStylizePage(jobId: string): Promise<void> {
             bodies.push(await stylizeOne(network, image, style, stages));
             outcomes.push({ ok: true, width: image.width, height: image.height });
           } catch (e) {
-            outcomes.push({ ok: false, error: message(e), too_large: /needs a .* buffer/.test(message(e)) });
+            const tooLarge = e instanceof TiledRenderRefused || /needs a .* buffer/.test(message(e));
+            outcomes.push({ ok: false, error: message(e), too_large: tooLarge });
           }
         }
       }
@@ -96,8 +98,21 @@ async function openAll(urls: string[], backend: BackendName): Promise<StyleNetwo
 
 async function stylizeOne(network: StyleNetwork, image: ImageData, style: Float32Array,
                           stages: Stages): Promise<Uint8Array> {
-  const white = network.manifest.pixel_range ?? 1;
   const t0 = performance.now();
+  if (network.renderPixels) {
+    const rgba = await network.renderPixels(image, style);
+    const t1 = performance.now();
+    const rgb = new Uint8Array(image.width * image.height * 3);
+    for (let i = 0, j = 0; j < rgb.length; i += 4, j += 3) {
+      rgb[j] = rgba[i];
+      rgb[j + 1] = rgba[i + 1];
+      rgb[j + 2] = rgba[i + 2];
+    }
+    stages.render += t1 - t0;
+    stages.pack += performance.now() - t1;
+    return rgb;
+  }
+  const white = network.manifest.pixel_range ?? 1;
   const input = imageTensor(image, network.channelsLast, white);
   const t1 = performance.now();
   const output = await network.run(input.data, input.dims, style);
