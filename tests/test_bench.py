@@ -18,8 +18,8 @@ from onnx import TensorProto, helper, numpy_helper
 from tessera import paths
 from tessera.bench import report, schema
 from tessera.bench.artifacts import ArtifactBuilder
-from tessera.bench.cases import RUNTIMES, select_cases
-from tessera.bench.runner import BenchItem, BenchSettings, build_report, run_items
+from tessera.bench.cases import RUNTIMES, BenchCase, BenchModel, select_cases
+from tessera.bench.runner import BenchItem, BenchSettings, build_report, prepare, run_items, unprepared_result
 from tessera.bench.tfjs_export import export_graph
 from tessera.paths import build_dir
 from tessera.zoo import bench_models
@@ -176,3 +176,16 @@ def test_export_names_what_the_page_cannot_run():
                              helper.make_node("Reshape", ["r", "data_shape"], ["y"])])
     g = export_graph(model, {"x": (1, 3, 8, 8)}).graph
     assert g["unsupported"] and g["unsupported"][0].startswith("Reshape with a computed shape")
+
+
+def test_a_case_that_cannot_be_prepared_becomes_error_rows(tmp_path):
+    """A model onnxruntime can't load is that case's error, not the end of the whole run."""
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "model.onnx").write_bytes(b"not an onnx file")
+    case = BenchCase(BenchModel("broken", "classify", folder, "bench-models/broken/", ((1, 3, 8, 8),)), (1, 3, 8, 8))
+    prepared, failed = prepare([case], tmp_path / "artifacts", progress=lambda line: None)
+    assert prepared == [] and [c for c, _ in failed] == [case]
+    row = unprepared_result(case, "tessera", failed[0][1])
+    assert row["status"] == "error" and row["error"].startswith("could not prepare")
+    assert schema.validate(row, schema.SCHEMA["properties"]["results"]["items"]) == []

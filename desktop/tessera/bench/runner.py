@@ -120,13 +120,26 @@ def run_items(items: list[BenchItem], settings: BenchSettings, artifacts_root: P
     return results, page_env
 
 
-def prepare(cases: list[BenchCase], artifacts_root: Path, progress: Callable[[str], None]) -> list[PreparedCase]:
+def prepare(cases: list[BenchCase], artifacts_root: Path, progress: Callable[[str], None]
+            ) -> tuple[list[PreparedCase], list[tuple[BenchCase, str]]]:
+    """The cases ready to measure, and those whose inputs or reference could not be made
+    (with why): one such case becomes error rows instead of ending the whole run."""
     builder = ArtifactBuilder(artifacts_root, f"{ARTIFACTS_MOUNT}/")
-    prepared = []
+    prepared, failed = [], []
     for case in cases:
         progress(f"preparing {case.model.name} {case.shape_id} (inputs, onnxruntime reference, tfjs graph)")
-        prepared.append(builder.prepare(case))
-    return prepared
+        try:
+            prepared.append(builder.prepare(case))
+        except Exception as e:  # noqa: BLE001 — any failure here is this case's, reported in its rows
+            progress(f"preparing {case.model.name} {case.shape_id} failed: {e}")
+            failed.append((case, f"could not prepare the inputs and the onnxruntime reference: {e}"))
+    return prepared, failed
+
+
+def unprepared_result(case: BenchCase, runtime: str, why: str) -> dict:
+    return schema.complete_result({"runtime": runtime, "model": case.model.name, "shape": list(case.shape),
+                                   "shape_id": case.shape_id, "status": "error", "error": why,
+                                   "expected_file": "", "wall_s": 0.0})
 
 
 def build_report(results: list[dict], page_env: dict, settings: BenchSettings, started: str) -> dict:
@@ -155,7 +168,8 @@ def run_bench(cases: list[BenchCase], runtimes: list[str], settings: BenchSettin
               artifacts_root: Path, progress: Callable[[str], None]) -> dict:
     """Prepare the cases, measure each on each runtime, and return the report (see schema)."""
     started = environment.now_utc()
-    prepared = prepare(cases, artifacts_root, progress)
+    prepared, failed = prepare(cases, artifacts_root, progress)
     items = [BenchItem(runtime, p) for p in prepared for runtime in runtimes]
     results, page_env = run_items(items, settings, artifacts_root, progress)
+    results += [unprepared_result(case, runtime, why) for case, why in failed for runtime in runtimes]
     return build_report(results, page_env, settings, started)
