@@ -110,6 +110,6 @@ case "$mode" in
     exit $status ;;
   test)
     say "running the test suite"
-    exec .venv/bin/python -m pytest "$@" ;;
+    exec .venv/bin/python -m pytest --durations=15 "$@" ;;
   *) echo "usage: $0 run|test [pytest args]" >&2; exit 2 ;;
 esac

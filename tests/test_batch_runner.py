@@ -140,10 +140,12 @@ def test_stop_finishes_the_batch_in_flight_and_the_next_run_resumes(tmp_path, st
 def test_interrupt_sets_stop_first_and_interrupts_the_second_time():
     stop = threading.Event()
     with stop_on_interrupt(stop):
-        os.kill(os.getpid(), signal.SIGINT)
+        # raise_signal delivers to this thread at once; os.kill may land on another thread and
+        # reach the handler only some bytecodes later.
+        signal.raise_signal(signal.SIGINT)
         assert stop.is_set()
         with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
