@@ -133,8 +133,10 @@ def _browsers_with(marker: str) -> list[str]:
                                              (signal.SIGKILL, -9, None)])
 def test_stopping_tessera_stops_its_browser(webapp_dist, bundled_models, tmp_path, sig, code, word):
     env = {**os.environ, "TMPDIR": str(tmp_path)}   # the throw-away profile lands in tmp_path
+    # As from a terminal: a suite started in the background inherits SIGINT ignored.
     p = subprocess.Popen([sys.executable, "-m", "tessera", "classify", str(SAMPLES), "--backend", "webgpu"],
-                         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not _browsers_with(str(tmp_path)) and time.monotonic() < deadline:
         time.sleep(0.2)
