@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import threading
 
 from PIL import Image
 
@@ -47,3 +48,25 @@ def test_thumbnail_refusals(api_server, tmp_path):
         assert status == 403, rel
     status, body, _ = call(api_server, "GET", f"/api/thumbs/{grant['id']}/broken.jpg?side=100")
     assert status == 400
+
+
+def test_a_thumbnail_finished_before_its_callback_is_attached_does_not_hang(tmp_path):
+    """A pool thread can finish a thumbnail before get() attaches its clean-up callback, which
+    then runs at once inside get()'s lock: that once hung the request for good."""
+    from concurrent.futures import Future
+
+    from tessera.library.thumbnails import Thumbnails
+
+    class Immediate:       # runs each job before submit returns, as a fast pool thread can
+        def submit(self, fn, *args):
+            done = Future()
+            done.set_result(fn(*args))
+            return done
+
+    thumbs = Thumbnails(tmp_path / "cache")
+    thumbs._pool = Immediate()
+    got: list[bytes] = []
+    worker = threading.Thread(target=lambda: got.append(thumbs.get(SAMPLES / "chelsea.jpg", 128)), daemon=True)
+    worker.start()
+    worker.join(20)
+    assert got and got[0][:2] == b"\xff\xd8"

@@ -29,7 +29,9 @@ class Thumbnails:
         self.cache_dir = Path(cache_dir)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="tessera-thumb")
         self._pending: dict[Path, Future] = {}
-        self._lock = threading.Lock()
+        # Re-entrant: a job already done when its callback is attached runs _forget at once,
+        # on this thread, inside the lock.
+        self._lock = threading.RLock()
 
     def cache_path(self, image: Path, side: int) -> Path:
         st = image.stat()
