@@ -94,16 +94,22 @@ class PageClassifier:
     def _start(self) -> PageSession:
         name = self.model.name
         self._job = self.server.jobs.add(BatchPageJob(name, f"models/{name}/", self.top, self.backend))
-        self._page = self._stack.enter_context(page_session(self.server, job=self._job.id))
-        _, status = self._page.wait(self._job.events, LOAD_TIMEOUT_S, "loading the model")
-        if status.get("state") != "ready":
-            raise TesseraError(f"The model could not be loaded in the browser: "
-                               f"{status.get('error', 'unknown error')}")
-        self.info = PageInfo(status.get("backend"), status.get("note"), status.get("load_ms"),
-                             status.get("adapter"))
+        self._page, self.info = open_page_job(self._stack, self.server, self._job, "model")
         if self.on_ready is not None:
             self.on_ready()
         return self._page
+
+
+def open_page_job(stack: ExitStack, server: TesseraServer, job, what: str,
+                  **params: str) -> tuple[PageSession, PageInfo]:
+    """The headless page for `job` (closed with `stack`), once it says it has loaded `what`
+    ("model", "style network"); TesseraError with the page's reason if it couldn't."""
+    page = stack.enter_context(page_session(server, job=job.id, **params))
+    _, status = page.wait(job.events, LOAD_TIMEOUT_S, f"loading the {what}")
+    if status.get("state") != "ready":
+        raise TesseraError(f"The {what} could not be loaded in the browser: "
+                           f"{status.get('error', 'unknown error')}")
+    return page, PageInfo(status.get("backend"), status.get("note"), status.get("load_ms"), status.get("adapter"))
 
 
 def _classified(r: dict) -> Classified:

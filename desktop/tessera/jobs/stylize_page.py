@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from tessera.errors import TesseraError
-from tessera.jobs.page_classifier import BATCH_TIMEOUT_S, LOAD_TIMEOUT_S, PageInfo
+from tessera.jobs.page_classifier import BATCH_TIMEOUT_S, PageInfo, open_page_job
 from tessera.jobs.stylize_job import StylizePageJob
 from tessera.server import TesseraServer
-from tessera.shells.page_session import PageSession, page_session
+from tessera.shells.page_session import PageSession
 
 
 class RenderFailed(Exception):
@@ -59,13 +59,7 @@ class PageStylizer:
 
     def start(self) -> PageInfo:
         self.server.jobs.add(self.job)
-        self._page = self._stack.enter_context(page_session(self.server, job=self.job.id, mode="stylize"))
-        _, status = self._page.wait(self.job.events, LOAD_TIMEOUT_S, "loading the style network")
-        if status.get("state") != "ready":
-            raise TesseraError(f"The style network could not be loaded in the browser: "
-                               f"{status.get('error', 'unknown error')}")
-        self.info = PageInfo(status.get("backend"), status.get("note"), status.get("load_ms"),
-                             status.get("adapter"))
+        self._page, self.info = open_page_job(self._stack, self.server, self.job, "style network", mode="stylize")
         if self.style_images:
             answer = self._answer(self.job.offer(self.style_images), "reading the style images")
             if failed := [r for r in answer["results"] if not r.get("ok")]:
