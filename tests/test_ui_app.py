@@ -15,6 +15,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
+from tessera import __version__
+from tessera.compiler.package import VERSION
 from tessera.shells.banner import wasm_banner
 from tests.conftest import REPO
 from tests.test_api_models import tiny_classifier
@@ -108,6 +110,7 @@ def test_diagnostics_view_names_adapter_backend_and_advice(app):
     server, page = app
     page.get_by_role("link", name="Diagnostics").click()
     facts = page.locator("table.facts")
+    expect(facts.locator("tr", has_text="Tessera")).to_contain_text(__version__)
     expect(facts).to_contain_text("Backend in use")
     expect(facts).to_contain_text("WebAssembly (wasm)")
     expect(facts).to_contain_text("software")
@@ -121,6 +124,7 @@ def test_models_view_imports_reports_defaults_and_removes(app, tmp_path):
     page.get_by_role("link", name="Models").click()
     rows = page.locator("table.models tbody tr")
     expect(rows.filter(has_text="efficientnet-lite0")).to_contain_text("default")
+    expect(rows.filter(has_text="efficientnet-lite0")).to_contain_text(f"format v{VERSION}")
     bad = tmp_path / "odd.onnx"
     bad.write_bytes(tiny_classifier(op="Hardmax"))
     page.locator(".view-models input[type=file]").set_input_files(bad)

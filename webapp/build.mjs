@@ -3,9 +3,12 @@
 // in bench mode), copies the static page and the onnxruntime-web files loaded at run time.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 
 const here = new URL('.', import.meta.url).pathname;
+// The app's version has one source, the Python package; the page shows it in Diagnostics.
+const version = readFileSync(`${here}../desktop/tessera/__init__.py`, 'utf8')
+  .match(/__version__ = "([^"]+)"/)[1];
 const dist = `${here}dist`;
 const ortDist = `${here}node_modules/onnxruntime-web/dist`;
 // Only the files the WebGPU build of onnxruntime-web needs (it also carries the wasm EP).
@@ -26,6 +29,7 @@ await build({
   // onnxruntime-web is loaded at run time from vendor/ so it finds its .wasm beside itself.
   external: ['/vendor/*'],
   logLevel: 'warning',
+  define: { __TESSERA_VERSION__: JSON.stringify(version) },
 });
 cpSync(`${here}static`, dist, { recursive: true });
 for (const f of ortFiles) cpSync(`${ortDist}/${f}`, `${dist}/vendor/ort/${f}`);

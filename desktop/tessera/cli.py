@@ -13,6 +13,7 @@ from tessera import __version__
 from tessera.bench import command as bench_command
 from tessera.errors import TesseraError
 from tessera.models import DEFAULT_CLASSIFIER
+from tessera.upgrade import UpgradeReport, upgrade_user_data
 
 EXIT_FAILED_ITEMS = 1
 EXIT_ERROR = 2
@@ -293,11 +294,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def report_upgrade(report: UpgradeReport) -> None:
+    """One line per imported model an upgrade rebuilt or had to leave as it was."""
+    for name in report.recompiled:
+        print(f"tessera: rebuilt the imported model {name!r} for Tessera {__version__}.", file=sys.stderr)
+    for name, why in report.failed.items():
+        print(f"tessera: the imported model {name!r} could not be rebuilt for this version ({why}); "
+              "the older package stays installed; import the ONNX file again if it misbehaves.", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
+        report_upgrade(upgrade_user_data())
         if args.command is None:
             return cmd_window(parser, args.shell)
         if getattr(args, "top", 1) < 1:

@@ -31,6 +31,22 @@ class InstalledModel:
     def bundled(self) -> bool:
         return self.folder.parent == bundled_models_dir()
 
+    @property
+    def input_size(self) -> list:
+        """[height, width] of the image input (a symbol such as "h" where it is free)."""
+        spec = self.meta.get("input", {})
+        shape = spec.get("shape", [])
+        return shape[1:3] if spec.get("layout") == "NHWC" else shape[-2:]
+
+    @property
+    def package_version(self) -> int | None:
+        """The model-package format version its manifest declares (docs/model-package.md)."""
+        try:
+            version = json.loads((self.folder / "manifest.json").read_text(encoding="utf-8")).get("version")
+        except (OSError, ValueError):
+            return None
+        return version if isinstance(version, int) else None
+
 
 def imported_models_dir() -> Path:
     return user_data_dir() / "models"
@@ -100,9 +116,8 @@ def remove_model(name: str) -> None:
 def describe(model: InstalledModel) -> str:
     """One line for `tessera models list`: name, origin, task, input size, labels, disk size."""
     size = sum(f.stat().st_size for f in model.folder.iterdir() if f.is_file())
-    shape = model.meta.get("input", {}).get("shape", [])
     labels = model.folder / model.meta["labels"] if model.meta.get("labels") else None
     count = len(json.loads(labels.read_text(encoding="utf-8"))) if labels and labels.is_file() else 0
     return (f"{model.name:24} {'bundled' if model.bundled else 'imported':8} {model.task:8} "
-            f"input {'x'.join(map(str, shape[-2:])) or '?':9} "
+            f"input {'x'.join(map(str, model.input_size)) or '?':9} "
             f"{f'{count} labels' if count else 'no labels':11} {size / 1e6:7.1f} MB")

@@ -21,11 +21,11 @@ def _describe(m: models.InstalledModel, default: str) -> dict:
         count = len(json.loads(labels.read_text(encoding="utf-8"))) if labels else 0
     except (OSError, ValueError):
         count = 0
-    shape = m.meta.get("input", {}).get("shape", [])
     return {"name": m.name, "title": m.title, "task": m.task, "url": f"models/{m.name}/",
             "bundled": m.bundled, "default": m.name == default,
             "bytes": sum(f.stat().st_size for f in files),
-            "input": shape[-2:], "labels": count}
+            "input": m.input_size, "labels": count,
+            "package_version": m.package_version, "origin": m.meta.get("origin", "")}
 
 
 @route("GET", r"/api/models")

@@ -3,6 +3,7 @@
 import { chooseBackend, type AdapterReport } from '../engine/adapter';
 import { adviceFor, browserName } from './advice';
 import { el } from './dom';
+import { APP_VERSION } from '../version';
 
 function row(table: HTMLTableElement, name: string, value: string): void {
   const tr = table.insertRow();
@@ -14,6 +15,7 @@ export function showDiagnosticsView(root: HTMLElement, r: AdapterReport): void {
   const b = browserName(r.userAgent);
   const backend = chooseBackend('auto', r);
   const table = el('table', 'facts');
+  row(table, 'Tessera', APP_VERSION);
   row(table, 'Browser', `${b.name} ${b.version}`.trim());
   row(table, 'WebGPU', !r.webgpu ? 'not available (navigator.gpu is missing)'
     : r.adapter ? 'available' : `no adapter${r.error ? `: ${r.error}` : ''}`);

