@@ -196,6 +196,18 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from tessera.static_server import StaticServer
+
+    server = StaticServer(args.static, args.port)
+    print(f"serving {args.static} at {server.url} (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.stop()
+    return 0
+
+
 def cmd_window(parser: argparse.ArgumentParser, shell: str | None) -> int:
     from tessera.shells.app_launch import launch_app
     from tessera.shells.window import display_available
@@ -291,6 +303,13 @@ def build_parser() -> argparse.ArgumentParser:
     q = actions.add_parser("remove", help="remove an imported model")
     q.add_argument("name", metavar="NAME")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("serve", help="serve a static build of the web app on 127.0.0.1, for testing",
+                       description="Serve a folder written by `build_scripts/build_web.py --static OUT` "
+                       "as a static host would: byte ranges, the headers its _headers file lists.")
+    p.add_argument("--static", type=Path, required=True, metavar="OUT", help="the static build's folder")
+    p.add_argument("--port", type=int, default=8000, metavar="N", help="port (default 8000; 0: any free one)")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

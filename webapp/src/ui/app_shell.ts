@@ -2,6 +2,8 @@
 // the adapter probe that decides the backend (reported to the shell, which words the banner).
 // The classify, camera and batch views share one model session; the camera runs only while shown.
 // The style view has its own network (multistyle26) and stops its camera when left.
+// As a static site there is no shell: the views that need it (batch jobs, the model library,
+// the style editor's exports) are left out, and the service worker makes the page work offline.
 
 import { postFor } from '../api';
 import { probeAdapter, type AdapterReport } from '../engine/adapter';
@@ -13,9 +15,12 @@ import { el } from './dom';
 import { ModelSession } from './model_session';
 import { showModelsView } from './models_view';
 import { showStyleView, type StyleView } from './style_view';
+import { STATIC_SITE } from '../static/deploy';
+import { enableOffline } from '../static/offline';
 
-const VIEWS = ['classify', 'camera', 'batch', 'style', 'models', 'diagnostics'] as const;
-type ViewName = (typeof VIEWS)[number];
+const ALL_VIEWS = ['classify', 'camera', 'batch', 'style', 'models', 'diagnostics'] as const;
+type ViewName = (typeof ALL_VIEWS)[number];
+const VIEWS: readonly ViewName[] = STATIC_SITE ? ['classify', 'camera', 'diagnostics'] : ALL_VIEWS;
 const TITLES: Record<ViewName, string> = {
   classify: 'Classify', camera: 'Camera', batch: 'Batch', style: 'Style', models: 'Models', diagnostics: 'Diagnostics',
 };
@@ -52,7 +57,9 @@ export async function showApp(root: HTMLElement): Promise<void> {
   root.append(nav, main);
 
   const adapter = await probeAdapter();
-  void reportAdapter(adapter).then((text) => { banner.textContent = text ?? ''; banner.hidden = !text; });
+  const say = (text: string | null): void => { banner.textContent = text ?? ''; banner.hidden = !text; };
+  if (STATIC_SITE) void enableOffline(say).catch((e) => say(`Offline use is not available: ${e instanceof Error ? e.message : e}`));
+  else void reportAdapter(adapter).then(say);
   const session = new ModelSession(adapter);
   const models = session.refresh();
   let classifyShown = false;

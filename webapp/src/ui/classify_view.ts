@@ -8,6 +8,8 @@ import { chooseWithDialog, droppedFiles, type SourceItem } from './folder_source
 import type { ModelSession } from './model_session';
 import { OutputControls } from './output_folder';
 import { Progress } from './progress';
+import { DownloadControls } from '../static/download_controls';
+import { STATIC_SITE } from '../static/deploy';
 
 function fileItem(file: File): SourceItem {
   return { name: file.name, image: URL.createObjectURL(file), bytes: async () => file };
@@ -35,7 +37,9 @@ export async function showClassifyView(root: HTMLElement, session: ModelSession)
   notice.setAttribute('role', 'status');
   const say = (message: string): void => { notice.textContent = message; };
   const cards = new CardList(say);
-  const outputs = new OutputControls(() => cards.finished(), say);
+  // A static site has no shell: no folder dialogs, and results are downloaded instead.
+  openFolder.hidden = STATIC_SITE;
+  const outputs = STATIC_SITE ? new DownloadControls(() => cards.finished(), say) : new OutputControls(() => cards.finished(), say);
   root.append(header, outputs.root, progress.root, drop, notice, cards.root);
 
   let queue: Promise<void> = Promise.resolve();     // batches run one after another

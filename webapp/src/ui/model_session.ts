@@ -3,11 +3,11 @@
 // one onnxruntime session must not run twice at once). Each view gets its own picker; all of
 // them follow the one choice.
 
-import { getJSON } from '../api';
 import { chooseBackend, type AdapterReport, type BackendName } from '../engine/adapter';
 import { openClassifier, type Classifier } from '../engine/classifier';
 import { loadModelMeta } from '../engine/model';
 import type { Prediction } from '../engine/topk';
+import { installedModels } from '../static/deploy';
 import { errorText } from './dom';
 import type { ModelInfo } from './models_view';
 
@@ -47,7 +47,7 @@ export class ModelSession {
 
   /** Re-read the installed models; keeps the current choice if it is still there. */
   async refresh(): Promise<void> {
-    this.models = (await getJSON<ModelInfo[]>('api/models')).filter((m) => m.task === 'classify');
+    this.models = (await installedModels()).filter((m) => m.task === 'classify');
     const keep = this.models.find((m) => m.name === this.chosen) ?? this.models.find((m) => m.default) ?? this.models[0];
     for (const p of this.pickers) this.fillPicker(p);
     if (keep?.name !== this.chosen || !keep) await this.choose(keep?.name ?? '');
