@@ -52,19 +52,24 @@ export class CanvasOutput {
   private original: OriginalTexture;
   destroyed = false;
 
-  /** For the output of physical shape `physical` = logical [1, 3, H, W].transpose(perm). */
+  /** For the output of physical shape `physical` = logical.transpose(perm), the logical
+   *  shape an RGB image channels-first [1, 3, H, W] (multistyle26) or channels-last
+   *  [1, H, W, 3] (the arbitrary-style transform). */
   constructor(readonly device: GPUDevice, manifest: Manifest, physical: number[],
     private readonly output: GPUBuffer, pixelRange: number | undefined) {
     const spec = manifest.outputs[0];
     const logical = new Array<number>(physical.length);
     spec.perm.forEach((p, i) => { logical[p] = physical[i]; });
-    if (logical.length !== 4 || logical[1] !== 3) {
+    const channelAxis = logical.length === 4 ? [1, 3].find((a) => logical[a] === 3) : undefined;
+    if (channelAxis === undefined) {
       throw new Error(`${manifest.name} does not output an RGB image (its output is [${logical}])`);
     }
     if (!pixelRange) throw new Error(`${manifest.name} has no pixel_range in its manifest; say what value white has (outputRange)`);
+    // The logical axes of c, h and w, and one step's physical offset along each.
+    const [c, h, w] = channelAxis === 1 ? [1, 2, 3] : [3, 1, 2];
     const physicalStrides = physical.map((_, i) => physical.slice(i + 1).reduce((a, b) => a * b, 1));
-    const [, sc, sh, sw] = [0, 1, 2, 3].map((axis) => physicalStrides[spec.perm.indexOf(axis)]);
-    this.shader = canvasOutputShader({ height: logical[2], width: logical[3], strides: [sc, sh, sw], pixelRange });
+    const [sc, sh, sw] = [c, h, w].map((axis) => physicalStrides[spec.perm.indexOf(axis)]);
+    this.shader = canvasOutputShader({ height: logical[h], width: logical[w], strides: [sc, sh, sw], pixelRange });
     this.params = device.createBuffer({ label: 'canvas output params', size: CANVAS_OUTPUT_PARAM_BYTES,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.layout = device.createBindGroupLayout({ label: 'canvas output', entries: [

@@ -5,8 +5,9 @@ import type { BackendName } from './adapter';
 import { openClassifier, type Classifier } from './classifier';
 import { liveDevices } from './device';
 import { EngineModel, type NormStats } from './engine';
-import type { Precision } from './manifest';
+import type { Manifest, Precision } from './manifest';
 import { loadModelMeta } from './model';
+import { planCall } from './planner';
 import { decodeImage, type ImageSource } from './preprocess';
 import { renderTiled, type TiledRenderOptions } from './tiled_render';
 
@@ -114,7 +115,7 @@ const hooks = {
    *  device on any draw into a real WebGPU canvas. */
   async renderAndRun(id: number, input: number[], shape: number[], others: Record<string, number[]> = {}) {
     const model = models.get(id)!;
-    const [height, width] = shape.slice(2);
+    const [height, width] = shape[3] === 3 ? shape.slice(1, 3) : shape.slice(2);    // NHWC or NCHW
     const context = new TextureContext(width, height);
     await model.poison(shape);
     await model.renderToCanvas(Float32Array.from(input), context as unknown as GPUCanvasContext, { shape, others: floats(others) });
@@ -157,6 +158,14 @@ const hooks = {
     own.destroy();
     captured.destroy();
     return result;
+  },
+  /** The dispatches a package's call for `shape` would encode (labels) and how many distinct
+   *  WGSL sources they use, planned against this browser's adapter limits; nothing is loaded. */
+  async plan(url: string, shape: number[]): Promise<{ labels: string[]; sources: number }> {
+    const manifest = await (await fetch(new URL(`${url}manifest.json`, document.baseURI))).json() as Manifest;
+    const adapter = await navigator.gpu.requestAdapter();
+    const { dispatches } = planCall(manifest, shape, 'fp16', adapter!.limits);
+    return { labels: dispatches.map((d) => d.label), sources: new Set(dispatches.map((d) => d.source)).size };
   },
   async dispose(id: number): Promise<void> {
     await models.get(id)?.dispose();

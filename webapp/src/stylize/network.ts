@@ -73,8 +73,12 @@ export async function openStyleNetwork(url: string, backend: BackendName): Promi
   const ort = await loadOrt(true);
   const res = await fetch(`${url}${manifest.source}`);
   if (!res.ok) throw new Error(`model file for ${manifest.name} not found (HTTP ${res.status})`);
+  // The int8 pair at 'basic': higher levels fuse its Q/DQ pairs into integer kernels, a
+  // different function (the style vector moves 20-45 %); 'basic' keeps the ONNX semantics the
+  // engine computes (docs/stylize.md).
+  const graphOptimizationLevel = manifest.stylize.role === 'multistyle' ? 'all' : 'basic';
   const session = await ort.InferenceSession.create(new Uint8Array(await res.arrayBuffer()),
-    { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+    { executionProviders: ['wasm'], graphOptimizationLevel });
   return {
     backend, manifest, channelsLast,
     async run(image, dims, style) {

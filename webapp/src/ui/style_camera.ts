@@ -5,7 +5,10 @@ import { closeCamera, openCamera } from './camera';
 import { nextFrame } from './camera_view';
 import { FrameRate } from './frame_rate';
 import { outputSize } from './style_export';
-import type { StyleRenderer } from './style_renderer';
+import type { PreviewNetwork, StyleRenderer } from './style_renderer';
+
+/** What the preview runs now: a network and its style input. */
+export interface PreviewStyle { network: PreviewNetwork; style: Float32Array }
 
 const CAMERA_SIDE = 256;
 
@@ -19,9 +22,9 @@ export class StyleCamera {
     return new StyleCamera(await openCamera());
   }
 
-  /** Stylises frames until stop(); `resize` gives the preview each frame's size, `rate` the
+  /** Stylises frames with the current style until stop(); `resize` gives the preview each frame's size, `rate` the
    *  frames per second after each one. */
-  async run(renderer: StyleRenderer, weights: () => Float32Array, resize: (w: number, h: number) => void,
+  async run(renderer: StyleRenderer, current: () => PreviewStyle, resize: (w: number, h: number) => void,
     rate: (fps: number) => void): Promise<void> {
     const video = document.createElement('video');
     video.muted = true;
@@ -35,7 +38,8 @@ export class StyleCamera {
       const size = outputSize(video.videoWidth, video.videoHeight, CAMERA_SIDE, renderer.info.sizeMultiple);
       const frame = await createImageBitmap(video, { resizeWidth: size.width, resizeHeight: size.height });
       resize(size.width, size.height);
-      renderer.render(frame, weights());
+      const { network, style } = current();
+      renderer.render(frame, style, network);
       await renderer.settled();
       frame.close();
       if (!signal.aborted) rate(counter.tick());

@@ -4,10 +4,10 @@
 // (strength, colours) and writes it with the photo's EXIF into the output folder.
 
 import { postFor } from '../api';
-import type { EngineModel } from '../engine/engine';
 import { renderTiled, TiledRenderRefused, type TiledRenderProgress } from '../engine/tiled_render';
 import type { GrantedFolder } from './folder_source';
-import { normalisedWeights, type StyleState } from './style_state';
+import type { PreviewStyle } from './style_camera';
+import type { StyleState } from './style_state';
 
 export type ExportFormat = 'png' | 'jpg' | 'webp';
 
@@ -36,12 +36,12 @@ function originalPixels(image: ImageBitmap): Uint8Array {
 }
 
 export interface ExportJob {
-  model: EngineModel;
-  styleInput: string;
+  /** The network and style the preview shows. */
+  style: PreviewStyle;
   sizeMultiple: number;
   photo: ImageBitmap;          // the whole photo, upright
   state: StyleState;
-  style: string;               // the style as the metadata names it
+  styleName: string;           // the style as the metadata names it
   format: ExportFormat;
   folder: GrantedFolder;
   /** Aborted with an ExportCancelled reason: the render stops before its next tile. */
@@ -55,8 +55,9 @@ export async function exportStyled(job: ExportJob): Promise<string> {
   const input = await createImageBitmap(job.photo, { resizeWidth: width, resizeHeight: height, resizeQuality: 'high' });
   let stylised: Uint8Array;
   try {
-    const image = await renderTiled(job.model, input, {
-      others: { [job.styleInput]: normalisedWeights(job.state.weights) }, onProgress: job.onProgress, signal: job.signal,
+    const { network, style } = job.style;
+    const image = await renderTiled(network.model, input, {
+      others: { [network.styleInput]: style }, onProgress: job.onProgress, signal: job.signal,
     });
     stylised = rgb(await image.pixels());
     image.destroy();
@@ -67,9 +68,9 @@ export async function exportStyled(job: ExportJob): Promise<string> {
   const body = new Blob([stylised as BlobPart, originalPixels(input) as BlobPart]);
   input.close();
   const stem = (job.state.photo?.name ?? 'photo').replace(/\.[^.]*$/, '');
-  const label = job.style.replace(/[^\w+.-]+/g, '_').slice(0, 60);
+  const label = job.styleName.replace(/[^\w+.-]+/g, '_').slice(0, 60);
   const meta = {
-    name: `${stem}-${label}.${job.format}`, width, height, style: job.style, strength: job.state.strength,
+    name: `${stem}-${label}.${job.format}`, width, height, style: job.styleName, strength: job.state.strength,
     preserve_colours: job.state.preserveColours, source: job.state.photo?.url ?? null,
   };
   const reply = await postFor<{ name: string }>(

@@ -1,13 +1,32 @@
-// The style network behind the editor's preview: multistyle26 on the WebGPU engine, drawing
-// straight into the preview canvas. Requests made while a render runs are coalesced (only the
+// The style networks behind the editor's preview, on the WebGPU engine, drawing straight into
+// the preview canvas: multistyle26 (its 26 weights) and, loaded when first needed, the
+// arbitrary-style transform (a style vector; its image input is NHWC, given as a tensor made
+// from the preview image once). Requests made while a render runs are coalesced (only the
 // newest waits), so dragging a slider never queues a backlog; compositing changes (strength,
-// colours, split) only redraw the last output, without running the network.
+// colours, split) only redraw the last output, without running a network.
 
 import { EngineModel } from '../engine/engine';
 import { redraw, setCompositing, type Compositing } from '../engine/canvas_output';
-import type { ImageSource } from '../engine/preprocess';
+import { fetchStyleManifest } from '../stylize/network';
+import { imageTensor } from '../stylize/tensors';
 
 export const MULTISTYLE_URL = 'models/multistyle26/';
+export const TRANSFORM_URL = 'models/arbitrary-transform/';
+
+/** A network the preview can run: its style input's name and its image layout. */
+export interface PreviewNetwork {
+  readonly name: string;
+  readonly model: EngineModel;
+  readonly styleInput: string;
+  readonly channelsLast: boolean;
+}
+
+/** The arbitrary-style transform on the engine (fp32 weights, as `tessera stylize` loads it). */
+export async function openTransform(): Promise<PreviewNetwork> {
+  const manifest = await fetchStyleManifest(TRANSFORM_URL);
+  const model = await EngineModel.load(TRANSFORM_URL, { precision: 'fp32' });
+  return { name: manifest.name, model, styleInput: manifest.inputs[1].name, channelsLast: true };
+}
 
 export interface StyleManifestInfo { styleNames: string[]; gallery: string[] | null; styleInput: string; sizeMultiple: number }
 
@@ -30,9 +49,18 @@ export async function readStyleInfo(url = MULTISTYLE_URL): Promise<StyleManifest
   };
 }
 
-interface Request { image: ImageSource; weights: Float32Array }
+interface Request { image: ImageBitmap; network: PreviewNetwork; style: Float32Array }
+
+/** An image as the NHWC tensor a channels-last network takes (white = 1). */
+function nhwcTensor(image: ImageBitmap): Float32Array {
+  const ctx = new OffscreenCanvas(image.width, image.height).getContext('2d')!;
+  ctx.drawImage(image, 0, 0);
+  return imageTensor(ctx.getImageData(0, 0, image.width, image.height), true, 1).data;
+}
 
 export class StyleRenderer {
+  readonly builtIn: PreviewNetwork;
+  private readonly tensors = new WeakMap<ImageBitmap, Float32Array>();
   private pending: Request | null = null;
   private redrawWanted = false;
   private running: Promise<void> | null = null;
@@ -40,7 +68,9 @@ export class StyleRenderer {
   /** Called after each draw with the error, if it failed. */
   onDrawn: (error: unknown) => void = () => {};
 
-  private constructor(readonly model: EngineModel, readonly info: StyleManifestInfo, private context: GPUCanvasContext) {}
+  private constructor(model: EngineModel, readonly info: StyleManifestInfo, private context: GPUCanvasContext) {
+    this.builtIn = { name: 'multistyle26', model, styleInput: info.styleInput, channelsLast: false };
+  }
 
   static async open(context: GPUCanvasContext): Promise<StyleRenderer> {
     const [info, model] = await Promise.all([readStyleInfo(), EngineModel.load(MULTISTYLE_URL)]);
@@ -50,10 +80,11 @@ export class StyleRenderer {
   /** Whether a render is running or waiting. */
   get busy(): boolean { return this.running !== null; }
 
-  /** Stylise `image` (its size a multiple of the network's) with these weights into the canvas;
-   *  the image also becomes the original the compositing shows. */
-  render(image: ImageSource, weights: Float32Array): void {
-    this.pending = { image, weights };
+  /** Stylise `image` (its size a multiple of the network's) with this style (multistyle26's
+   *  weights, or the transform's style vector) into the canvas; the image also becomes the
+   *  original the compositing shows. */
+  render(image: ImageBitmap, style: Float32Array, network: PreviewNetwork = this.builtIn): void {
+    this.pending = { image, network, style };
     this.running ??= this.drain();
   }
 
@@ -78,9 +109,17 @@ export class StyleRenderer {
         this.redrawWanted = false;
         try {
           if (request) {
-            this.compositing = { ...this.compositing, original: request.image as GPUCopyExternalImageSource };
+            const { image, network, style } = request;
+            this.compositing = { ...this.compositing, original: image };
             setCompositing(this.context, this.compositing);
-            await this.model.renderToCanvas(request.image, this.context, { others: { [this.info.styleInput]: request.weights } });
+            const others = { [network.styleInput]: style };
+            if (network.channelsLast) {
+              let tensor = this.tensors.get(image);
+              if (!tensor) this.tensors.set(image, tensor = nhwcTensor(image));
+              await network.model.renderToCanvas(tensor, this.context, { shape: [1, image.height, image.width, 3], others });
+            } else {
+              await network.model.renderToCanvas(image, this.context, { others });
+            }
           } else {
             await redraw(this.context);
           }
@@ -95,6 +134,6 @@ export class StyleRenderer {
   }
 
   dispose(): Promise<void> {
-    return this.model.dispose();
+    return this.builtIn.model.dispose();
   }
 }

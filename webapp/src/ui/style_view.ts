@@ -1,7 +1,9 @@
-// The Style view: a photo stylised with the 26 built-in styles (alone or mixed), previewed live
-// on the GPU with strength, original colours, a before/after split, zoom and pan; exported at
-// full resolution into the output folder; the camera stylised live. Edits are undoable and
-// the last editing state (photo included) comes back when the app opens again.
+// The Style view: a photo stylised with the 26 built-in styles or with style images the user
+// adds (the arbitrary-style pair; their vectors blended, and with the photo's own style),
+// previewed live on the GPU with strength, original colours, a before/after split, zoom and
+// pan; exported at full resolution into the output folder; the camera stylised live. Edits are
+// undoable and the last editing state (photo and readable style images included) comes back
+// when the app opens again.
 
 import type { AdapterReport } from '../engine/adapter';
 import { decodeImage } from '../engine/preprocess';
@@ -10,13 +12,20 @@ import { el, errorText } from './dom';
 import { openDialog } from './folder_source';
 import { OutputFolderChoice } from './output_folder';
 import { ExportCancelled, exportStyled, outputSize, type ExportFormat } from './style_export';
-import { StyleCamera } from './style_camera';
+import { StyleCamera, type PreviewStyle } from './style_camera';
 import { StyleGallery } from './style_gallery';
+import { StyleImageError, StyleImageLibrary, StylePredictor } from './style_images';
 import { StylePreview } from './style_preview';
-import { StyleRenderer } from './style_renderer';
-import { describeStyle, EditHistory, loadSavedState, normalisedWeights, type StylePhoto, type StyleState } from './style_state';
+import { openTransform, StyleRenderer, type PreviewNetwork } from './style_renderer';
+import {
+  describeStyle, EditHistory, loadSavedState, normalisedWeights, STYLE_COUNT, withoutImageStyles,
+  type ImageStyle, type StylePhoto, type StyleState,
+} from './style_state';
 
 const PREVIEW_SIDE = 512;     // the preview's longer side; exports use the output resolution
+/** The style-related part of the state: what, when changed, runs the network again. */
+const styleKey = (s: StyleState | null) => s && JSON.stringify(
+  [s.weights, s.imageStyles.map((i) => i.id), s.imageWeights, s.useImages, s.photoStyle]);
 const RESOLUTIONS: [string, number][] = [['Full size', 0], ['4096 px', 4096], ['2048 px', 2048], ['1024 px', 1024], ['512 px', 512]];
 
 export interface StyleView { enter(): void; leave(): void }
@@ -66,16 +75,28 @@ export function showStyleView(root: HTMLElement, adapter: AdapterReport): StyleV
 
   const side = el('aside', 'style-side');
   const styles = el('section', 'style-section');
-  styles.append(el('h3', '', 'Style'));
+  const addStyle = el('button', 'button', 'Style image…');
+  addStyle.title = 'Add a picture as a style';
+  const pickStyle = el('label', 'button', 'Style from file');
+  const styleFile = el('input');
+  styleFile.type = 'file';
+  styleFile.accept = 'image/*';
+  pickStyle.append(styleFile);
+  const styleActions = el('div', 'style-actions');
+  styleActions.append(addStyle, pickStyle);
+  styles.append(el('h3', '', 'Style'), styleActions);
   const strength = slider('Strength', 0, 1, 0.01);
   const preserve = el('input');
   preserve.type = 'checkbox';
   const split = slider('Before and after', 0, 1, 0.01);
   split.value = '0';
+  const photoStyle = slider("Photo's own style", 0, 1, 0.01);
+  const photoStyleRow = field("Photo's own style", photoStyle);
+  photoStyleRow.title = 'Blend the style images with the style of the photo itself';
   const adjust = el('section', 'style-section');
   const preserveRow = el('label', 'check');
   preserveRow.append(preserve, 'Keep the original colours');
-  adjust.append(el('h3', '', 'Adjust'), field('Strength', strength), preserveRow, field('Before | after', split));
+  adjust.append(el('h3', '', 'Adjust'), field('Strength', strength), photoStyleRow, preserveRow, field('Before | after', split));
   const resolution = el('select');
   resolution.setAttribute('aria-label', 'Output resolution');
   resolution.append(...RESOLUTIONS.map(([label, side]) => new Option(label, String(side))));
@@ -104,6 +125,17 @@ export function showStyleView(root: HTMLElement, adapter: AdapterReport): StyleV
 
   let renderer: StyleRenderer | null = null;
   let gallery: StyleGallery | null = null;
+  let transform: Promise<PreviewNetwork> | null = null;     // loaded when an image style is first used
+  let predictor: Promise<StylePredictor> | null = null;
+  let predictorInfo: StylePredictor | null = null;
+  let ownVector: { of: ImageBitmap; vector: Promise<Float32Array> } | null = null;   // the photo's style
+  let shownStyle: PreviewStyle | null = null;       // what the preview shows (the camera uses it)
+  let preparing = 0;                                // style vectors being computed for a render
+  let renderSeq = 0;
+  const library = new StyleImageLibrary(() => {
+    predictor ??= StylePredictor.open(adapter).then((p) => { predictorInfo = p; backendLine(); return p; });
+    return predictor;
+  });
   let photo: ImageBitmap | null = null;           // the whole photo, upright
   let previewImage: ImageBitmap | null = null;    // the photo at the preview's size
   let shownPhoto: StylePhoto | null = null;
@@ -114,29 +146,85 @@ export function showStyleView(root: HTMLElement, adapter: AdapterReport): StyleV
   const history = new EditHistory(loadSavedState(), (s) => void apply(s));
 
   function setControlsEnabled(on: boolean): void {
-    for (const c of [open, cameraButton, strength, preserve, split, exportButton]) c.disabled = !on;
-    file.disabled = !on;
+    for (const c of [open, cameraButton, strength, preserve, split, exportButton, addStyle, photoStyle]) c.disabled = !on;
+    file.disabled = styleFile.disabled = !on;
+  }
+
+  /** What runs the preview, and the style images' predictor once it is open (why, on wasm). */
+  function backendLine(loading = ''): void {
+    if (!renderer) return;
+    const parts = [`Preview on webgpu (Tessera's engine${adapter.software ? ', on a software GPU: slow' : ''})`];
+    if (predictorInfo) {
+      parts.push(`style images read on ${predictorInfo.backend}${predictorInfo.why ? ` because ${predictorInfo.why}` : ''}`);
+    }
+    if (loading) parts.push(loading);
+    status.textContent = parts.join('; ');
   }
 
   /** The canvas is marked idle once every requested draw is done (the tests wait for it). */
+  function updateIdle(): void {
+    const idle = preparing === 0 && !renderer?.busy;
+    preview.canvas.dataset.idle = String(idle);
+    preview.root.classList.toggle('busy', !idle);
+  }
+
   function drawn(): void {
-    preview.canvas.dataset.idle = 'false';
-    preview.root.classList.add('busy');
-    void renderer?.settled().then(() => {
-      if (renderer?.busy) return;
-      preview.canvas.dataset.idle = 'true';
-      preview.root.classList.remove('busy');
-    });
+    updateIdle();
+    void renderer?.settled().then(updateIdle);
+  }
+
+  function imageTransform(): Promise<PreviewNetwork> {
+    if (!transform) {
+      backendLine('loading the image-style network…');
+      transform = openTransform().finally(() => backendLine());
+      transform.catch(() => { transform = null; });
+    }
+    return transform;
+  }
+
+  function photoVector(): Promise<Float32Array> | null {
+    if (!photo) return null;
+    if (ownVector?.of !== photo) {
+      const of = photo;
+      ownVector = { of, vector: library.predictor().then((p) => p.vector(of)) };
+    }
+    return ownVector.vector;
+  }
+
+  /** The network and style input for a state's style choice. */
+  async function styleFor(state: StyleState): Promise<PreviewStyle> {
+    if (!state.useImages) return { network: renderer!.builtIn, style: normalisedWeights(state.weights) };
+    const network = await imageTransform();
+    const own = state.photoStyle > 0 ? await photoVector() : null;
+    return { network, style: await library.blend(state.imageStyles, state.imageWeights, own, state.photoStyle) };
+  }
+
+  function styleProblem(e: unknown): string {
+    return e instanceof StyleImageError ? e.message : `The image style could not be used: ${errorText(e)}.`;
   }
 
   function compositing(state: StyleState) {
     return { strength: state.strength, preserveColours: state.preserveColours, split: Number(split.value) };
   }
 
-  function renderPhoto(weights: number[]): void {
-    if (!renderer || !previewImage || camera) return;
-    renderer.render(previewImage, normalisedWeights(weights));
-    drawn();
+  /** Runs the preview for this style choice (the newest request wins). */
+  async function renderPhoto(state: StyleState): Promise<void> {
+    if (!renderer) return;
+    const seq = ++renderSeq;
+    preparing++;
+    updateIdle();
+    try {
+      const chosen = await styleFor(state);
+      if (seq !== renderSeq) return;
+      shownStyle = chosen;
+      if (!previewImage || camera) return;
+      renderer.render(previewImage, chosen.style, chosen.network);
+    } catch (e) {
+      if (seq === renderSeq) notice.textContent = styleProblem(e);
+    } finally {
+      preparing--;
+      drawn();
+    }
   }
 
   async function loadPhoto(wanted: StylePhoto | null): Promise<void> {
@@ -159,15 +247,32 @@ export function showStyleView(root: HTMLElement, adapter: AdapterReport): StyleV
       [photo, previewImage] = [full, small];
       preview.setSize(size.width, size.height);
       preview.say(null);
-      renderPhoto(history.state.weights);
+      void renderPhoto(history.state);
     } catch (e) {
       preview.say(`“${wanted.name}” could not be opened: ${errorText(e)}. Open it again with Open photo….`);
     }
   }
 
+  /** The gallery's weights: one per tile, built-in styles first. */
+  function galleryWeights(state: StyleState): number[] {
+    const none = (n: number) => new Array<number>(n).fill(0);
+    return state.useImages ? [...none(STYLE_COUNT), ...state.imageWeights] : [...state.weights, ...none(state.imageStyles.length)];
+  }
+
+  function fromGallery(weights: number[], state: StyleState): Partial<StyleState> {
+    const images = weights.slice(STYLE_COUNT);
+    return images.some((w) => w > 0) ? { useImages: true, imageWeights: images }
+      : { useImages: false, weights: weights.slice(0, STYLE_COUNT), imageWeights: state.imageStyles.map(() => 0) };
+  }
+
   let applied: StyleState | null = null;
   async function apply(state: StyleState): Promise<void> {
-    gallery?.show(state.weights);
+    if (gallery && applied?.imageStyles !== state.imageStyles) {
+      gallery.setImageStyles(state.imageStyles.map((s) => ({ name: s.name, thumbnail: library.thumbnail(s) })));
+    }
+    gallery?.show(galleryWeights(state));
+    photoStyleRow.hidden = !state.useImages;
+    photoStyle.value = String(state.photoStyle);
     strength.value = String(state.strength);
     preserve.checked = state.preserveColours;
     resolution.value = String(state.resolution);
@@ -179,7 +284,57 @@ export function showStyleView(root: HTMLElement, adapter: AdapterReport): StyleV
     renderer.composite(compositing(state));
     drawn();
     if (before?.photo !== state.photo) await loadPhoto(state.photo);
-    else if (before.weights.join() !== state.weights.join()) renderPhoto(state.weights);
+    else if (styleKey(before) !== styleKey(state)) await renderPhoto(state);
+  }
+
+  /** Adds a style image to the gallery and uses it alone, once its style vector is known (a
+   *  file that is no image gets one sentence and is not added). */
+  async function addImageStyle(style: ImageStyle, blob?: Blob): Promise<void> {
+    const known = style.url ? history.state.imageStyles.find((s) => s.url === style.url) : undefined;
+    const s = history.state;
+    if (known) {
+      history.commit({ useImages: true, imageWeights: s.imageStyles.map((i) => (i === known ? 1 : 0)) });
+      return;
+    }
+    if (blob) library.remember(style, blob);
+    notice.textContent = `Reading the style of “${style.name}”…`;
+    preparing++;
+    updateIdle();
+    try {
+      await library.vector(style);
+      notice.textContent = '';
+      const now = history.state;
+      history.commit({ imageStyles: [...now.imageStyles, style], imageWeights: [...now.imageStyles.map(() => 0), 1], useImages: true });
+    } catch (e) {
+      notice.textContent = styleProblem(e);
+    } finally {
+      preparing--;
+      updateIdle();
+    }
+  }
+
+  async function addStyleWithDialog(): Promise<void> {
+    const reply = await openDialog('files', 'images');
+    if (reply === null) { notice.textContent = 'No file dialog here: use Style from file or drop a picture on the styles.'; return; }
+    const chosen = reply.files[0];
+    if (chosen) await addImageStyle({ id: crypto.randomUUID(), name: chosen.name, url: chosen.url });
+  }
+
+  function addStyleBlob(f: File): void {
+    void addImageStyle({ id: crypto.randomUUID(), name: f.name, url: null }, f);
+  }
+
+  /** Image styles from the last session whose source can't be read any more leave the gallery
+   *  (no undo step), with one sentence. */
+  async function dropUnreadableStyles(): Promise<void> {
+    const gone = (await Promise.all(history.state.imageStyles.map(async (s) => {
+      const res = s.url ? await fetch(s.url, { method: 'HEAD' }).catch(() => null) : null;
+      return res?.ok ? null : s;
+    }))).filter((s): s is ImageStyle => s !== null);
+    if (!gone.length) return;
+    history.amend(withoutImageStyles(history.state, new Set(gone.map((s) => s.id))));
+    const names = gone.map((s) => `“${s.name}”`).join(', ');
+    notice.textContent = `${names} ${gone.length === 1 ? 'is' : 'are'} no longer readable, so ${gone.length === 1 ? 'it left' : 'they left'} the styles; add ${gone.length === 1 ? 'it' : 'them'} again to use ${gone.length === 1 ? 'it' : 'them'}.`;
   }
 
   async function openWithDialog(): Promise<void> {
@@ -205,7 +360,8 @@ export function showStyleView(root: HTMLElement, adapter: AdapterReport): StyleV
       camera = opened;
       cameraButton.textContent = 'Stop camera';
       preview.say(null);
-      await opened.run(renderer, () => normalisedWeights(history.state.weights), (w, h) => preview.setSize(w, h),
+      const builtIn = renderer;
+      await opened.run(renderer, () => shownStyle ?? { network: builtIn.builtIn, style: normalisedWeights(history.state.weights) }, (w, h) => preview.setSize(w, h),
         (rate) => { fps.textContent = `${rate.toFixed(1)} fps`; });
     } catch (e) {
       stopCamera();
@@ -219,7 +375,7 @@ export function showStyleView(root: HTMLElement, adapter: AdapterReport): StyleV
     camera = null;
     cameraButton.textContent = 'Camera';
     fps.textContent = '';
-    if (previewImage) { preview.setSize(previewImage.width, previewImage.height); renderPhoto(history.state.weights); }
+    if (previewImage) { preview.setSize(previewImage.width, previewImage.height); void renderPhoto(history.state); }
     else preview.say('Open a photo to stylise it.');
   }
 
@@ -233,9 +389,10 @@ export function showStyleView(root: HTMLElement, adapter: AdapterReport): StyleV
     notice.textContent = 'Rendering at full resolution…';
     working.removeAttribute('value');     // indeterminate until the first tile is done
     try {
+      const state = history.state;
       const name = await exportStyled({
-        model: renderer.model, styleInput: renderer.info.styleInput, sizeMultiple: renderer.info.sizeMultiple, photo,
-        state: history.state, style: describeStyle(history.state.weights, renderer.info.styleNames),
+        style: await styleFor(state), sizeMultiple: renderer.info.sizeMultiple, photo,
+        state, styleName: describeStyle(state, renderer.info.styleNames),
         format: format.value as ExportFormat, folder: target, signal: exportRun.signal,
         onProgress: ({ done, total }) => {
           working.max = total;
@@ -261,6 +418,17 @@ export function showStyleView(root: HTMLElement, adapter: AdapterReport): StyleV
     const f = [...(e.dataTransfer?.files ?? [])].find((x) => x.type.startsWith('image/'));
     if (f) openBlob(f);
   });
+  addStyle.addEventListener('click', () => void addStyleWithDialog().catch((e) => { notice.textContent = errorText(e); }));
+  styleFile.addEventListener('change', () => { if (styleFile.files?.[0]) addStyleBlob(styleFile.files[0]); styleFile.value = ''; });
+  styles.addEventListener('dragover', (e) => e.preventDefault());
+  styles.addEventListener('drop', (e) => {
+    e.preventDefault();
+    e.stopPropagation();
+    const f = e.dataTransfer?.files[0];
+    if (f) addStyleBlob(f);
+  });
+  photoStyle.addEventListener('input', () => void renderPhoto({ ...history.state, photoStyle: Number(photoStyle.value) }));
+  photoStyle.addEventListener('change', () => history.commit({ photoStyle: Number(photoStyle.value) }));
   cameraButton.addEventListener('click', () => { if (camera) stopCamera(); else void startCamera(); });
   undo.addEventListener('click', () => history.undo());
   redo.addEventListener('click', () => history.redo());
@@ -308,12 +476,17 @@ export function showStyleView(root: HTMLElement, adapter: AdapterReport): StyleV
     }
     renderer.onDrawn = (e) => { if (e) preview.say(`The preview could not be drawn: ${errorText(e)}. Try a smaller photo, or reopen the window.`); };
     gallery = new StyleGallery(renderer.info.styleNames, renderer.info.gallery, {
-      commit: (weights) => history.commit({ weights }),
-      preview: (weights) => renderPhoto(weights),
+      commit: (weights) => history.commit(fromGallery(weights, history.state)),
+      preview: (weights) => void renderPhoto({ ...history.state, ...fromGallery(weights, history.state) }),
+      remove: (k) => {
+        const s = history.state;
+        history.commit(withoutImageStyles(s, new Set([s.imageStyles[k].id])));
+      },
     });
     styles.append(gallery.root);
     setControlsEnabled(true);
-    status.textContent = `multistyle26 on webgpu${adapter.software ? ' (software GPU: slow)' : ''}`;
+    backendLine();
+    await dropUnreadableStyles();
     applied = null;
     await apply(history.state);
   }

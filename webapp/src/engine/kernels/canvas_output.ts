@@ -1,6 +1,7 @@
-// An image output tensor → the pixels of a canvas texture, as a render pass: a triangle
-// covering the target, whose fragments read the output buffer (first batch row, nearest pixel
-// when the canvas size differs), divide by the model's pixel range and clamp to 0..1. A render
+// An image output tensor (channels first or last: only the strides differ) → the pixels of a
+// canvas texture, as a render pass: a triangle covering the target, whose fragments read the
+// output buffer (first batch row, nearest pixel when the canvas size differs), divide by the
+// model's pixel range and clamp to 0..1. A render
 // pass rather than a compute pass because the canvas's preferred format (often bgra8unorm)
 // can't be a storage texture everywhere.
 //
