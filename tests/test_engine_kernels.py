@@ -111,22 +111,52 @@ GEMM_CASES = {
 }
 
 
+def se_nodes(cr_init: dict, c: int, cr: int, out: str = "y") -> list:
+    """MobileNetV3's squeeze-excite of x: x · hard_sigmoid(W2 · relu(W1 · mean(x))) into `out`."""
+    cr_init.update({"w1": rng.standard_normal((cr, c, 1, 1)) / np.sqrt(c), "b1": rng.standard_normal(cr),
+                    "w2": rng.standard_normal((c, cr, 1, 1)) / np.sqrt(cr), "b2": rng.standard_normal(c)})
+    return [helper.make_node("GlobalAveragePool", ["x"], ["s"]),
+            helper.make_node("Conv", ["s", "w1", "b1"], ["r"], kernel_shape=[1, 1]),
+            helper.make_node("Relu", ["r"], ["rr"]),
+            helper.make_node("Conv", ["rr", "w2", "b2"], ["e"], kernel_shape=[1, 1]),
+            helper.make_node("HardSigmoid", ["e"], ["g"], alpha=1 / 6, beta=0.5),
+            helper.make_node("Mul", ["x", "g"], [out])]
+
+
 def se_model(n, c, h, w, cr):
-    """MobileNetV3's squeeze-excite: x · hard_sigmoid(W2 · relu(W1 · mean(x)))."""
-    nodes = [helper.make_node("GlobalAveragePool", ["x"], ["s"]),
-             helper.make_node("Conv", ["s", "w1", "b1"], ["r"], kernel_shape=[1, 1]),
-             helper.make_node("Relu", ["r"], ["rr"]),
-             helper.make_node("Conv", ["rr", "w2", "b2"], ["e"], kernel_shape=[1, 1]),
-             helper.make_node("HardSigmoid", ["e"], ["g"], alpha=1 / 6, beta=0.5),
-             helper.make_node("Mul", ["x", "g"], ["y"])]
-    inits = {"w1": rng.standard_normal((cr, c, 1, 1)) / np.sqrt(c), "b1": rng.standard_normal(cr),
-             "w2": rng.standard_normal((c, cr, 1, 1)) / np.sqrt(cr), "b2": rng.standard_normal(c)}
-    return graph(nodes, [n, c, h, w], [n, c, h, w], inits, "se"), (n, c, h, w)
+    """The scaled map is the graph's output: the standalone squeeze_excite op (gate + scale)."""
+    inits: dict = {}
+    return graph(se_nodes(inits, c, cr), [n, c, h, w], [n, c, h, w], inits, "se"), (n, c, h, w)
 
 
-SE_CASES = {"se c24 r8": se_model(1, 24, 9, 9, 8), "se c18 r5 batch2": se_model(2, 18, 6, 7, 5)}
+def se_project_model(n, c, h, w, cr, co, k=1, residual=False):
+    """Squeeze-excite, then the block's projection conv (k×k, `same` padding), optionally plus
+    x: the gate op, and the conv scaling its input channels as it loads them."""
+    inits: dict = {"wp": rng.standard_normal((co, c, k, k)) / np.sqrt(c * k * k), "bp": rng.standard_normal(co)}
+    nodes = se_nodes(inits, c, cr, "excited")
+    nodes.append(helper.make_node("Conv", ["excited", "wp", "bp"], ["p" if residual else "y"],
+                                  kernel_shape=[k, k], pads=[k // 2] * 4))
+    if residual:
+        nodes.append(helper.make_node("Add", ["p", "x"], ["y"]))
+    return graph(nodes, [n, c, h, w], [n, co, h, w], inits, "se_project"), (n, c, h, w)
+
+
+SE_CASES = {
+    "se c24 r8": se_model(1, 24, 9, 9, 8),
+    "se c18 r5 batch2": se_model(2, 18, 6, 7, 5),
+    # gate fused into the consumer: vec4 and scalar loads of A, batch rows, split-K, taps
+    "se+project c24 r8 residual": se_project_model(1, 24, 9, 9, 8, 24, residual=True),
+    "se+project c18 r5 co7 batch2": se_project_model(2, 18, 6, 7, 5, 7),
+    "se+project split-K c256 r64 co40": se_project_model(1, 256, 7, 7, 64, 40),
+    "se+3x3 conv c20 r6 co9 batch2": se_project_model(2, 20, 5, 6, 6, 9, k=3),
+}
 
 ALL_CASES = {**CONV_CASES, **POOL_CASES, **GEMM_CASES, **SE_CASES}
+
+
+def plan(page, url: str, shape) -> dict:
+    """The dispatch labels and distinct WGSL sources of a package's call (planned, not run)."""
+    return page.page.evaluate("([u, s]) => tesseraEngine.plan(u, s)", [url, list(shape)])
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +185,18 @@ def test_fused_ops_are_the_ones_tested():
     from tessera.compiler.pipeline import compile_graph
 
     ops = {n.op for model, _ in ALL_CASES.values() for n in compile_graph(model, "case").nodes}
-    assert {"conv2d", "pool", "global_pool", "gemm", "squeeze_excite"} <= ops
+    assert {"conv2d", "pool", "global_pool", "gemm", "squeeze_excite", "squeeze_excite_gate"} <= ops
+
+
+@pytest.mark.parametrize("case", [c for c in SE_CASES if "+" in c])
+def test_squeeze_excite_before_a_conv_is_two_dispatches(page, case):
+    """The gate in one dispatch, its scaling inside the conv (a split-K conv adds its sum)."""
+    model, x_shape = SE_CASES[case]
+    url, _ = page.compile(model, f"plan_{case}".replace(" ", "_"))
+    labels = plan(page, url, x_shape)["labels"]
+    conv = [label for label in labels[2:] if not label.endswith("split-k sum")]
+    assert labels[:2] == ["input layout", labels[1]] and labels[1].endswith(":gate"), labels
+    assert len(conv) == 1 and len(labels) <= 4, labels
 
 
 def test_softmax_top_k_on_the_gpu(page):

@@ -39,7 +39,8 @@ def bind_symbols(manifest: dict, feeds: dict[str, np.ndarray]) -> dict[str, int]
 def _run_op(op: dict, args: list[np.ndarray], w: dict[str, np.ndarray], out_shape: tuple):
     a, kind = op["attrs"], op["op"]
     if kind == "conv2d":
-        return k.conv2d(args[0], w["weight"], w["bias"], a, out_shape[3], *args[1:])
+        return k.conv2d(args[0], w["weight"], w["bias"], a, out_shape[3], args[1] if a["residual"] else None,
+                        args[-1] if a.get("input_scale") else None)
     if kind == "conv_transpose2d":
         return k.conv_transpose2d(args[0], w["weight"], w["bias"], a, out_shape)
     if kind == "gemm":
@@ -78,6 +79,8 @@ def _run_op(op: dict, args: list[np.ndarray], w: dict[str, np.ndarray], out_shap
         return k.slice_(args[0], a, out_shape)
     if kind == "squeeze_excite":
         return k.squeeze_excite(args[0], w, a)
+    if kind == "squeeze_excite_gate":
+        return k.squeeze_excite_gate(args[0], w, a)
     raise ValueError(f"unknown package op {kind!r}")
 
 

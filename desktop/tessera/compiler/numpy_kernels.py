@@ -63,9 +63,12 @@ def _taps(xp: np.ndarray, kernel, stride, dilation, out_hw=None) -> list[np.ndar
             for ky in range(kh) for kx in range(kw)]
 
 
-def conv2d(x, weight, bias, a, co: int, residual=None):
+def conv2d(x, weight, bias, a, co: int, residual=None, input_scale=None):
     """co: the true output channel count (weights and bias are padded to a multiple of 4).
-    im2col (the taps side by side, channels innermost) times the packed weight."""
+    im2col (the taps side by side, channels innermost) times the packed weight. input_scale
+    [N, Cin] (a squeeze-excite gate) multiplies the input's channels first."""
+    if input_scale is not None:
+        x = x * input_scale[:, None, None, :]
     groups = a["groups"]
     t, l, b, r = a["pads"]
     taps = _taps(np.pad(x, [(0, 0), (t, b), (l, r), (0, 0)]), a["kernel"], a["stride"], a["dilation"])
@@ -216,10 +219,14 @@ def slice_(x, a, out_shape):
     return x[index]
 
 
-def squeeze_excite(x, w: dict, a):
+def squeeze_excite_gate(x, w: dict, a):
+    """x [N, H, W, C] -> the gate [N, C]: act2(act1(mean_hw(x) @ Wr + br) @ We + be)."""
     c = x.shape[3]
     s = x.mean(axis=(1, 2))
     cr = a["squeeze_channels"]
     s = epilogue(s @ w["reduce_weight"][:, :cr] + w["reduce_bias"][:cr], a["reduce_activations"])
-    g = epilogue(s @ w["expand_weight"][:, :c] + w["expand_bias"][:c], a["expand_activations"])
-    return x * g[:, None, None, :]
+    return epilogue(s @ w["expand_weight"][:, :c] + w["expand_bias"][:c], a["expand_activations"])
+
+
+def squeeze_excite(x, w: dict, a):
+    return x * squeeze_excite_gate(x, w, a)[:, None, None, :]

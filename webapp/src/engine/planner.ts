@@ -6,7 +6,7 @@
 
 import { bindSymbols, evaluateShape, type Manifest, type Precision } from './manifest';
 import { opDispatches } from './kernels/index';
-import { prod, type Arg, type KernelDispatch } from './kernels/common';
+import { DEFAULT_WORKGROUP_LIMITS, prod, type Arg, type KernelDispatch } from './kernels/common';
 import { transposeInput } from './kernels/layout';
 import { globalPoolNormStats, isNormStats } from './kernels/norm_stats';
 
@@ -30,7 +30,14 @@ export interface Plan {
  *  takes them from buffers the caller fills before the call. */
 export type NormStatsMode = 'capture' | 'supply';
 
-export interface BufferLimits { maxBufferSize: number; maxStorageBufferBindingSize: number }
+/** The device limits a plan depends on (a GPUSupportedLimits has them all); the workgroup ones
+ *  default to WebGPU's guaranteed minimums. */
+export interface BufferLimits {
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+  maxComputeInvocationsPerWorkgroup?: number;
+  maxComputeWorkgroupStorageSize?: number;
+}
 
 const isIdentity = (perm: number[]) => perm.every((p, i) => p === i);
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
@@ -40,7 +47,7 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
   const [input] = manifest.inputs;
   // Only instance norms (and global pools, the arbitrary transform's form of them) take
   // statistics: any other whole-image reduction would differ per tile.
-  if (normStats && manifest.ops.some((op) => op.op === 'squeeze_excite')) {
+  if (normStats && manifest.ops.some((op) => op.op.startsWith('squeeze_excite'))) {
     throw new Error(`${manifest.name} has squeeze-excite layers, whose statistics can't be supplied from another call`);
   }
   // Inputs after the first (the style networks' style_weights) are written as they are given.
@@ -65,7 +72,12 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
     const logical: Arg = { kind: 'scratch', id: LOGICAL_INPUT, bytes: prod(inputShape) * 4 };
     dispatches.push(transposeInput(logical, { kind: 'tensor', name: input.name }, inputShape, input.perm));
   }
-  const ctx = { shape, precision, normStats, weightShape: (slice: string) => manifest.weights.slices[slice].shape };
+  const workgroupLimits = {
+    threads: limits.maxComputeInvocationsPerWorkgroup ?? DEFAULT_WORKGROUP_LIMITS.threads,
+    storageBytes: limits.maxComputeWorkgroupStorageSize ?? DEFAULT_WORKGROUP_LIMITS.storageBytes,
+  };
+  const ctx = { shape, precision, normStats, workgroupLimits,
+    weightShape: (slice: string) => manifest.weights.slices[slice].shape };
   for (const op of manifest.ops) {
     const ops = opDispatches(op, manifest, ctx);
     dispatches.push(...(op.op === 'global_pool' ? globalPoolNormStats(op, ctx, ops) : ops));

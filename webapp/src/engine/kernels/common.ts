@@ -20,10 +20,17 @@ export interface OpContext {
   shape(tensor: string): number[];   // physical shape with symbols bound
   precision: Precision;              // of the weights as stored on the GPU
   weightShape(slice: string): number[];  // a weight slice's packed shape (binary's constant operand)
+  /** What one workgroup may use on this device (kernels that keep a whole reduction in one). */
+  workgroupLimits: WorkgroupLimits;
   /** Instance-norm statistics kept for a later call, or taken from the caller (norm_stats.ts);
    *  absent: computed and used within the call. */
   normStats?: 'capture' | 'supply';
 }
+
+export interface WorkgroupLimits { threads: number; storageBytes: number }
+
+/** WebGPU's guaranteed minimums, for plans made without a device's limits. */
+export const DEFAULT_WORKGROUP_LIMITS: WorkgroupLimits = { threads: 256, storageBytes: 16384 };
 
 export type KernelGenerator = (op: OpSpec, ctx: OpContext) => KernelDispatch[];
 

@@ -7,7 +7,9 @@
 // registers while the current one is multiplied, one barrier per step. The im2col coordinates of
 // the pixels a thread stages are computed once, before the K loop; 1×1 stride-1 convs skip the
 // tap arithmetic, which makes them plain GEMMs. Bias, residual and activations are fused into
-// the store.
+// the store. With `input_scale` (a squeeze-excite gate [N, Cin] as the last input), every A
+// element read is multiplied by its image's gate for its input channel: the scaling of the
+// excited map happens here, as it is loaded, instead of in a dispatch of its own.
 
 import { activationCode, elementIndex, ENTRY_PARAMS, RowTensor, u32, weightDecl, weightedOpBindings, windowGeometry,
   WORKGROUP_INDEX, pad4, type Arg, type KernelDispatch, type OpContext } from './common';
@@ -52,6 +54,7 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const S = splitCount(G, mTiles * nTiles, K);
   const kChunk = Math.ceil(Math.ceil(K / BK) / S) * BK;   // K range of one split, whole steps
   const pointwise = KH === 1 && KW === 1 && SH === 1 && SW === 1 && PT === 0 && PL === 0;
+  const scaled = a.input_scale === true;
 
   const A_HALF = BK * BM / 4;             // vec4s of one half of As / Bs
   const B_HALF = BK * BN / 4;
@@ -62,22 +65,24 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const kOf = (r: number) => vecA ? `(lid % 4u) * 4u` : `lid / ${u32(BM)} + ${u32(r * THREADS / BM)}`;
   const pixels = vecA ? aPerThread : 1;
   // They live in private variables so that one fetch function serves the prologue and the loop.
-  const pixelVars = (r: number) => pointwise ? [[`pm${r}`, 'u32'], [`pv${r}`, 'bool']]
-    : [[`pm${r}`, 'u32'], [`pv${r}`, 'bool'], [`pb${r}`, 'u32'], [`py${r}`, 'i32'], [`px${r}`, 'i32']];
+  const pixelVars = (r: number) => [[`pm${r}`, 'u32'], [`pv${r}`, 'bool'],
+    ...(pointwise ? [] : [[`pb${r}`, 'u32'], [`py${r}`, 'i32'], [`px${r}`, 'i32']]),
+    ...(scaled ? [[`pg${r}`, 'u32']] : [])];
   const privates = Array.from({ length: pixels }, (_, r) => pixelVars(r).map(([n, t]) => `var<private> ${n}: ${t};`).join(' '))
     .join('\n');
-  const pixelSetup = Array.from({ length: pixels }, (_, r) => pointwise ? `
+  // pg: where the pixel's image's gate row starts (input_scale).
+  const pixelSetup = Array.from({ length: pixels }, (_, r) => `
   pm${r} = m0 + ${pixelOf(r)};
-  pv${r} = pm${r} < ${u32(M)};` : `
-  pm${r} = m0 + ${pixelOf(r)};
-  pv${r} = pm${r} < ${u32(M)};
+  pv${r} = pm${r} < ${u32(M)};${pointwise ? '' : `
   pb${r} = (pm${r} / ${u32(OH * OW)}) * ${u32(H * W)};
   py${r} = i32(((pm${r} % ${u32(OH * OW)}) / ${u32(OW)}) * ${u32(SH)}) - ${PT};
-  px${r} = i32((pm${r} % ${u32(OW)}) * ${u32(SW)}) - ${PL};`).join('');
+  px${r} = i32((pm${r} % ${u32(OW)}) * ${u32(SW)}) - ${PL};`}${scaled ? `
+  pg${r} = (pm${r} / ${u32(OH * OW)}) * ${u32(vecA ? C / 4 : C)};` : ''}`).join('');
   // Global → registers for the A element(s) of slot r at K offset k; padding taps read 0.
   const fetchA = (r: number, k: string) => {
     const p = vecA ? r : 0;
-    const read = vecA ? `x[row * ${u32(C / 4)} + (g * ${u32(CIG)} + ci) / 4u]` : `x[row * ${u32(C)} + g * ${u32(CIG)} + ci]`;
+    const channel = vecA ? `(g * ${u32(CIG)} + ci) / 4u` : `g * ${u32(CIG)} + ci`;
+    const read = `x[row * ${u32(vecA ? C / 4 : C)} + ${channel}]${scaled ? ` * gate[pg${p} + ${channel}]` : ''}`;
     const zero = vecA ? 'vec4<f32>(0.0)' : '0.0';
     const body = pointwise ? `let row = pm${p}; let ci = k; ra[${r}] = ${read};` : `
         let tap = k / ${u32(CIG)}; let ci = k % ${u32(CIG)};
@@ -109,6 +114,9 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
     ? `w4_bias(g * ${u32(COG / 4)} + col4)`
     : `vec4<f32>(w1_bias(co), w1_bias(co + 1u), w1_bias(co + 2u), w1_bias(co + 3u))`;
   const { decls, args } = weightedOpBindings(op, x, y, res, ctx.precision);
+  const gateArg: Arg = { kind: 'tensor', name: op.inputs[op.inputs.length - 1] };
+  const gateDecl = (binding: number) => scaled
+    ? `@group(0) @binding(${binding}) var<storage, read> gate: array<${vecA ? 'vec4<f32>' : 'f32'}>;` : '';
   const partials = { kind: 'scratch' as const, id: PARTIALS, bytes: S * M * N4 * 16 };
   const epilogue = S > 1 ? `
   for (var i = 0u; i < 4u; i++) {
@@ -128,7 +136,9 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const source = `
 ${S > 1 ? `${x.decl(0, false)}
 ${weightDecl(1, 'weight', ctx.precision)}
-@group(0) @binding(2) var<storage, read_write> part: array<vec4<f32>>;` : `${decls}
+@group(0) @binding(2) var<storage, read_write> part: array<vec4<f32>>;
+${gateDecl(3)}` : `${decls}
+${gateDecl(args.length)}
 ${y.helpers(true)}
 ${res ? res.helpers(false) : ''}`}
 // Two halves each: the next K step's tiles are fetched into registers while this one's are used.
@@ -181,8 +191,8 @@ fn main(${ENTRY_PARAMS}) {
 ${aligned || S > 1 ? '' : `fn st_y_group(m: u32, co: u32, cg: u32, v: vec4<f32>) {
   for (var j = 0u; j < 4u; j++) { if (cg + j < ${u32(COG)}) { y[m * ${u32(CO)} + co + j] = v[j]; } }
 }`}`;
-  if (S === 1) return [{ label: op.name, source, workgroups: G * mTiles * nTiles, args }];
-  const gemmArgs: Arg[] = [args[0], args[1], partials];
+  if (S === 1) return [{ label: op.name, source, workgroups: G * mTiles * nTiles, args: scaled ? [...args, gateArg] : args }];
+  const gemmArgs: Arg[] = [args[0], args[1], partials, ...(scaled ? [gateArg] : [])];
   return [{ label: `${op.name}:split-k`, source, workgroups: S * mTiles * nTiles, args: gemmArgs },
     splitKReduce(op, ctx, partials, S, M, CO, y, res)];
 }

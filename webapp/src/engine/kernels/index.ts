@@ -9,7 +9,7 @@ import { instanceNorm } from './instance_norm';
 import { pad } from './pad';
 import { globalPool, pool } from './pool';
 import { resize } from './resize';
-import { squeezeExcite } from './squeeze_excite';
+import { squeezeExcite, squeezeExciteGate } from './squeeze_excite';
 import { UnsupportedOpError, type KernelDispatch, type KernelGenerator, type OpContext } from './common';
 import type { Manifest, OpSpec } from '../manifest';
 
@@ -18,6 +18,7 @@ const GENERATORS: Record<string, KernelGenerator> = {
   pool,
   global_pool: globalPool,
   squeeze_excite: squeezeExcite,
+  squeeze_excite_gate: squeezeExciteGate,
   pad,
   instance_norm: instanceNorm,
   resize,

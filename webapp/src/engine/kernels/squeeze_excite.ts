@@ -1,23 +1,125 @@
-// squeeze_excite: y = x · act₂(act₁(mean_hw(x)·Wr + br)·We + be), in four dispatches:
-// the global mean (pool.ts), the two small FC layers as GEMVs (gemv.ts: spread over many
-// workgroups; one workgroup doing both left one SM streaming the weights), then the channel
-// scaling of x.
+// Squeeze-excite: gate = act₂(act₁(mean_hw(x)·Wr + br)·We + be), one value per (image, channel).
+//
+// squeeze_excite_gate writes the gate [N, C] in ONE dispatch: one workgroup per image reduces
+// the H×W×C map to C means in workgroup memory, then does both small FC layers from there and
+// writes the C gate values. The consumer (the block's projection conv, `input_scale`) multiplies
+// its input channels by the gate as it loads them, so the scaled map is never written.
+// squeeze_excite (the fallback form, when the scaled map has other users) is the same gate
+// into a scratch buffer, then the channel scale: two dispatches.
+//
+// Each of the three stages is a column sum: `cols` vec4 columns, each a sum over `rows` terms;
+// the workgroup's threads are split into slices of rows per column, each thread keeps four
+// independent sums (four loads in flight), and the slices are added up in workgroup memory.
+// The compiler fuses only blocks whose means and squeezed values fit the 16 KiB of workgroup
+// memory every device has (fuse_se.py); a device with more memory gets more threads.
 
-import { ENTRY_PARAMS, pixelVec4Index, RowTensor, u32, pad4, type KernelDispatch, type OpContext } from './common';
-import { gemv } from './gemv';
-import { globalPoolSource } from './pool';
+import { activationCode, ENTRY_PARAMS, pad4, pixelVec4Index, RowTensor, u32, UnsupportedOpError, weightDecl,
+  WORKGROUP_INDEX, type Arg, type KernelDispatch, type OpContext } from './common';
 import type { OpSpec } from '../manifest';
 
 const SCALE_THREADS = 64;
+const MAX_THREADS = 1024;
+const UNROLL = 4;
+
+/** WGSL adding up `term(r)` (a vec4) over rows r < rows for each of `cols` columns `col`, then
+ *  running `finish` (which sees `col` and the sum `s`) once per column. Uniform control flow:
+ *  every thread reaches both barriers. */
+function columnSum(threads: number, cols: number, rows: number, term: (r: string) => string, finish: string): string {
+  const CB = Math.min(cols, threads);          // columns per pass
+  const P = Math.floor(threads / CB);          // row slices per column
+  const sums = [...Array(UNROLL).keys()];
+  return `for (var cb = 0u; cb < ${u32(cols)}; cb += ${u32(CB)}) {
+    let col = cb + lid % ${u32(CB)};
+    let slice = lid / ${u32(CB)};
+    ${sums.map((i) => `var s${i} = vec4<f32>(0.0);`).join(' ')}
+    if (slice < ${u32(P)} && col < ${u32(cols)}) {
+      var r = slice;
+      for (; r + ${u32((UNROLL - 1) * P)} < ${u32(rows)}; r += ${u32(UNROLL * P)}) {
+        ${sums.map((i) => `s${i} += ${term(`r + ${u32(i * P)}`)};`).join(' ')}
+      }
+      for (; r < ${u32(rows)}; r += ${u32(P)}) { s0 += ${term('r')}; }
+    }
+    part[lid] = ${sums.map((i) => `s${i}`).join(' + ')};
+    workgroupBarrier();
+    if (slice == 0u && col < ${u32(cols)}) {
+      var s = part[lid];
+      for (var j = 1u; j < ${u32(P)}; j++) { s += part[j * ${u32(CB)} + lid]; }
+      ${finish}
+    }
+    workgroupBarrier();
+  }`;
+}
+
+interface GateShape { N: number; HW: number; C: number; CR: number }
+
+/** Threads of the one-workgroup gate kernel, or 0 when its arrays don't fit workgroup memory. */
+function gateThreads(s: GateShape, ctx: OpContext): number {
+  const arrays = (pad4(s.C) + pad4(s.CR)) * 4;
+  const room = Math.floor((ctx.workgroupLimits.storageBytes - arrays) / 16 / 64) * 64;
+  const threads = Math.min(MAX_THREADS, ctx.workgroupLimits.threads, room);
+  return threads >= 64 ? threads : 0;
+}
+
+function gateSource(op: OpSpec, s: GateShape, threads: number, ctx: OpContext): string {
+  const { HW, C, CR } = s;
+  const C4 = pad4(C) / 4;
+  const CR4 = pad4(CR) / 4;
+  const x = new RowTensor('x', C);
+  const gate = new RowTensor('gate', C);
+  const a = op.attrs;
+  return `
+${x.decl(0, false)}
+${weightDecl(1, 'reduce_weight', ctx.precision)}
+${weightDecl(2, 'reduce_bias', ctx.precision)}
+${weightDecl(3, 'expand_weight', ctx.precision)}
+${weightDecl(4, 'expand_bias', ctx.precision)}
+${gate.decl(5, true)}
+${x.helpers(false)}
+${gate.helpers(true)}
+var<workgroup> se_mean: array<vec4<f32>, ${C4}>;
+var<workgroup> se_hidden: array<vec4<f32>, ${CR4}>;
+var<workgroup> part: array<vec4<f32>, ${threads}>;
+
+@compute @workgroup_size(${threads})
+fn main(${ENTRY_PARAMS}) {
+  ${WORKGROUP_INDEX}
+  let n = wg;
+  ${columnSum(threads, C4, HW, (r) => `ld_x(n * ${u32(HW)} + ${r}, col * 4u)`,
+    `se_mean[col] = s / ${HW}.0;`)}
+  ${columnSum(threads, CR4, C, (k) => `se_mean[(${k}) / 4u][(${k}) % 4u] * w4_reduce_weight((${k}) * ${u32(CR4)} + col)`,
+    `var v = s + w4_reduce_bias(col);
+      ${activationCode(a.reduce_activations, 'v')}
+      se_hidden[col] = v;`)}
+  ${columnSum(threads, C4, CR, (k) => `se_hidden[(${k}) / 4u][(${k}) % 4u] * w4_expand_weight((${k}) * ${u32(C4)} + col)`,
+    `var v = s + w4_expand_bias(col);
+      ${activationCode(a.expand_activations, 'v')}
+      st_gate(n, col * 4u, v);`)}
+}`;
+}
+
+/** The dispatch writing the gate [N, C] of `op` into `out`. */
+function gateDispatch(op: OpSpec, ctx: OpContext, out: Arg): KernelDispatch {
+  const [N, H, W, C] = ctx.shape(op.inputs[0]);
+  const s = { N, HW: H * W, C, CR: op.attrs.squeeze_channels as number };
+  const threads = gateThreads(s, ctx);
+  if (!threads) {
+    throw new UnsupportedOpError(`squeeze-excite ${op.name} has ${C} channels, more than one workgroup can hold`);
+  }
+  const w = op.weights;
+  const weights: Arg[] = [w.reduce_weight, w.reduce_bias, w.expand_weight, w.expand_bias]
+    .map((slice) => ({ kind: 'weight', slice }));
+  return { label: `${op.name}:gate`, source: gateSource(op, s, threads, ctx), workgroups: N,
+    args: [{ kind: 'tensor', name: op.inputs[0] }, ...weights, out] };
+}
+
+export function squeezeExciteGate(op: OpSpec, ctx: OpContext): KernelDispatch[] {
+  return [gateDispatch(op, ctx, { kind: 'tensor', name: op.outputs[0] })];
+}
 
 export function squeezeExcite(op: OpSpec, ctx: OpContext): KernelDispatch[] {
-  const a = op.attrs;
   const [N, H, W, C] = ctx.shape(op.inputs[0]);
-  const CR: number = a.squeeze_channels;
   const C4 = pad4(C) / 4;
-  const mean = { kind: 'scratch' as const, id: `${op.name}:mean`, bytes: N * pad4(C) * 4 };
-  const hidden = { kind: 'scratch' as const, id: `${op.name}:hidden`, bytes: N * pad4(CR) * 4 };
-  const gate = { kind: 'scratch' as const, id: `${op.name}:gate`, bytes: N * pad4(C) * 4 };
+  const gate = { kind: 'scratch' as const, id: `${op.name}:gate`, bytes: N * C * 4 };
   const x = new RowTensor('x', C);
   const y = new RowTensor('y', C);
   const g = new RowTensor('gate', C);
@@ -35,16 +137,8 @@ fn main(${ENTRY_PARAMS}) {
   ${pixelVec4Index(SCALE_THREADS, total, C4)}
   st_y(m, c, ld_x(m, c) * ld_gate(m / ${u32(H * W)}, c));
 }`;
-  const w = op.weights;
   return [
-    { label: `${op.name}:mean`, source: globalPoolSource(N, H * W, C, 'avg'), workgroups: N * C4,
-      args: [{ kind: 'tensor', name: op.inputs[0] }, mean] },
-    gemv({ label: `${op.name}:reduce`, rows: N, inner: C, outputs: CR, precision: ctx.precision,
-      activations: a.reduce_activations, x: mean, weight: { kind: 'weight', slice: w.reduce_weight },
-      bias: { kind: 'weight', slice: w.reduce_bias }, y: hidden }),
-    gemv({ label: `${op.name}:expand`, rows: N, inner: CR, outputs: C, precision: ctx.precision,
-      activations: a.expand_activations, x: hidden, weight: { kind: 'weight', slice: w.expand_weight },
-      bias: { kind: 'weight', slice: w.expand_bias }, y: gate }),
+    gateDispatch(op, ctx, gate),
     { label: `${op.name}:scale`, source: scale, workgroups: Math.ceil(total / SCALE_THREADS),
       args: [{ kind: 'tensor', name: op.inputs[0] }, gate, { kind: 'tensor', name: op.outputs[0] }] },
   ];
