@@ -318,3 +318,52 @@ def test_conditional_instance_norm_package_matches_onnxruntime(tmp_path):
     [expected] = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)
     got = run_package(tmp_path, feeds)["y"]
     assert np.linalg.norm(got - expected) / np.linalg.norm(expected) <= 1e-5
+
+
+def _se_then_conv_model(tmp_path, c, cr, co, also_used: bool):
+    """Squeeze-excite of x (ReLU / HardSigmoid), then a 1×1 projection conv plus x; with
+    `also_used` the excited map is also added to the output, so it must be written."""
+    rng = np.random.default_rng(4)
+    init = lambda name, a: numpy_helper.from_array(np.asarray(a, F), name)  # noqa: E731
+    inits = [init("w1", rng.standard_normal((cr, c, 1, 1))), init("b1", rng.standard_normal(cr)),
+             init("w2", rng.standard_normal((c, cr, 1, 1))), init("b2", rng.standard_normal(c)),
+             init("wp", rng.standard_normal((co, c, 1, 1))), init("bp", rng.standard_normal(co))]
+    make = helper.make_node
+    nodes = [make("GlobalAveragePool", ["x"], ["s"]), make("Conv", ["s", "w1", "b1"], ["r"]), make("Relu", ["r"], ["rr"]),
+             make("Conv", ["rr", "w2", "b2"], ["e"]), make("HardSigmoid", ["e"], ["g"], alpha=1 / 6, beta=0.5),
+             make("Mul", ["x", "g"], ["excited"]), make("Conv", ["excited", "wp", "bp"], ["p"]),
+             make("Add", ["p", "x"], ["y0" if also_used else "y"])]
+    if also_used:
+        nodes.append(make("Add", ["y0", "excited"], ["y"]))
+    return _save(tmp_path, nodes, [_x((2, c, 5, 6))], [_x((2, co, 5, 6), "y")], inits)
+
+
+@pytest.mark.parametrize("also_used", [False, True])
+def test_squeeze_excite_gate_fuses_into_the_next_conv_unless_the_scaled_map_is_needed(tmp_path, also_used):
+    import onnxruntime as ort
+
+    path = _se_then_conv_model(tmp_path, c=7, cr=3, co=7, also_used=also_used)
+    ops = compile_to_folder(path, tmp_path, PackageMeta("m")).manifest["ops"]
+    if also_used:   # the fallback: one squeeze_excite op writes the scaled map
+        assert [op["op"] for op in ops] == ["squeeze_excite", "conv2d", "binary"]
+        assert "input_scale" not in ops[1]["attrs"]
+    else:           # the gate [N, C], read by the conv as the scale of its input channels
+        gate, conv = ops
+        assert gate["op"] == "squeeze_excite_gate" and gate["inputs"] == ["x"]
+        assert conv["attrs"]["input_scale"] and conv["attrs"]["residual"]
+        assert conv["inputs"] == ["x", "x", gate["outputs"][0]]
+    x = np.random.default_rng(5).standard_normal((2, 7, 5, 6)).astype(F)
+    [expected] = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    got = run_package(tmp_path, {"x": x})["y"]
+    assert np.linalg.norm(got - expected) / np.linalg.norm(expected) <= 1e-5
+
+
+def test_squeeze_excite_too_wide_for_one_workgroup_is_left_unfused():
+    from tessera.compiler.passes.fuse_se import MAX_GATE_CHANNELS
+
+    c = MAX_GATE_CHANNELS
+    values = _images(["x", "y"], c) | {n: Value(n, (1, ch, 1, 1), (0, 2, 3, 1)) for n, ch in (("p", c), ("r", 8), ("g", c))}
+    g = Graph("g", [Node("global_pool", ["x"], ["p"], {"kind": "avg"}, "pool"), _conv("reduce", ["p"], "r"),
+                    _conv("expand", ["r"], "g"), _binary("mul", "x", "g", "y")],
+              ["x"], ["y"], values, layouts={f"{n}/weight": "khkwci_co4" for n in ("reduce", "expand")})
+    assert [n.op for n in fuse_squeeze_excite(g).nodes] == ["global_pool", "conv2d", "conv2d", "binary"]

@@ -199,6 +199,30 @@ def test_squeeze_excite_before_a_conv_is_two_dispatches(page, case):
     assert len(conv) == 1 and len(labels) <= 4, labels
 
 
+def test_mobilenet_v3_large_dispatches_follow_from_its_layers(page):
+    """One dispatch per conv and classifier layer, one per squeeze-excite block (its two FCs and
+    the scaling are inside the gate and the next conv), the input layout, the head's pool and the
+    split-K sums: nothing else."""
+    import onnx
+
+    from tessera import paths
+    from tessera.bench.cases import ensure_bench_models
+
+    ensure_bench_models(["mobilenet-v3-large"], log=lambda _: None)
+    model = onnx.load(paths.build_dir() / "bench-models" / "mobilenet-v3-large" / "model.onnx")
+    count = lambda *ops: sum(n.op_type in ops for n in model.graph.node)  # noqa: E731
+    readers = {i for n in model.graph.node if n.op_type == "Conv" for i in n.input}
+    se_blocks = sum(n.op_type == "GlobalAveragePool" and n.output[0] in readers for n in model.graph.node)
+    url, _ = page.compile(model, "mobilenet-v3-large-plan")
+    got = plan(page, url, (1, 3, 224, 224))
+    labels = got["labels"]
+    split_sums = sum(label.endswith("split-k sum") for label in labels)
+    layers = count("Conv") - 2 * se_blocks + count("Gemm", "MatMul")
+    assert se_blocks == 8 and sum(label.endswith(":gate") for label in labels) == se_blocks
+    assert len(labels) == 1 + layers + se_blocks + (count("GlobalAveragePool") - se_blocks) + split_sums, labels
+    print(f"MobileNetV3-Large: {len(labels)} dispatches, {got['sources']} distinct WGSL sources")
+
+
 def test_softmax_top_k_on_the_gpu(page):
     model, x_shape = gemm_model(3, 16, 300)
     url, path = page.compile(model, "topk")
