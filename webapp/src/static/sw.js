@@ -5,9 +5,9 @@
 // shell, onnxruntime-web's wasm, the model index and the default model, taking each file from an
 // older build's cache when its content is unchanged (its key carries its content hash) and from
 // the network otherwise; files of the other bundled models already cached are carried over too.
-// Activate deletes every other build's cache. Navigations go to the network first and fall back
-// to the cached page offline; other files come from the cache, and a model file not cached yet
-// is fetched whole once and kept. Byte-range requests (the engine's loader splits large weight
+// Activate deletes every other build's cache, and the page offers a reload. Navigations get the
+// cached page and other files come from the cache, online or not (a new deploy's worker takes
+// over as soon as it is installed); a model file not cached yet is fetched whole once and kept. Byte-range requests (the engine's loader splits large weight
 // shards into ranges) are answered from the cached whole file with 206 and Content-Range.
 
 const BUILD = self.TESSERA_BUILD;
@@ -55,23 +55,19 @@ self.addEventListener('fetch', (event) => {
   if (request.method !== 'GET') return;
   const url = new URL(request.url);
   if (url.origin !== SCOPE.origin || !url.pathname.startsWith(SCOPE.pathname)) return;
-  if (request.mode === 'navigate') {
+  const path = url.pathname.slice(SCOPE.pathname.length);
+  if (request.mode === 'navigate' && (path === '' || path === 'index.html')) {
     event.respondWith(navigate(request));
     return;
   }
-  const path = url.pathname.slice(SCOPE.pathname.length);
   if (url.search || !(PRECACHE.has(path) || RUNTIME.has(path))) return;
   event.respondWith(fromCache(request, path));
 });
 
+/** The build's own page, so it always goes with the files this cache holds (a newer build's
+ *  page could name files this worker doesn't know); the network only if it is missing. */
 async function navigate(request) {
-  try {
-    return await fetch(request);
-  } catch (e) {
-    const page = await caches.match(keyOf('index.html'), { cacheName: CACHE });
-    if (page) return page;
-    throw e;
-  }
+  return (await caches.match(keyOf('index.html'), { cacheName: CACHE })) ?? fetch(request);
 }
 
 async function fromCache(request, path) {
