@@ -26,13 +26,16 @@ export interface EngineOptions {
   /** The value of white in an image-to-image model's input and output (1 or 255), for a
    *  package whose manifest has no pixel_range. */
   pixelRange?: number;
+  /** Wrap every call in a validation error scope (tests, development builds). By default only
+   *  the first calls of each input shape are; later ones rely on the uncaptured-error check. */
+  validateEveryCall?: boolean;
 }
 
 export class EngineModel {
   private readonly calls = new Map<string, Promise<PreparedCall>>();
   private constructor(readonly manifest: Manifest, private readonly gpu: EngineDevice,
     private readonly weights: WeightStore, private readonly pipelines: PipelineCache,
-    private readonly readback: Readback) {}
+    private readonly readback: Readback, private readonly validateEveryCall: boolean) {}
 
   static async load(baseUrl: string, options: EngineOptions = {}): Promise<EngineModel> {
     const fetched = await fetchPackage(baseUrl, options.precision ?? 'fp16', options.onProgress);
@@ -46,7 +49,8 @@ export class EngineModel {
     const shape = evaluateShape(manifest.inputs[0].shape, manifest.memory.reference_bindings);
     // Pipelines start compiling now, while the shards still download and upload.
     planCall(manifest, shape, precision, device.limits).dispatches.forEach((d) => pipelines.get(d));
-    const model = new EngineModel(manifest, gpu, await uploading, pipelines, new Readback(device));
+    const model = new EngineModel(manifest, gpu, await uploading, pipelines, new Readback(device),
+      options.validateEveryCall ?? false);
     await model.prepare(shape);
     model.throwIfFailed();
     return model;
@@ -70,7 +74,8 @@ export class EngineModel {
     if (!call) {
       const { device } = this.gpu;
       const plan = planCall(this.manifest, shape, this.weights.precision, device.limits, normStats);
-      call = PreparedCall.create(device, this.manifest, plan, this.weights, this.pipelines, this.readback);
+      call = PreparedCall.create(device, this.manifest, plan, this.weights, this.pipelines, this.readback,
+        this.validateEveryCall);
       this.calls.set(key, call);
     }
     return call;

@@ -19,6 +19,11 @@ import { InputUploader } from './upload';
 import type { WeightStore } from './weights';
 
 const MAX_WORKGROUPS_PER_DIM = 65535;
+/** Calls of each input shape run inside a validation error scope until this many have
+ *  passed (unless every call is validated): a scope costs a round trip to the GPU process per
+ *  call, and once a shape's calls have validated, the same commands can't become invalid. A
+ *  later invalid call still fails loudly, through the device's uncaptured-error check. */
+const VALIDATED_CALLS = 2;
 const TOPK_OUT = 'topk:out';
 
 export interface TopEntry { index: number; score: number }
@@ -84,6 +89,9 @@ export class PreparedCall {
   private otherInputs = new Map<string, GPUBuffer>();   // inputs after the first, by name
   private imageInput: Promise<ImageInput> | null = null;
   private canvasOutput: CanvasOutput | null = null;
+  private validatedCalls = 0;
+  private validateEveryCall = false;       // every call in an error scope, not only the first
+
   private constructor(private readonly device: GPUDevice, private readonly manifest: Manifest,
     readonly plan: Plan, private readonly steps: Step[], private readonly uploader: InputUploader,
     private readonly inputTensor: GPUBuffer, private readonly outputBinding: GPUBufferBinding,
@@ -91,7 +99,7 @@ export class PreparedCall {
     private readonly scratchBuffer: (id: string, bytes: number) => GPUBuffer) {}
 
   static async create(device: GPUDevice, manifest: Manifest, plan: Plan, weights: WeightStore,
-    pipelines: PipelineCache, readback: Readback): Promise<PreparedCall> {
+    pipelines: PipelineCache, readback: Readback, validateEveryCall = false): Promise<PreparedCall> {
     const compiling = plan.dispatches.map((d) => pipelines.get(d));
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     const own: GPUBuffer[] = [];
@@ -124,6 +132,7 @@ export class PreparedCall {
     const call = new PreparedCall(device, manifest, plan, steps, uploader, tensorBuffer(input.name),
       { buffer: tensorBuffer(output.name), size: outputBytes }, readback, pipelines, scratchBuffer);
     call.buffers = own;
+    call.validateEveryCall = validateEveryCall;
     call.otherInputs = new Map(manifest.inputs.slice(1).map((s) => [s.name, tensorBuffer(s.name)]));
     return call;
   }
@@ -150,28 +159,30 @@ export class PreparedCall {
     const target = ring ? await ring.acquire() : null;
     const enc = this.device.createCommandEncoder();
     let release = () => {};
-    let errors: Promise<GPUError | null>;
+    let errors: Promise<GPUError | null> = Promise.resolve(null);
+    const scoped = this.validateEveryCall || this.validatedCalls < VALIDATED_CALLS;
     try {
       if (input.data instanceof Float32Array) release = await this.uploader.write(enc, input.data);
       // Nothing awaits from here to the submit: the queue writes below (other inputs, image
       // copies) land right before this call's command buffer, whatever else is in flight.
       this.writeOtherInputs(input.others ?? {});
       imageInput?.upload(images!);
-      this.device.pushErrorScope('validation');
+      if (scoped) this.device.pushErrorScope('validation');
       try {
         hooks.before?.(enc);
         const pass = enc.beginComputePass();
         imageInput?.encode(pass);
         hooks.first?.(pass);
         // Images and hook-written inputs are in the physical layout already: no layout dispatch.
-        for (const s of this.steps.slice(physicalInput ? this.plan.layoutDispatches : 0)) encodeStep(pass, s);
+        const steps = this.steps;
+        for (let i = physicalInput ? this.plan.layoutDispatches : 0; i < steps.length; i++) encodeStep(pass, steps[i]);
         hooks.last?.(pass);
         pass.end();
         hooks.after?.(enc);
         if (read) enc.copyBufferToBuffer(read.buffer, read.offset ?? 0, target!, 0, read.size!);
         this.device.queue.submit([enc.finish()]);
       } finally {
-        errors = this.device.popErrorScope();
+        if (scoped) errors = this.device.popErrorScope();
       }
     } catch (e) {
       if (target) ring!.release(target);
@@ -181,6 +192,7 @@ export class PreparedCall {
     }
     const [error, bytes] = await Promise.all([errors, target ? ring!.read(target) : null]);
     if (error) throw new Error(`${this.manifest.name}: the GPU rejected the call (${error.message})`);
+    if (scoped) this.validatedCalls++;
     return bytes;
   }
 

@@ -70,7 +70,7 @@ const floats = (o: Record<string, number[]>) => Object.fromEntries(Object.entrie
 
 const hooks = {
   async load(url: string, precision: Precision): Promise<number> {
-    const model = await EngineModel.load(new URL(url, document.baseURI).href, { precision });
+    const model = await EngineModel.load(new URL(url, document.baseURI).href, { precision, validateEveryCall: true });
     models.set(nextId, model);
     return nextId++;
   },
