@@ -84,7 +84,12 @@ class Site:
 def web_bundle(web_dist: Path | None) -> Path:
     """The built web app: the given folder, or a fresh build with the app's own esbuild build."""
     if web_dist is None:
-        subprocess.run(["node", "build.mjs"], cwd=WEBAPP, check=True)
+        try:
+            built = subprocess.run(["node", "build.mjs"], cwd=WEBAPP).returncode == 0
+        except FileNotFoundError:
+            raise TesseraError("Node.js is needed to build the web app; install it (see the README's set-up).") from None
+        if not built:
+            raise TesseraError("The web app's build failed (its errors are above).")
         web_dist = WEBAPP / "dist"
     for name in ("index.html", "app.js", "style.css", "vendor/ort"):
         if not (web_dist / name).exists():
@@ -318,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
         site = build(args.static, args.models_dir, args.models.split(",") if args.models else None, args.web_dist)
     except TesseraError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:     # a model folder missing a file, a disk full, a folder not writable
+        print(f"error: {e.strerror}: {e.filename}", file=sys.stderr)
         return 1
     index = json.loads(site.files["models/index.json"])
     for m in index:

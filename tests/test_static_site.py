@@ -207,6 +207,8 @@ def test_site_classifies_offline_without_the_api_and_a_new_deploy_replaces_the_c
         # A new deploy (one model fewer): its worker takes over, says so, and drops the old cache.
         rebuilt = build_site(site, webapp_dist, "--models", "efficientnet-lite0")
         assert rebuilt.returncode == 0, rebuilt.stderr
+        assert not list((site / "models").glob("mobilenet-v2-*"))           # its own old files go,
+        assert (site / "test-packages" / "gemm" / "manifest.json").is_file()  # files it didn't write stay
         version = json.loads((site / "sw.js").read_text().split(";\n", 1)[0].split(" = ", 1)[1])["version"]
         with serving(site, port):
             page.reload()
