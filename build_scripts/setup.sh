@@ -62,7 +62,7 @@ if [ ! -x .venv/bin/python ]; then
   rm -f "$stamps/pip"
 fi
 extras=test
-[ "$mode" = test ] && extras=test,window   # the suite also drives the pywebview Qt window
+[ "$mode" = test ] && extras=test,window,package   # the suite also drives the Qt window and builds the app
 h=$(echo "$extras" | cat - pyproject.toml | sha256sum | cut -c1-16)
 if ! up_to_date pip "$h"; then
   say "installing Python dependencies"
