@@ -367,3 +367,11 @@ def test_squeeze_excite_too_wide_for_one_workgroup_is_left_unfused():
                     _conv("expand", ["r"], "g"), _binary("mul", "x", "g", "y")],
               ["x"], ["y"], values, layouts={f"{n}/weight": "khkwci_co4" for n in ("reduce", "expand")})
     assert [n.op for n in fuse_squeeze_excite(g).nodes] == ["global_pool", "conv2d", "conv2d", "binary"]
+
+
+def test_a_broadcast_add_does_not_become_a_residual():
+    """A 1×1 conv of a [N, C, 1, 1] vector added to a map: the conv's epilogue would add only
+    where its own output is, so the add stays (an elementwise residual needs equal shapes)."""
+    values = _images(["map", "y"]) | {n: Value(n, (1, 8, 1, 1), (0, 2, 3, 1)) for n in ("vec", "c")}
+    g = Graph("g", [_conv("conv", ["vec"], "c"), _binary("add", "map", "c", "y")], ["map", "vec"], ["y"], values)
+    assert [n.op for n in fuse_residual_add(g).nodes] == ["conv2d", "binary"]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from tests.engine_harness import engine_page, onnxruntime_output, rel_l2
+from tests.engine_harness import engine_page, onnxruntime_output, onnxruntime_outputs, rel_l2
 
 FP32_TOLERANCE = 1e-4
 rng = np.random.default_rng()
@@ -221,6 +221,37 @@ def test_mobilenet_v3_large_dispatches_follow_from_its_layers(page):
     assert se_blocks == 8 and sum(label.endswith(":gate") for label in labels) == se_blocks
     assert len(labels) == 1 + layers + se_blocks + (count("GlobalAveragePool") - se_blocks) + split_sums, labels
     print(f"MobileNetV3-Large: {len(labels)} dispatches, {got['sources']} distinct WGSL sources")
+
+
+def style_scaled_model(c, h, w, s):
+    """y = conv3x3(x) · conv1x1(style) + conv1x1'(style): a per-channel scale and shift computed
+    from a [1, S, 1, 1] input vector, broadcast over an NHWC map (the arbitrary transform's
+    form of conditional normalisation)."""
+    inits = {"wx": rng.standard_normal((c, c, 3, 3)) / (3 * np.sqrt(c)), "bx": rng.standard_normal(c),
+             "ws": rng.standard_normal((c, s, 1, 1)) / np.sqrt(s), "bs": rng.standard_normal(c),
+             "wb": rng.standard_normal((c, s, 1, 1)) / np.sqrt(s), "bb": rng.standard_normal(c)}
+    nodes = [helper.make_node("Conv", ["x", "wx", "bx"], ["f"], pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["style", "ws", "bs"], ["scale"]),
+             helper.make_node("Mul", ["f", "scale"], ["m"]),
+             helper.make_node("Conv", ["style", "wb", "bb"], ["shift"]),
+             helper.make_node("Add", ["m", "shift"], ["y"])]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, h, w]),
+              helper.make_tensor_value_info("style", TensorProto.FLOAT, [1, s, 1, 1])]
+    return helper.make_model(helper.make_graph(
+        nodes, "style_scaled", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, c, h, w])],
+        [numpy_helper.from_array(v.astype(np.float32), k) for k, v in inits.items()]),
+        opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("c, h, w, s", [(6, 5, 7, 7), (12, 9, 6, 5)])
+def test_scale_and_shift_from_a_style_vector_conv(page, c, h, w, s):
+    url, path = page.compile(style_scaled_model(c, h, w, s), f"style_scaled_{c}_{s}")
+    model_id = page.load(url, "fp32")
+    x = rng.standard_normal((1, c, h, w)).astype(np.float32)
+    style = rng.standard_normal((1, s, 1, 1)).astype(np.float32)
+    out = page.run(model_id, x, {"style": style})
+    assert rel_l2(out, onnxruntime_outputs(path, {"x": x, "style": style}).ravel()) <= FP32_TOLERANCE
+    page.dispose(model_id)
 
 
 def test_softmax_top_k_on_the_gpu(page):

@@ -11,7 +11,7 @@ import { checkSupported } from './kernels/index';
 import { fetchPackage, type LoadProgress } from './loader';
 import { evaluateShape, type Manifest, type Precision } from './manifest';
 import { NormStats } from './norm_stats';
-import { planCall, type NormStatsMode } from './planner';
+import { planCall, type NormStatsMode, type Plan } from './planner';
 import type { ImageSource } from './preprocess';
 import { Readback } from './readback';
 import { uploadWeights, type WeightStore } from './weights';
@@ -38,20 +38,29 @@ export class EngineModel {
     private readonly readback: Readback, private readonly validateEveryCall: boolean) {}
 
   static async load(baseUrl: string, options: EngineOptions = {}): Promise<EngineModel> {
-    const fetched = await fetchPackage(baseUrl, options.precision ?? 'fp16', options.onProgress);
-    checkSupported(fetched.manifest);
-    const gpu = await openDevice();
+    // The device opens while the manifest downloads (adapter and device requests take tens of ms).
+    const opening = openDevice();
+    let fetched: Awaited<ReturnType<typeof fetchPackage>>;
+    try {
+      fetched = await fetchPackage(baseUrl, options.precision ?? 'fp16', options.onProgress);
+      checkSupported(fetched.manifest);
+    } catch (e) {
+      void opening.then((g) => g.device.destroy(), () => {});
+      throw e;
+    }
+    const gpu = await opening;
     const { device } = gpu;
     const uploading = uploadWeights(device, fetched);
     const pipelines = new PipelineCache(device);
     const { precision } = fetched;
     const manifest = { ...fetched.manifest, pixel_range: options.pixelRange ?? fetched.manifest.pixel_range };
     const shape = evaluateShape(manifest.inputs[0].shape, manifest.memory.reference_bindings);
-    // Pipelines start compiling now, while the shards still download and upload.
-    planCall(manifest, shape, precision, device.limits).dispatches.forEach((d) => pipelines.get(d));
+    // Pipelines start compiling now, all at once, while the shards still download and upload.
+    const plan = planCall(manifest, shape, precision, device.limits);
+    plan.dispatches.forEach((d) => pipelines.get(d));
     const model = new EngineModel(manifest, gpu, await uploading, pipelines, new Readback(device),
       options.validateEveryCall ?? false);
-    await model.prepare(shape);
+    await model.prepare(shape, undefined, plan);
     model.throwIfFailed();
     return model;
   }
@@ -67,13 +76,13 @@ export class EngineModel {
   pipeline(d: KernelDispatch): Promise<GPUComputePipeline> { return this.pipelines.get(d); }
 
   /** Plans, compiles and allocates for one logical input shape (once per shape and
-   *  statistics mode). */
-  prepare(shape: number[], normStats?: NormStatsMode): Promise<PreparedCall> {
+   *  statistics mode; `plan`: one already made for them). */
+  prepare(shape: number[], normStats?: NormStatsMode, plan?: Plan): Promise<PreparedCall> {
     const key = callKey(shape, normStats);
     let call = this.calls.get(key);
     if (!call) {
       const { device } = this.gpu;
-      const plan = planCall(this.manifest, shape, this.weights.precision, device.limits, normStats);
+      plan ??= planCall(this.manifest, shape, this.weights.precision, device.limits, normStats);
       call = PreparedCall.create(device, this.manifest, plan, this.weights, this.pipelines, this.readback,
         this.validateEveryCall);
       this.calls.set(key, call);

@@ -1,7 +1,8 @@
 """Epilogue fusion on package ops.
 
 - fuse_residual_add: ``binary add`` of a conv2d/gemm output (used only there, no epilogue
-  yet) and a same-shaped tensor becomes that layer's ``residual`` input: y = conv + bias + r.
+  yet) and a tensor of the same shape (neither broadcast) becomes that layer's ``residual``
+  input: y = conv + bias + r.
 - fuse_activations: a ``unary`` op that is the only user of a conv2d / conv_transpose2d /
   gemm / binary / instance_norm output is appended to that op's ``activations`` list.
 """
@@ -31,8 +32,11 @@ def fuse_residual_add(graph: Graph) -> Graph:
             if (layer is None or layer.op not in RESIDUAL_OPS or layer.attrs["activations"]
                     or layer.attrs["residual"] or not _single_use(graph, users, add.inputs[main])):
                 continue
-            out, rest = graph.values[add.outputs[0]], graph.values[add.inputs[other]]
-            if rest.shape != out.shape or rest.perm != out.perm or layer not in nodes:
+            # Both operands shaped like the sum: the layer's epilogue adds elementwise, it
+            # doesn't broadcast (a [N, C, 1, 1] conv output added to a map must stay an add).
+            out, rest, own = (graph.values[n] for n in (add.outputs[0], add.inputs[other], add.inputs[main]))
+            if (rest.shape != out.shape or own.shape != out.shape or rest.perm != out.perm
+                    or layer not in nodes):
                 continue
             fused = replace(layer, inputs=layer.inputs + [add.inputs[other]], outputs=list(add.outputs),
                             attrs={**layer.attrs, "residual": True}, name=f"{layer.name}+{add.name}")
