@@ -64,12 +64,16 @@ def serving(out: Path, port: int = 0):
         yield line.split(" at ")[1].split()[0]
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError(f"tessera serve did not stop on SIGTERM: {proc.communicate()[0][-2000:]}") from None
 
 
 def get(url: str, **headers: str):
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as res:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as res:
             return res.status, res.headers, res.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()
