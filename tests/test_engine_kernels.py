@@ -149,6 +149,8 @@ SE_CASES = {
     "se+project c18 r5 co7 batch2": se_project_model(2, 18, 6, 7, 5, 7),
     "se+project split-K c256 r64 co40": se_project_model(1, 256, 7, 7, 64, 40),
     "se+3x3 conv c20 r6 co9 batch2": se_project_model(2, 20, 5, 6, 6, 9, k=3),
+    # more vec4 columns than a 256-thread workgroup has threads: the gate's stages loop over them
+    "se+project c1030 r9 co5": se_project_model(1, 1030, 2, 5, 9, 5),
 }
 
 ALL_CASES = {**CONV_CASES, **POOL_CASES, **GEMM_CASES, **SE_CASES}

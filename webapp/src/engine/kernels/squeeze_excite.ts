@@ -8,8 +8,9 @@
 // into a scratch buffer, then the channel scale: two dispatches.
 //
 // Each of the three stages is a column sum: `cols` vec4 columns, each a sum over `rows` terms;
-// the workgroup's threads are split into slices of rows per column, each thread keeps four
-// independent sums (four loads in flight), and the slices are added up in workgroup memory.
+// the workgroup's threads are split into slices of rows per column, each thread keeps UNROLL
+// independent sums (as many loads in flight: with one workgroup per image, the loads' latency
+// is what bounds the widest blocks), and the slices are added up in workgroup memory.
 // The compiler fuses only blocks whose means and squeezed values fit the 16 KiB of workgroup
 // memory every device has (fuse_se.py); a device with more memory gets more threads.
 
@@ -19,7 +20,7 @@ import type { OpSpec } from '../manifest';
 
 const SCALE_THREADS = 64;
 const MAX_THREADS = 1024;
-const UNROLL = 4;
+const UNROLL = 8;
 
 /** WGSL adding up `term(r)` (a vec4) over rows r < rows for each of `cols` columns `col`, then
  *  running `finish` (which sees `col` and the sum `s`) once per column. Uniform control flow:
