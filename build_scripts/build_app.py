@@ -16,6 +16,7 @@ build/app/; when nothing changed and the outputs exist, nothing is rebuilt (--fo
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shutil
 import subprocess
@@ -80,7 +81,8 @@ def run_pyinstaller() -> Path:
 
 
 def windows_installer() -> None:
-    iscc = shutil.which("iscc") or shutil.which("ISCC")
+    default = Path(os.environ.get("ProgramFiles(x86)", r"C:\Program Files (x86)"), "Inno Setup 6", "ISCC.exe")
+    iscc = shutil.which("iscc") or (str(default) if default.is_file() else None)
     if iscc is None:
         log("Inno Setup (iscc) is not installed: the app is in build/app/dist/tessera, no installer made")
         return
