@@ -1,8 +1,18 @@
 """The Style view in real Chromium (SwiftShader): a small photo stylised in the preview equals
-the network's output for the same photo and style (onnxruntime; fp16 weights on the GPU); strength 0 shows the original; the split
-shows the original left of its line; undo/redo restores the previous style; the editing state
-survives a reload; export writes a new file into the output folder with the photo's EXIF kept
-and the style in its metadata. Light and dark screenshots of the view.
+the network's output for the same photo and style (onnxruntime; fp16 weights on the GPU);
+strength 0 shows the original; the split shows the original left of its line; undo/redo
+restores the previous style; the editing state survives a reload; export writes a new file into
+the output folder with the photo's EXIF kept and the style in its metadata. Style images: the
+preview equals the arbitrary pair's output by onnxruntime for that style image, blends of two
+style images and with the photo's own style equal the transform of the blended vector, a file
+that is no image gets one sentence, the styles survive a reload, an export names the style
+image. The status line says what runs the preview (and the style predictor, and why on wasm),
+and the wasm banner is not shown over the view. Light and dark screenshots of the view.
+
+Speed: the app runs on a build folder of its own holding only the three style packages, whose
+reference shape (the size the engine compiles pipelines for at load) is the test photo's, so
+SwiftShader compiles each network's pipelines once, not for 512² and again for 64×48; and no
+classifier loads in the background.
 
 Chromium on SwiftShader loses the device on any draw into a real WebGPU canvas, so the preview
 canvas's WebGPU context is a stand-in (tests/webgpu_canvas_standin.js) that copies each frame's
@@ -10,11 +20,16 @@ texture into the element: what the app's render pass drew is checked, presentati
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
+import onnxruntime as ort
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
+from tessera import paths
 from tests.conftest import REPO
 from tests.ui_harness import running_app, screenshot_both_schemes
 
@@ -42,10 +57,34 @@ def photo(tmp_path_factory) -> tuple[object, np.ndarray]:
     return path, rgb
 
 
+STYLE_PACKAGES = ("multistyle26", "arbitrary-predict", "arbitrary-transform")
+TRANSFORM_VECTOR = "mobilenet_conv/Conv/BiasAdd"
+
+
 @pytest.fixture(scope="module")
-def app(webapp_dist, bundled_models, tmp_path_factory):
-    with running_app(webapp_dist, tmp_path_factory.mktemp("userdata")) as running:
-        yield running
+def style_build(bundled_models, tmp_path_factory):
+    """A build folder with the three style packages, the image networks' reference shape set
+    to the test photo's size (the predictor's is already its 256×256)."""
+    build = tmp_path_factory.mktemp("build")
+    for name in STYLE_PACKAGES:
+        folder = build / "models" / name
+        shutil.copytree(paths.bundled_models_dir() / name, folder)
+        manifest = json.loads((folder / "manifest.json").read_text())
+        if name != "arbitrary-predict":
+            manifest["memory"]["reference_bindings"] = {"h": H, "w": W}
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+    return build
+
+
+@pytest.fixture(scope="module")
+def app(webapp_dist, style_build, tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TESSERA_BUILD_DIR", str(style_build))
+    try:
+        with running_app(webapp_dist, tmp_path_factory.mktemp("userdata")) as running:
+            yield running
+    finally:
+        mp.undo()
 
 
 @pytest.fixture(scope="module")
@@ -56,16 +95,23 @@ def page(app):
     page = context.new_page()
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(server.app_url() + "#style")
-    expect(page.locator(".view-style .status")).to_contain_text("on webgpu", timeout=120_000)
+    expect(page.locator(".view-style .status")).to_contain_text("Preview on webgpu", timeout=120_000)
     return page
 
 
 def settled(page) -> None:
-    """Every draw the view asked for is done and on the canvas."""
-    page.wait_for_function("""() => {
-        const c = document.querySelector('.view-style canvas');
-        return c.dataset.idle === 'true' && c.dataset.frames && c.dataset.presented === c.dataset.frames;
-    }""", timeout=120_000)
+    """Every draw the view asked for is done and on the canvas (on a timeout, what the view
+    says is in the error)."""
+    try:
+        page.wait_for_function("""() => {
+            const c = document.querySelector('.view-style canvas');
+            return c.dataset.idle === 'true' && c.dataset.frames && c.dataset.presented === c.dataset.frames;
+        }""", timeout=240_000)
+    except Exception as e:
+        said = page.evaluate("""() => [...document.querySelectorAll(
+            '.view-style .status, .view-style .notice, .view-style .message')].map((e) => e.textContent)
+            .concat(JSON.stringify(document.querySelector('.view-style canvas').dataset))""")
+        raise AssertionError(f"the preview did not settle; the view says {said}") from e
 
 
 def preview_pixels(page) -> np.ndarray:
@@ -125,6 +171,137 @@ def test_preview_is_the_networks_output_and_its_controls_composite_on_the_gpu(ap
     page.get_by_label("Before and after").fill("0")
 
 
+@pytest.fixture(scope="module")
+def style_images(tmp_path_factory) -> dict[str, tuple[object, np.ndarray]]:
+    """Two 256×256 PNG style images: the predictor's own size, so the page feeds them unresized."""
+    folder = tmp_path_factory.mktemp("styles")
+    out = {}
+    for name, sample in (("wave.png", "coffee"), ("stripes.png", "astronaut")):
+        img = Image.open(paths.SAMPLES_DIR / f"{sample}.jpg").convert("RGB")
+        side = min(img.size)
+        img = img.crop(((img.width - side) // 2, (img.height - side) // 2,
+                        (img.width + side) // 2, (img.height + side) // 2)).resize((256, 256), Image.LANCZOS)
+        img.save(folder / name)
+        out[name] = (folder / name, np.asarray(img))
+    return out
+
+
+def style_vector(page, rgb: np.ndarray) -> np.ndarray:
+    """The predictor's style vector of a 256×256 image by onnxruntime-web's wasm in the page, at
+    the 'basic' level (the ONNX semantics, as the app runs it on wasm). Not Python's onnxruntime:
+    the int8 predictor rounds every activation to a quantisation step, so two float
+    implementations' vectors differ by a few per cent (docs/stylize.md), which alone moves the
+    picture below 40 dB; the preview is checked against the transform of this very vector."""
+    got = page.evaluate("""async (pixels) => {
+        const base = new URL('vendor/ort/', document.baseURI).href;
+        const ort = await import(`${base}ort.webgpu.min.mjs`);
+        ort.env.wasm.wasmPaths = base;
+        const model = await (await fetch('models/arbitrary-predict/source.onnx')).arrayBuffer();
+        const session = await ort.InferenceSession.create(new Uint8Array(model),
+            { executionProviders: ['wasm'], graphOptimizationLevel: 'basic' });
+        const x = new ort.Tensor('float32', Float32Array.from(pixels, (v) => v / 255), [1, 256, 256, 3]);
+        const out = await session.run({ [session.inputNames[0]]: x });
+        const data = Array.from(await out[session.outputNames[0]].getData());
+        await session.release();
+        return data;
+    }""", rgb.ravel().tolist())
+    return np.asarray(got, np.float32)
+
+
+@pytest.fixture(scope="module")
+def pair():
+    """The transform by onnxruntime with graph optimisations off (the int8 network's ONNX
+    semantics, which the engine computes), on the package's source ONNX."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    transform = ort.InferenceSession(str(paths.bundled_models_dir() / "arbitrary-transform" / "source.onnx"),
+                                     options, providers=["CPUExecutionProvider"])
+
+    def stylised(photo: np.ndarray, v: np.ndarray) -> np.ndarray:
+        out = transform.run(None, {"content_image": (photo.astype(np.float32) / 255)[None],
+                                   TRANSFORM_VECTOR: v.astype(np.float32).reshape(1, 100, 1, 1)})[0][0]
+        return (np.clip(out, 0, 1) * 255).round().astype(np.uint8)
+
+    return stylised
+
+
+def photo_style_input(page) -> np.ndarray:
+    """The shown photo's centre square at 256×256 as the browser resamples it for the predictor
+    (the same createImageBitmap call the page makes): the input of "the photo's own style"."""
+    rgba = page.evaluate("""async () => {
+        const { photo } = JSON.parse(localStorage.getItem('tessera.style-editor'));
+        const image = await createImageBitmap(await (await fetch(photo.url)).blob(), { imageOrientation: 'from-image' });
+        const side = Math.min(image.width, image.height);
+        const square = await createImageBitmap(image, (image.width - side) >> 1, (image.height - side) >> 1, side, side,
+            { resizeWidth: 256, resizeHeight: 256, resizeQuality: 'high' });
+        const ctx = new OffscreenCanvas(256, 256).getContext('2d');
+        ctx.drawImage(square, 0, 0);
+        return Array.from(ctx.getImageData(0, 0, 256, 256).data);
+    }""")
+    return np.asarray(rgba, np.uint8).reshape(256, 256, 4)[..., :3]
+
+
+def add_style_image(app, page, path) -> None:
+    server, _, _ = app
+    server.api.dialogs.next = [path]
+    page.get_by_role("button", name="Style image…").click()
+    expect(page.get_by_role("button", name=path.name, exact=True)).to_be_visible(timeout=120_000)
+
+
+def test_status_line_says_what_runs_the_preview_and_no_wasm_banner_over_it(page):
+    status = page.locator(".view-style .status")
+    expect(status).to_contain_text("Preview on webgpu (Tessera's engine, on a software GPU: slow)")
+    banner = page.locator(".banner")
+    expect(banner).to_contain_text("WebAssembly")            # what the shell says for SwiftShader ...
+    expect(banner).to_be_hidden()                           # ... is not true here, so not shown
+    page.get_by_role("link", name="Classify").click()
+    expect(banner).to_be_visible()
+    page.get_by_role("link", name="Style").click()
+    expect(banner).to_be_hidden()
+
+
+def test_image_styles_preview_their_blends_on_the_gpu(app, page, photo, style_images, pair, tmp_path):
+    _, rgb = photo
+    stylised = pair
+    (wave, wave_rgb), (stripes, stripes_rgb) = style_images["wave.png"], style_images["stripes.png"]
+    junk = tmp_path / "notes.png"
+    junk.write_bytes(b"not a picture")
+    page.locator(".style-section").first.locator("input[type=file]").set_input_files(str(junk))
+    expect(page.locator(".style-side .notice")).to_have_text(
+        "“notes.png” can't be used as a style: it is not an image this browser can read.")
+
+    add_style_image(app, page, wave)
+    # On SwiftShader `auto` reads style images on wasm, and the line says why.
+    expect(page.locator(".view-style .status")).to_contain_text(
+        "style images read on wasm because the only GPU here is a software one")
+    v_wave = style_vector(page, wave_rgb)
+    alone = preview_pixels(page)
+    got = psnr(alone, stylised(rgb, v_wave))
+    print(f"image style preview vs onnxruntime: {got:.1f} dB")
+    assert got >= 40
+    assert psnr(alone, rgb) < 20
+
+    add_style_image(app, page, stripes)                     # used alone ...
+    page.get_by_role("button", name="Add wave.png to the mix").click()     # ... then wave added at 0.5
+    expect(page.get_by_label("Weight of wave.png")).to_be_visible()
+    v_stripes = style_vector(page, stripes_rgb)
+    mixed = preview_pixels(page)
+    assert psnr(mixed, stylised(rgb, v_wave / 3 + v_stripes * 2 / 3)) >= 40
+    assert psnr(mixed, alone) < 35                          # the blend is not one style
+
+    page.get_by_label("Photo's own style").fill("0.5")
+    v_own = style_vector(page, photo_style_input(page))
+    own_half = preview_pixels(page)
+    assert psnr(own_half, stylised(rgb, (v_wave / 3 + v_stripes * 2 / 3) / 2 + v_own / 2)) >= 40
+    page.keyboard.press("Control+z")                        # the photo's share back to 0
+    expect(page.get_by_label("Photo's own style")).to_have_value("0")
+    assert psnr(preview_pixels(page), mixed) >= 40
+    page.get_by_role("button", name="Remove stripes.png from the mix").click()   # wave alone again
+    assert psnr(preview_pixels(page), alone) >= 40
+    choose_style(page, 3)                                   # back to the built-in styles
+    expect(page.get_by_label("Photo's own style")).to_be_hidden()
+
+
 def test_undo_redo_and_reload_restore_the_editing_state(page):
     styled3 = preview_pixels(page)
     choose_style(page, 7)
@@ -143,7 +320,8 @@ def test_undo_redo_and_reload_restore_the_editing_state(page):
     mixed = preview_pixels(page)
 
     page.reload()
-    expect(page.locator(".view-style .status")).to_contain_text("on webgpu", timeout=120_000)
+    expect(page.locator(".view-style .status")).to_contain_text("Preview on webgpu", timeout=120_000)
+    expect(page.get_by_role("button", name="wave.png", exact=True)).to_be_visible()    # image styles kept
     expect(page.get_by_label("Weight of style-12")).to_be_visible()
     expect(page.get_by_label("Keep the original colours")).to_be_checked()
     assert psnr(preview_pixels(page), mixed) >= 40      # the same photo, mix and colours
@@ -179,3 +357,18 @@ def test_without_webgpu_the_view_says_what_to_do(app):
     expect(page.locator(".view-style .message")).to_contain_text("needs WebGPU", timeout=60_000)
     expect(page.get_by_role("button", name="Open photo…")).to_be_disabled()
     context.close()
+
+
+def test_export_with_an_image_style_names_it(app, page, tmp_path):
+    server, _, _ = app
+    page.get_by_role("button", name="wave.png", exact=True).click()
+    page.get_by_label("Keep the original colours").uncheck()
+    server.api.dialogs.next = [tmp_path]
+    page.get_by_role("button", name="Output folder…").click()
+    page.get_by_role("button", name="Export", exact=True).click()
+    expect(page.locator(".style-side .notice")).to_contain_text("Exported harbour-wave.png", timeout=120_000)
+    with Image.open(tmp_path / "harbour-wave.png") as out:
+        assert out.size == (W, H)
+        exif = out.getexif()
+        assert exif[MAKE] == CAMERA_MAKE
+        assert exif[IMAGE_DESCRIPTION] == "Stylized by Tessera: wave"

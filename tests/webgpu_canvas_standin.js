@@ -16,8 +16,7 @@
     let texture = null;
     let frames = 0;
     canvas.dataset.presented = '0';
-    async function present(frame, tex) {
-      const { device, format } = config;
+    async function present(frame, tex, { device, format }) {
       await device.queue.onSubmittedWorkDone();
       const [w, h] = [tex.width, tex.height];
       const bytesPerRow = Math.ceil(w * 4 / 256) * 256;
@@ -44,7 +43,7 @@
     }
     return {
       canvas,
-      configure(c) { config = c; },
+      configure(c) { config = c; texture = null; },    // as a real canvas: a new device, a new texture
       unconfigure() { config = null; },
       getConfiguration() { return config; },
       getCurrentTexture() {
@@ -54,8 +53,8 @@
         }
         const frame = ++frames;
         canvas.dataset.frames = String(frame);
-        const tex = texture;
-        setTimeout(() => void present(frame, tex), 0);   // after the caller's submit
+        const [tex, cfg] = [texture, config];
+        setTimeout(() => void present(frame, tex, cfg), 0);   // after the caller's submit
         return texture;
       },
     };

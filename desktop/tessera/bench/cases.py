@@ -2,11 +2,16 @@
 
 A case is one model at one input shape; every case runs on every chosen runtime. The models are
 the benchmark stand-ins (build/bench-models, built by build_scripts/build_bench_models.py) and
-the bundled classifiers (build/models).
+the bundled models (build/models). The int8 QDQ ones (the arbitrary-style pair) are benchmarked
+as the float network Tessera's compiler folds them into: that network is written as ONNX
+(bench/float_graph.py) into build/bench-models/<name>/ when the cases are chosen, and every
+runtime but Tessera's loads it (onnxruntime-web's WebGPU provider has no DequantizeLinear);
+Tessera's package is compiled from the QDQ original, which folds to the same network.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from dataclasses import dataclass
@@ -19,6 +24,7 @@ RUNTIMES = ("tessera", "ort-webgpu", "ort-wasm", "tfjs-webgpu", "tfjs-webgl")
 BASELINE_RUNTIME = "ort-webgpu"
 BENCH_MODELS = ("resnet50", "mobilenet-v3-large", "mobilenet-v3-small", "fast-style", "multistyle26")
 BUNDLED_MODELS = ("efficientnet-lite0", "mobilenet-v2", "arbitrary-predict", "arbitrary-transform")
+QUANTIZED_MODELS = ("arbitrary-predict", "arbitrary-transform")     # int8 QDQ: see the docstring
 CLASSIFY_SHAPES = ((1, 3, 224, 224), (8, 3, 224, 224))
 STYLE_SHAPES = ((1, 3, 512, 512), (1, 3, 1024, 1024))
 # The arbitrary-style pair takes NHWC images: the predictor its 256×256 style image, the
@@ -42,6 +48,11 @@ class BenchModel:
     folder: Path                 # holds model.onnx
     url: str                     # the same folder as the page sees it, ending in "/"
     shapes: tuple[tuple[int, ...], ...]
+    source: Path | None = None   # what Tessera's compiler gets, when not folder/model.onnx
+
+    @property
+    def compiler_input(self) -> Path:
+        return self.source or self.folder / "model.onnx"
 
 
 @dataclass(frozen=True)
@@ -54,11 +65,37 @@ class BenchCase:
         return shape_id(self.shape)
 
 
+FLOAT_STAMP = "float-graph.stamp"
+
+
+def _float_copy(name: str, source: Path) -> Path:
+    """build/bench-models/<name>/ with the QDQ model `source` as its float network (written
+    when missing or made from another source) and the bundled model.json."""
+    import onnx
+
+    from tessera.bench import float_graph
+
+    folder = bench_models_dir() / name
+    stamp = hashlib.sha256(source.read_bytes() + Path(float_graph.__file__).read_bytes()).hexdigest()
+    if (folder / FLOAT_STAMP).is_file() and (folder / FLOAT_STAMP).read_text() == stamp:
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / FLOAT_STAMP).unlink(missing_ok=True)
+    onnx.save(float_graph.dequantized(onnx.load(source)), folder / "model.onnx")
+    (folder / "model.json").write_bytes((source.parent / "model.json").read_bytes())
+    (folder / FLOAT_STAMP).write_text(stamp)      # last: its presence marks completion
+    return folder
+
+
 def _load(name: str) -> BenchModel | None:
+    source = None
     if name in BENCH_MODELS:
         folder, url = bench_models_dir() / name, f"bench-models/{name}/"
     else:
         folder, url = bundled_models_dir() / name, f"models/{name}/"
+        if name in QUANTIZED_MODELS and (folder / "model.onnx").is_file():
+            source = folder / "model.onnx"
+            folder, url = _float_copy(name, source), f"bench-models/{name}/"
     try:
         meta = json.loads((folder / "model.json").read_text())
     except (OSError, ValueError):
@@ -67,7 +104,7 @@ def _load(name: str) -> BenchModel | None:
         return None
     shapes = tuple(tuple(s) for s in meta.get("bench_shapes", ())) or NHWC_SHAPES.get(name) or (
         CLASSIFY_SHAPES if meta.get("task") == "classify" else STYLE_SHAPES)
-    return BenchModel(name, meta.get("task", "classify"), folder, url, shapes)
+    return BenchModel(name, meta.get("task", "classify"), folder, url, shapes, source)
 
 
 def ensure_bench_models(names: list[str], log) -> None:

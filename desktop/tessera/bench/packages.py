@@ -32,7 +32,7 @@ def _stamp(onnx_path: Path) -> str:
 def ensure_package(model: BenchModel, root: Path) -> Path:
     """The package folder for ``model`` under ``root``, compiled if missing or stale."""
     folder = root / model.name / "package"
-    onnx_path = model.folder / "model.onnx"
+    onnx_path = model.compiler_input
     # What the package needs beyond the graph: an image output's white value, for canvas output.
     meta = json.loads((model.folder / "model.json").read_text())
     extra = {"pixel_range": meta["pixel_range"]} if "pixel_range" in meta else {}

@@ -45,10 +45,10 @@ export function normalisedWeights(weights: number[]): Float32Array {
 }
 
 /** For metadata and file names: "style-3", or "style-3 60%, style-7 40%"; image styles by
- *  their file's name, with the photo's own style's share when it has one. */
+ *  their file's name without its extension, with the photo's own style's share when it has one. */
 export function describeStyle(state: StyleState, names: string[]): string {
   const [weights, labels] = state.useImages
-    ? [state.imageWeights, state.imageStyles.map((s) => s.name)] : [state.weights, names];
+    ? [state.imageWeights, state.imageStyles.map((s) => s.name.replace(/\.[^.]*$/, ''))] : [state.weights, names];
   const shares = [...normalisedWeights(weights)].map((w, i) => ({ name: labels[i] ?? `style-${i}`, w })).filter((s) => s.w > 0);
   const mix = shares.length === 1 ? shares[0].name : shares.map((s) => `${s.name} ${Math.round(s.w * 100)}%`).join(', ');
   return state.useImages && state.photoStyle > 0
