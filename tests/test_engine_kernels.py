@@ -257,17 +257,20 @@ def test_scale_and_shift_from_a_style_vector_conv(page, c, h, w, s):
 
 
 def test_softmax_top_k_on_the_gpu(page):
+    """Loaded as the app loads (only the first calls of a kind validated in an error scope):
+    the calls after those still give each its own right answer."""
     model, x_shape = gemm_model(3, 16, 300)
     url, path = page.compile(model, "topk")
-    model_id = page.load(url, "fp32")
-    x = rng.standard_normal(x_shape).astype(np.float32)
-    logits = onnxruntime_output(path, x)
-    probs = np.exp(logits - logits.max(1, keepdims=True))
-    probs /= probs.sum(1, keepdims=True)
-    rows = page.top_k(model_id, x, 5)
-    for row, p in zip(rows, probs):
-        assert [e["index"] for e in row] == list(np.argsort(-p, kind="stable")[:5])
-        np.testing.assert_allclose([e["score"] for e in row], np.sort(p)[::-1][:5], rtol=1e-4)
+    model_id = page.page.evaluate("([u, p]) => tesseraEngine.load(u, p, false)", [url, "fp32"])
+    for _ in range(4):
+        x = rng.standard_normal(x_shape).astype(np.float32)
+        logits = onnxruntime_output(path, x)
+        probs = np.exp(logits - logits.max(1, keepdims=True))
+        probs /= probs.sum(1, keepdims=True)
+        rows = page.top_k(model_id, x, 5)
+        for row, p in zip(rows, probs):
+            assert [e["index"] for e in row] == list(np.argsort(-p, kind="stable")[:5])
+            np.testing.assert_allclose([e["score"] for e in row], np.sort(p)[::-1][:5], rtol=1e-4)
     page.dispose(model_id)
 
 

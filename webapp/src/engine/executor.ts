@@ -19,10 +19,11 @@ import { InputUploader } from './upload';
 import type { WeightStore } from './weights';
 
 const MAX_WORKGROUPS_PER_DIM = 65535;
-/** Calls of each input shape run inside a validation error scope until this many have
- *  passed (unless every call is validated): a scope costs a round trip to the GPU process per
- *  call, and once a shape's calls have validated, the same commands can't become invalid. A
- *  later invalid call still fails loudly, through the device's uncaptured-error check. */
+/** Calls run inside a validation error scope until this many of the same kind (input shape,
+ *  tensor or image input, what is read back, see `submit`) have passed, unless every call is
+ *  validated: a scope costs a round trip to the GPU process per call, and a kind's later calls
+ *  encode the same commands on the same buffers. Were one invalid after all, the device's
+ *  uncaptured-error check still fails it (or the next call) loudly. */
 const VALIDATED_CALLS = 2;
 const TOPK_OUT = 'topk:out';
 
@@ -89,7 +90,7 @@ export class PreparedCall {
   private otherInputs = new Map<string, GPUBuffer>();   // inputs after the first, by name
   private imageInput: Promise<ImageInput> | null = null;
   private canvasOutput: CanvasOutput | null = null;
-  private validatedCalls = 0;
+  private readonly validated = new Map<string, number>();   // calls passed in a scope, by kind
   private validateEveryCall = false;       // every call in an error scope, not only the first
 
   private constructor(private readonly device: GPUDevice, private readonly manifest: Manifest,
@@ -150,17 +151,21 @@ export class PreparedCall {
   }
 
   /** One call: the input in, every dispatch in one compute pass (with the hooks' work), then
-   *  the copy of `read`, one submit; resolves to the bytes of `read`. */
-  private async submit(input: CallInput, read: GPUBufferBinding | null, hooks: CallHooks = {}): Promise<ArrayBuffer | null> {
+   *  the copy of `read`, one submit; resolves to the bytes of `read`. `kind` names calls that
+   *  encode the same commands each time; calls without one (callers' hooks) are always
+   *  validated. */
+  private async submit(input: CallInput, read: GPUBufferBinding | null, hooks: CallHooks = {},
+    kind?: string): Promise<ArrayBuffer | null> {
     const images = Array.isArray(input.data) ? input.data : null;
     const physicalInput = images !== null || input.data === null;
+    const kindKey = kind === undefined ? null : `${kind} ${images ? 'images' : 'tensor'}`;
+    const scoped = this.validateEveryCall || kindKey === null || (this.validated.get(kindKey) ?? 0) < VALIDATED_CALLS;
     const imageInput = images ? await this.images() : null;
     const ring = read ? this.ring(read.size!) : null;
     const target = ring ? await ring.acquire() : null;
     const enc = this.device.createCommandEncoder();
     let release = () => {};
     let errors: Promise<GPUError | null> = Promise.resolve(null);
-    const scoped = this.validateEveryCall || this.validatedCalls < VALIDATED_CALLS;
     try {
       if (input.data instanceof Float32Array) release = await this.uploader.write(enc, input.data);
       // Nothing awaits from here to the submit: the queue writes below (other inputs, image
@@ -192,13 +197,14 @@ export class PreparedCall {
     }
     const [error, bytes] = await Promise.all([errors, target ? ring!.read(target) : null]);
     if (error) throw new Error(`${this.manifest.name}: the GPU rejected the call (${error.message})`);
-    if (scoped) this.validatedCalls++;
+    if (scoped && kindKey !== null) this.validated.set(kindKey, (this.validated.get(kindKey) ?? 0) + 1);
     return bytes;
   }
 
   /** The whole output, in the physical layout of the package (for a plain output = logical). */
   async runPhysical(input: CallInput, hooks: CallHooks = {}): Promise<Float32Array> {
-    return new Float32Array((await this.submit(input, this.outputBinding, hooks))!);
+    const plain = Object.keys(hooks).length === 0;
+    return new Float32Array((await this.submit(input, this.outputBinding, hooks, plain ? 'output' : undefined))!);
   }
 
   /** A call whose results stay on the GPU, for the hooks to use; nothing is read back. */
@@ -235,7 +241,8 @@ export class PreparedCall {
     }
     const outBuffer = this.scratchBuffer(`${TOPK_OUT} ${key}`, rows * k * 8);
     const topK = step;
-    const raw = (await this.submit(input, { buffer: outBuffer, size: rows * k * 8 }, { last: (pass) => encodeStep(pass, topK) }))!;
+    const raw = (await this.submit(input, { buffer: outBuffer, size: rows * k * 8 }, { last: (pass) => encodeStep(pass, topK) },
+      `top-k ${key}`))!;
     const idx = new Uint32Array(raw);
     const val = new Float32Array(raw);
     return Array.from({ length: rows }, (_, r) => Array.from({ length: k }, (_, j) => (

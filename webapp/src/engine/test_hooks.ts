@@ -69,8 +69,10 @@ class TextureContext {
 const floats = (o: Record<string, number[]>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Float32Array.from(v)]));
 
 const hooks = {
-  async load(url: string, precision: Precision): Promise<number> {
-    const model = await EngineModel.load(new URL(url, document.baseURI).href, { precision, validateEveryCall: true });
+  /** Every call of the model validated in an error scope unless `validateEveryCall` is false
+   *  (then only the first calls of each kind are, as in the app). */
+  async load(url: string, precision: Precision, validateEveryCall = true): Promise<number> {
+    const model = await EngineModel.load(new URL(url, document.baseURI).href, { precision, validateEveryCall });
     models.set(nextId, model);
     return nextId++;
   },
