@@ -38,6 +38,7 @@ WORK = ROOT / "build" / "app"
 BUNDLE_DIST = WORK / "dist"
 OUT = ROOT / "dist"
 SPEC = ROOT / "build_scripts" / "tessera.spec"
+LINUX_PACKAGES = sys.platform.startswith("linux") and platform.machine() == "x86_64"
 MODELS = ROOT / "build" / "models"
 WEBAPP = ROOT / "webapp" / "dist"
 
@@ -60,7 +61,8 @@ def ensure_inputs() -> None:
 def outputs() -> list[Path]:
     """What a finished build leaves, per platform; all must exist for the stamp to count."""
     if sys.platform.startswith("linux"):
-        return [BUNDLE_DIST / "tessera" / "tessera", *linux_packages.package_paths(OUT, __version__)]
+        packages = linux_packages.package_paths(OUT, __version__) if LINUX_PACKAGES else ()
+        return [BUNDLE_DIST / "tessera" / "tessera", *packages]
     if sys.platform == "darwin":
         return [BUNDLE_DIST / "Tessera.app"]
     return [BUNDLE_DIST / "tessera" / "tessera.exe"]
@@ -119,12 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     saved = bundle_files.link_identical_files(bundle)
     log(f"hard-linked identical files: {saved / 1e6:.0f} MB saved")
     bundle_files.write_size_report(bundle, report_file)
-    if sys.platform.startswith("linux"):
-        if platform.machine() not in ("x86_64", "AMD64"):
-            log(f"packages are only made for x86_64, not {platform.machine()}; the app is in {bundle}")
-        else:
-            for made in linux_packages.make_packages(bundle, OUT, __version__, ROOT / "assets" / "icons"):
-                log(f"wrote {made.relative_to(ROOT)} ({made.stat().st_size / 1e6:.0f} MB)")
+    if LINUX_PACKAGES:
+        for made in linux_packages.make_packages(bundle, OUT, __version__, ROOT / "assets" / "icons"):
+            log(f"wrote {made.relative_to(ROOT)} ({made.stat().st_size / 1e6:.0f} MB)")
+    elif sys.platform.startswith("linux"):
+        log(f"packages are only made for x86_64, not {platform.machine()}; the app is in {bundle}")
     elif sys.platform == "win32":
         windows_installer()
     elif sys.platform == "darwin":
