@@ -36,6 +36,7 @@ export interface BufferLimits {
   maxBufferSize: number;
   maxStorageBufferBindingSize: number;
   maxComputeInvocationsPerWorkgroup?: number;
+  maxComputeWorkgroupSizeX?: number;
   maxComputeWorkgroupStorageSize?: number;
 }
 
@@ -73,7 +74,8 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
     dispatches.push(transposeInput(logical, { kind: 'tensor', name: input.name }, inputShape, input.perm));
   }
   const workgroupLimits = {
-    threads: limits.maxComputeInvocationsPerWorkgroup ?? DEFAULT_WORKGROUP_LIMITS.threads,
+    threads: Math.min(limits.maxComputeInvocationsPerWorkgroup ?? DEFAULT_WORKGROUP_LIMITS.threads,
+      limits.maxComputeWorkgroupSizeX ?? DEFAULT_WORKGROUP_LIMITS.threads),
     storageBytes: limits.maxComputeWorkgroupStorageSize ?? DEFAULT_WORKGROUP_LIMITS.storageBytes,
   };
   const ctx = { shape, precision, normStats, workgroupLimits,
