@@ -197,14 +197,15 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import threading
+
     from tessera.static_server import StaticServer
 
-    server = StaticServer(args.static, args.port)
-    print(f"serving {args.static} at {server.url} (Ctrl-C stops)", flush=True)
-    try:
-        server.serve_forever()
-    finally:
-        server.stop()
+    with StaticServer(args.static, args.port) as server:
+        print(f"serving {args.static} at {server.url} (Ctrl-C stops)", flush=True)
+        # The server runs in its own thread, so Ctrl-C or SIGTERM always lands here, never
+        # inside the request loop (which would take it for a failed request and go on).
+        threading.Event().wait()
     return 0
 
 

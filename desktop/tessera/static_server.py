@@ -96,11 +96,9 @@ class StaticServer:
         """Every header of every `_headers` rule whose pattern matches the request path."""
         return [h for pattern, headers in self.rules if pattern.fullmatch(path) for h in headers]
 
-    def serve_forever(self) -> None:
-        self._httpd.serve_forever(0.2)
-
     def start(self) -> "StaticServer":
-        self._thread = threading.Thread(target=self.serve_forever, name="tessera-static", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.2,), name="tessera-static",
+                                        daemon=True)
         self._thread.start()
         return self
 
