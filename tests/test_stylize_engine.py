@@ -1,7 +1,9 @@
 """The bundled arbitrary-style pair on Tessera's WebGPU engine (headless Chromium, SwiftShader)
 against onnxruntime (CPU) on the same ONNX files: predictor → style vector → transform, on
-photos. Each package is compiled with the test's size as its reference shape and loaded once,
-so SwiftShader builds one set of pipelines. (multistyle26 against onnxruntime: at 64×64 in
+photos; the transform's NHWC output drawn into a canvas (channels-last canvas output) equals
+its read-back output, and its full-resolution tiled render (the editor's export) equals the
+whole-image run. Each package is compiled with the test's size as its reference shape and the
+two are loaded once, side by side, so SwiftShader builds one set of pipelines per network. (multistyle26 against onnxruntime: at 64×64 in
 test_engine_style_kernels.py, at 64×48 through the editor's preview in test_ui_style.py —
 each SwiftShader load of it costs minutes, so it isn't loaded a third time here.)"""
 
@@ -15,7 +17,7 @@ from PIL import Image
 
 from tessera import paths
 from tessera.zoo.bundled_styles import BY_NAME
-from tests.engine_harness import engine_page
+from tests.engine_harness import engine_page, page_image
 
 PSNR_DB = 40.0
 
@@ -55,10 +57,21 @@ def bundled(page, name: str, bindings: dict | None = None):
                         extra={"pixel_range": 1, "stylize": network.stylize})
 
 
-def test_arbitrary_pair_matches_onnxruntime(page):
+VECTOR = "mobilenet_conv/Conv/BiasAdd"
+
+
+@pytest.fixture(scope="module")
+def pair(page):
+    """Both networks compiled for 64×64 and loaded at once (their pipelines compile together)."""
     predict_url, predict_path = bundled(page, "arbitrary-predict", {"h": 64, "w": 64})
     transform_url, transform_path = bundled(page, "arbitrary-transform", {"h": 64, "w": 64})
-    predictor, transform = page.load(predict_url, "fp32"), page.load(transform_url, "fp32")
+    predictor, transform = page.page.evaluate(
+        "(urls) => Promise.all(urls.map((u) => tesseraEngine.load(u, 'fp32')))", [predict_url, transform_url])
+    return predictor, predict_path, transform, transform_path
+
+
+def test_arbitrary_pair_matches_onnxruntime(pair, page):
+    predictor, predict_path, transform, transform_path = pair
     style = photo("chelsea", 64, 64)[None]     # the app feeds 256×256; any size is the same graph
     vector = page.run(predictor, style)
     ref_vector = onnxruntime_literal(predict_path, {"style_image": style}).ravel()
@@ -74,3 +87,24 @@ def test_arbitrary_pair_matches_onnxruntime(page):
     print(f"style vector rel L2 {vector_error:.4f}; transform 64x64: {got:.1f} dB")
     assert vector_error <= 0.05
     assert got >= PSNR_DB
+
+
+def test_transform_drawn_channels_last_into_a_canvas_and_tiled_equals_its_readback(pair, page):
+    """The NHWC output drawn by the canvas output's render pass: each pixel within 1/255 of the
+    read-back output (clamped); and the tiled render of the same picture (one tile with the
+    whole image's statistics, the editor's export path) equals it too."""
+    _, _, transform, _ = pair
+    content = photo("coffee", 64, 64)
+    vector = np.random.default_rng(3).normal(0, 1, 100).astype(np.float32)
+    got = page.page.evaluate("([id, x, s, o]) => tesseraEngine.renderAndRun(id, x, s, o)",
+                             [transform, content.ravel().tolist(), [1, 64, 64, 3], {VECTOR: vector.tolist()}])
+    pixels = np.asarray(got["pixels"], np.float64).reshape(64, 64, 4)
+    expected = np.clip(np.asarray(got["output"], np.float64).reshape(64, 64, 3), 0, 1) * 255
+    assert np.all(pixels[..., 3] == 255)
+    assert np.abs(pixels[..., :3] - expected).max() <= 1.0
+    assert expected.std() > 10      # an image, not a flat colour that any bug could match
+    rgb = (content * 255).round().astype(np.uint8)
+    tiled = page.render_tiled(transform, page_image(rgb), others={VECTOR: vector})
+    assert "pixels" in tiled, tiled
+    whole = page.run(transform, (rgb.astype(np.float32) / 255)[None], {VECTOR: vector}).reshape(64, 64, 3)
+    assert np.abs(tiled["pixels"][..., :3].astype(np.float64) - np.clip(whole, 0, 1) * 255).max() <= 1.0
