@@ -28,7 +28,7 @@ export async function fetchManifest(baseUrl: string): Promise<Manifest> {
 }
 
 /** Shards larger than this are fetched as several byte ranges of this size, in parallel. */
-export const RANGE_BYTES = 8 << 20;
+const RANGE_BYTES = 8 << 20;
 
 function range(first: number, last: number): RequestInit {
   return { headers: { Range: `bytes=${first}-${last}` } };
@@ -82,7 +82,7 @@ async function readWhole(res: Response, onBytes: (n: number, total: number) => v
  *  the rest of a large shard is then fetched as parallel ranges into one buffer. */
 async function readShard(url: string, onBytes: (n: number, total: number) => void): Promise<ArrayBuffer> {
   const first = await fetchOk(url, range(0, RANGE_BYTES - 1));
-  if (first.status !== 206 || !first.body) return readWhole(first, onBytes);
+  if (first.status !== 206) return readWhole(first, onBytes);
   const size = rangeSize(first, url, 0);
   onBytes(0, size);
   const out = new Uint8Array(size);
@@ -90,7 +90,7 @@ async function readShard(url: string, onBytes: (n: number, total: number) => voi
   for (let at = RANGE_BYTES; at < size; at += RANGE_BYTES) {
     const last = Math.min(size, at + RANGE_BYTES) - 1;
     parts.push(fetchOk(url, range(at, last)).then((res) => {
-      if (res.status !== 206 || !res.body || rangeSize(res, url, at) !== size) {
+      if (res.status !== 206 || rangeSize(res, url, at) !== size) {
         throw new Error(`${url}: the server stopped answering byte ranges (HTTP ${res.status})`);
       }
       return readInto(res, url, out, at, last - at + 1, onBytes);
