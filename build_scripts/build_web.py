@@ -238,7 +238,7 @@ def headers_file(model_folders: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def service_worker(site: Site, precache: list[str], runtime: list[str]) -> str:
+def service_worker(site: Site, precache: list[str], runtime: list[str]) -> None:
     build = {
         "version": digest(json.dumps(sorted(site.revs.items())).encode()),
         "precache": [[rel, site.revs[rel]] for rel in precache],
@@ -246,7 +246,6 @@ def service_worker(site: Site, precache: list[str], runtime: list[str]) -> str:
     }
     template = SW_TEMPLATE.read_text(encoding="utf-8")
     site.add("sw.js", f"self.TESSERA_BUILD = {json.dumps(build)};\n\n{template}".encode())
-    return build["version"]
 
 
 # --- writing --------------------------------------------------------------------------------
