@@ -108,7 +108,7 @@ def test_built_app_opens_its_window_classifies_a_photo_through_the_ui_and_exits_
             card = page.locator("article.card").filter(has_text=photo.name)
             expect(card.locator("li").first).to_contain_text(want, timeout=60_000)
             page.close()            # closing the app's only window, as its close button does
-        out, err = app.communicate(timeout=60)
+        _, err = app.communicate(timeout=60)
     finally:
         if app.poll() is None:
             app.kill()
