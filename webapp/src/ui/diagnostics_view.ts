@@ -3,6 +3,7 @@
 import { chooseBackend, type AdapterReport } from '../engine/adapter';
 import { adviceFor, browserName } from './advice';
 import { el } from './dom';
+import { STATIC_SITE } from '../static/deploy';
 import { APP_VERSION } from '../version';
 
 function row(table: HTMLTableElement, name: string, value: string): void {
@@ -30,6 +31,7 @@ export function showDiagnosticsView(root: HTMLElement, r: AdapterReport): void {
   row(table, 'Threads', r.crossOriginIsolated ? `${r.hardwareConcurrency} (cross-origin isolated)` : '1 (not cross-origin isolated)');
   const advice = el('ul', 'advice');
   for (const a of adviceFor(r)) advice.append(el('li', '', a));
-  root.append(el('h2', '', 'Diagnostics'), table, el('h3', '', 'Advice'), advice,
-    el('p', 'meta', 'The same report from the command line: tessera doctor'));
+  root.append(el('h2', '', 'Diagnostics'), table, el('h3', '', 'Advice'), advice);
+  // The static site has no command line beside it; the app does.
+  if (!STATIC_SITE) root.append(el('p', 'meta', 'The same report from the command line: tessera doctor'));
 }
