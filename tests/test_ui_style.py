@@ -320,6 +320,7 @@ def test_undo_redo_and_reload_restore_the_editing_state(page):
 
     page.reload()
     expect(page.locator(".view-style .status")).to_contain_text("Preview on webgpu", timeout=120_000)
+    expect(page.locator(".style-side .notice")).not_to_contain_text("no longer readable")
     expect(page.get_by_role("button", name="wave.png", exact=True)).to_be_visible()    # image styles kept
     expect(page.get_by_label("Weight of style-12")).to_be_visible()
     expect(page.get_by_label("Keep the original colours")).to_be_checked()
@@ -364,6 +365,7 @@ def test_export_with_an_image_style_names_it(app, page, tmp_path):
     page.get_by_label("Keep the original colours").uncheck()
     server.api.dialogs.next = [tmp_path]
     page.get_by_role("button", name="Output folder…").click()
+    expect(page.locator(".style-side")).to_contain_text(tmp_path.name)      # chosen before exporting
     page.get_by_role("button", name="Export", exact=True).click()
     # The tiled render's statistics and tile passes compile pipelines of their own on SwiftShader.
     expect(page.locator(".style-side .notice")).to_contain_text("Exported harbour-wave.png", timeout=300_000)
