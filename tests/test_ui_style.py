@@ -359,10 +359,11 @@ def test_without_webgpu_the_view_says_what_to_do(app):
     context.close()
 
 
-def test_export_with_an_image_style_names_it(app, page, tmp_path):
+def test_export_with_an_image_style_is_its_picture_and_names_it(app, page, tmp_path):
     server, _, _ = app
     page.get_by_role("button", name="wave.png", exact=True).click()
     page.get_by_label("Keep the original colours").uncheck()
+    shown = preview_pixels(page)
     server.api.dialogs.next = [tmp_path]
     page.get_by_role("button", name="Output folder…").click()
     expect(page.locator(".style-side")).to_contain_text(tmp_path.name)      # chosen before exporting
@@ -374,3 +375,5 @@ def test_export_with_an_image_style_names_it(app, page, tmp_path):
         exif = out.getexif()
         assert exif[MAKE] == CAMERA_MAKE
         assert exif[IMAGE_DESCRIPTION] == "Stylized by Tessera: wave"
+        # The full-resolution tiled render of the transform, at this size, is the preview's picture.
+        assert np.abs(np.asarray(out.convert("RGB"), int) - shown).max() <= 1
