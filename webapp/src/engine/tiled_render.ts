@@ -26,7 +26,7 @@ export const DEFAULT_MEMORY_BUDGET = 512 * 2 ** 20;
 const LARGEST_TILE = 2048;
 
 export interface TiledRenderProgress {
-  /** Tiles rendered so far (the statistics pass counts as the first step). */
+  /** Tiles rendered so far (the statistics pass, when there is one, counts as the first step). */
   done: number;
   total: number;
 }
@@ -97,7 +97,10 @@ export async function renderTiled(model: EngineModel, source: ImageSource,
 
   const columns = axisTiles(width, tile.width, overlap);
   const rows = axisTiles(height, tile.height, overlap);
-  const total = columns.length * rows.length + 1;
+  // A picture that is one tile of its own size runs once with its own statistics: the same
+  // result without a statistics pass (and, for a preview-sized picture, the preview's plan).
+  const onePass = columns.length === 1 && rows.length === 1 && tile.width === width && tile.height === height;
+  const total = columns.length * rows.length + (onePass ? 0 : 1);
   const step = (done: number) => options.onProgress?.({ done, total });
   const signal = options.signal;
   signal?.throwIfAborted();
@@ -116,31 +119,33 @@ export async function renderTiled(model: EngineModel, source: ImageSource,
     const others = options.others ?? {};
     const whole = { x: 0, y: 0, width, height };
 
-    // The statistics pass: the whole image, resampled to `stats` (antialiased when smaller).
-    const statsShape = inputLayout.shape(stats.height, stats.width);
-    const statsInput = await imageInputStep(model, inputLayout, stats, texture, inputParams);
-    device.queue.writeBuffer(inputParams, 0, imageInputParams(whole, stats, 0));
-    await model.runEncoded(statsShape, 'capture', { data: null, others }, (call) => {
-      const captured = NormStats.forCapture(device, call);
-      normStats = captured.stats;
-      return { first: statsInput(call), after: captured.copyOut };
-    });
-    await model.release(statsShape, 'capture');
-    await device.queue.onSubmittedWorkDone();
-    step(1);
+    if (!onePass) {
+      // The statistics pass: the whole image, resampled to `stats` (antialiased when smaller).
+      const statsShape = inputLayout.shape(stats.height, stats.width);
+      const statsInput = await imageInputStep(model, inputLayout, stats, texture, inputParams);
+      device.queue.writeBuffer(inputParams, 0, imageInputParams(whole, stats, 0));
+      await model.runEncoded(statsShape, 'capture', { data: null, others }, (call) => {
+        const captured = NormStats.forCapture(device, call);
+        normStats = captured.stats;
+        return { first: statsInput(call), after: captured.copyOut };
+      });
+      await model.release(statsShape, 'capture');
+      await device.queue.onSubmittedWorkDone();
+      step(1);
+    }
 
     const tileShape = inputLayout.shape(tile.height, tile.width);
     const tileInput = await imageInputStep(model, inputLayout, tile, texture, inputParams);
     const blend = await blendStep(model, outputLayout, tile, overlap, blendParams, image);
-    let done = 1;
+    let done = onePass ? 0 : 1;
     for (const [r, y] of rows.entries()) {
       for (const [c, x] of columns.entries()) {
         signal?.throwIfAborted();
         device.queue.writeBuffer(inputParams, 0, imageInputParams({ x, y, ...tile }, tile, 0));
         device.queue.writeBuffer(blendParams, 0, tileBlendParams({ x, y }, width,
           tileSeams(columns, rows, c, r, tile)));
-        await model.runEncoded(tileShape, 'supply', { data: null, others }, (call) => (
-          { before: normStats!.copyInto(call), first: tileInput(call), last: blend(call) }));
+        await model.runEncoded(tileShape, onePass ? undefined : 'supply', { data: null, others }, (call) => (
+          { before: normStats?.copyInto(call), first: tileInput(call), last: blend(call) }));
         await device.queue.onSubmittedWorkDone();
         step(++done);
       }
