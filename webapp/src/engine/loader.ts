@@ -19,10 +19,15 @@ async function fetchOk(url: string, init?: RequestInit): Promise<Response> {
   return res;
 }
 
+/** Package format versions this engine runs: 2 adds ops to 1, so version 1 packages still load
+ * (docs/model-package.md). */
+const PACKAGE_VERSIONS = [1, 2];
+
 export async function fetchManifest(baseUrl: string): Promise<Manifest> {
   const manifest = (await (await fetchOk(`${baseUrl}manifest.json`)).json()) as Manifest;
-  if (manifest.format !== 'tessera-model-package' || manifest.version !== 1) {
-    throw new Error(`${baseUrl}manifest.json is not a Tessera model package of version 1`);
+  if (manifest.format !== 'tessera-model-package' || !PACKAGE_VERSIONS.includes(manifest.version)) {
+    throw new Error(`${baseUrl}manifest.json is not a Tessera model package this engine reads `
+      + `(format versions ${PACKAGE_VERSIONS.join(', ')}; it says ${manifest.version})`);
   }
   return manifest;
 }
