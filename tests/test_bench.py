@@ -2,13 +2,18 @@
 WebGPU, wasm), the correctness gate both ways, the JSON schema and the Markdown table.
 
 No timing is asserted: SwiftShader is a CPU implementation of WebGPU, good for correctness only.
+The model is the MobileNetV3-Small stand-in taking 128×128 images instead of 224×224: the same
+network and weights (global pooling before its classifier, so only the input's size changes),
+at a third of the arithmetic per run.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -19,12 +24,13 @@ from tessera import paths
 from tessera.bench import report, schema
 from tessera.bench.artifacts import ArtifactBuilder
 from tessera.bench.cases import RUNTIMES, BenchCase, BenchModel, select_cases
-from tessera.bench.runner import BenchItem, BenchSettings, build_report, prepare, run_items, unprepared_result
+from tessera.bench.runner import (ARTIFACTS_MOUNT, BenchItem, BenchSettings, build_report, prepare, run_items,
+                                  unprepared_result)
 from tessera.bench.tfjs_export import export_graph
 from tessera.paths import build_dir
 from tessera.zoo import bench_models
 
-MODEL, SHAPE = "mobilenet-v3-small", "1x3x224x224"
+MODEL, SIDE = "mobilenet-v3-small", 128
 # As few runs as still exercise every stage: SwiftShader takes seconds per inference.
 QUICK = BenchSettings(runs=2, warmup=0, warmup_s=0.0, fps_seconds=0.1, fps_max_frames=1, gpu_time_runs=1,
                       profile=True, timeout_s=300)
@@ -37,12 +43,27 @@ def bench_webapp(webapp_dist):
     return webapp_dist
 
 
+def at_side(model: BenchModel, side: int, folder: Path, url: str) -> BenchCase:
+    """`model` (an NCHW classifier pooled globally before its head) as a copy in `folder`,
+    served at `url`, whose input is side×side; its case at batch 1."""
+    graph = onnx.load(model.folder / "model.onnx")
+    dims = graph.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_value = dims[3].dim_value = side
+    folder.mkdir(parents=True)
+    onnx.save(graph, folder / "model.onnx")
+    shutil.copy(model.folder / "model.json", folder / "model.json")
+    shape = (1, 3, side, side)
+    return BenchCase(replace(model, folder=folder, url=url, shapes=(shape,)), shape)
+
+
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     bench_models.build_all(build_dir() / "bench-models", build_dir() / "wheels", [MODEL])
     root = tmp_path_factory.mktemp("bench-artifacts")
-    [case] = select_cases([MODEL], [SHAPE])
-    return root, ArtifactBuilder(root, "bench-data/").prepare(case)
+    [model] = {case.model for case in select_cases([MODEL], None)}
+    # Inside the artifacts folder, which the bench's server serves.
+    case = at_side(model, SIDE, root / "source" / MODEL, f"{ARTIFACTS_MOUNT}/source/{MODEL}/")
+    return root, ArtifactBuilder(root, f"{ARTIFACTS_MOUNT}/").prepare(case)
 
 
 def corrupted(p):
