@@ -109,7 +109,14 @@ case "$mode" in
     fi
     exit $status ;;
   test)
+    # The benchmark stand-ins (random-weight ResNet50, MobileNetV3, …) several test files read:
+    # built once here, so test files running side by side never build them at the same time.
+    say "benchmark stand-in models"
+    .venv/bin/python build_scripts/build_bench_models.py
     say "running the test suite"
-    exec .venv/bin/python -m pytest --durations=15 "$@" ;;
+    # One worker per core (at most 4), each taking whole files: many tests wait on a browser,
+    # a subprocess or a watcher rather than on the CPU.
+    exec .venv/bin/python -m pytest --numprocesses=auto --maxprocesses=4 --dist=loadfile \
+      --durations=15 "$@" ;;
   *) echo "usage: $0 run|test [pytest args]" >&2; exit 2 ;;
 esac
