@@ -301,6 +301,23 @@ def test_image_styles_preview_their_blends_on_the_gpu(app, page, photo, style_im
     expect(page.get_by_label("Photo's own style")).to_be_hidden()
 
 
+def test_export_with_an_image_style_is_its_picture_and_names_it(app, page, tmp_path):
+    server, _, _ = app
+    page.get_by_role("button", name="wave.png", exact=True).click()
+    shown = preview_pixels(page)
+    server.api.dialogs.next = [tmp_path]             # no output folder yet: Export asks for one
+    page.get_by_role("button", name="Export", exact=True).click()
+    expect(page.locator(".style-side .notice")).to_contain_text("Exported harbour-wave.png", timeout=300_000)
+    with Image.open(tmp_path / "harbour-wave.png") as out:
+        assert out.size == (W, H)
+        exif = out.getexif()
+        assert exif[MAKE] == CAMERA_MAKE
+        assert exif[IMAGE_DESCRIPTION] == "Stylized by Tessera: wave"
+        # The full-resolution tiled render of the transform, at this size, is the preview's picture.
+        assert np.abs(np.asarray(out.convert("RGB"), int) - shown).max() <= 1
+    choose_style(page, 3)                                   # the built-in style the next test starts from
+
+
 def test_undo_redo_and_reload_restore_the_editing_state(page):
     styled3 = preview_pixels(page)
     choose_style(page, 7)
@@ -333,6 +350,8 @@ def test_export_writes_a_new_file_with_the_photos_exif_and_the_style(app, page, 
     server, _, _ = app
     path, _ = photo
     server.api.dialogs.next = [tmp_path]
+    page.get_by_role("button", name="Output folder…").click()
+    expect(page.locator(".style-side")).to_contain_text(tmp_path.name)      # chosen before exporting
     page.get_by_role("button", name="Export", exact=True).click()
     expect(page.locator(".style-side .notice")).to_contain_text("Exported harbour-", timeout=120_000)
     page.get_by_role("button", name="Export", exact=True).click()      # again: a second file, none overwritten
@@ -357,23 +376,3 @@ def test_without_webgpu_the_view_says_what_to_do(app):
     expect(page.locator(".view-style .message")).to_contain_text("needs WebGPU", timeout=60_000)
     expect(page.get_by_role("button", name="Open photo…")).to_be_disabled()
     context.close()
-
-
-def test_export_with_an_image_style_is_its_picture_and_names_it(app, page, tmp_path):
-    server, _, _ = app
-    page.get_by_role("button", name="wave.png", exact=True).click()
-    page.get_by_label("Keep the original colours").uncheck()
-    shown = preview_pixels(page)
-    server.api.dialogs.next = [tmp_path]
-    page.get_by_role("button", name="Output folder…").click()
-    expect(page.locator(".style-side")).to_contain_text(tmp_path.name)      # chosen before exporting
-    page.get_by_role("button", name="Export", exact=True).click()
-    # The tiled render's statistics and tile passes compile pipelines of their own on SwiftShader.
-    expect(page.locator(".style-side .notice")).to_contain_text("Exported harbour-wave.png", timeout=300_000)
-    with Image.open(tmp_path / "harbour-wave.png") as out:
-        assert out.size == (W, H)
-        exif = out.getexif()
-        assert exif[MAKE] == CAMERA_MAKE
-        assert exif[IMAGE_DESCRIPTION] == "Stylized by Tessera: wave"
-        # The full-resolution tiled render of the transform, at this size, is the preview's picture.
-        assert np.abs(np.asarray(out.convert("RGB"), int) - shown).max() <= 1
