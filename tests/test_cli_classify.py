@@ -123,6 +123,14 @@ def test_doctor_reports_the_adapter_and_auto_choice(run_cli):
     assert "adapter:" in text and "auto backend: wasm" in text
 
 
+def test_a_long_temp_folder_path_does_not_stop_the_browser(run_cli, tmp_path):
+    """Chromium's socket lives under $TMPDIR, and a socket path has at most 107 bytes."""
+    deep = tmp_path / ("a-temp-folder-with-a-long-name-" * 3)
+    deep.mkdir()
+    r = run_cli("doctor", env={"TMPDIR": str(deep)})
+    assert r.returncode == 0 and "auto backend: wasm" in r.stdout, r.stderr
+
+
 def _browsers_with(marker: str) -> list[str]:
     out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if marker in line and "ps -ww" not in line]
@@ -146,7 +154,7 @@ def test_stopping_tessera_stops_its_browser(webapp_dist, bundled_models, tmp_pat
     time.sleep(1)
     p.send_signal(sig)
     _, err = p.communicate(timeout=60)
-    assert p.returncode == code and "Traceback" not in err
+    assert p.returncode == code and "Traceback" not in err, err
     if word:
         assert f"tessera: {word}." in err
     deadline = time.monotonic() + 10     # after kill -9, the kernel's parent-death signal acts

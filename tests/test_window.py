@@ -64,9 +64,11 @@ def test_with_a_display_it_opens_the_app_window_and_closes_it_on_exit(webapp_dis
     p = subprocess.Popen([sys.executable, "-m", "tessera"], cwd=REPO, env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while '"Tessera"' not in window_names(xvfb) and time.monotonic() < deadline:
+    while '"Tessera"' not in window_names(xvfb) and time.monotonic() < deadline and p.poll() is None:
         time.sleep(0.5)
-    assert '"Tessera"' in window_names(xvfb), "no window titled Tessera appeared"
+    if '"Tessera"' not in window_names(xvfb):
+        p.kill()
+        pytest.fail(f"no window titled Tessera appeared: {p.communicate()}")
     assert (tmp_path / "browser-profile").is_dir()     # its own profile, not the user's browser
     state = wait_for(lambda: running_api(tmp_path, "/api/adapter")["report"] and running_api(tmp_path, "/api/adapter"),
                      "the page reported no adapter")

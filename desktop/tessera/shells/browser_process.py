@@ -37,7 +37,7 @@ class BrowserProcess:
         else:
             group = {"start_new_session": True, "preexec_fn": _die_with_parent}
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT, **group)
+                                     stderr=subprocess.STDOUT, env=_browser_env(), **group)
         return self
 
     def wait(self) -> int:
@@ -63,6 +63,19 @@ class BrowserProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+# Chromium on Linux makes its single-instance socket in a new folder under $TMPDIR; a Unix
+# socket's path can't exceed 107 bytes, and past it Chromium aborts at start. A long TMPDIR
+# (deep home folders, per-job temp folders) is therefore swapped for /tmp, for the browser only.
+MAX_BROWSER_TMPDIR = 60
+
+
+def _browser_env() -> dict[str, str] | None:
+    tmp = os.environ.get("TMPDIR", "")
+    if sys.platform.startswith("linux") and len(tmp) > MAX_BROWSER_TMPDIR:
+        return {**os.environ, "TMPDIR": "/tmp"}
+    return None     # inherit
 
 
 def _die_with_parent() -> None:
