@@ -17,8 +17,6 @@ start this module checks that folder once:
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -104,11 +102,9 @@ def _recompile_stale_models(models_dir: Path, report: UpgradeReport) -> None:
 
 
 def _recompile(package: Path) -> None:
-    """Compile ``package`` again from its source ONNX, keeping its name, title, task and labels,
-    and swap the new package in with renames (same folder, same filesystem)."""
-    from tessera.compiler.library import PAGE_META, page_meta
+    """Compile ``package`` again from its source ONNX, keeping its name, title, task and labels."""
+    from tessera.compiler.library import compile_in_place
     from tessera.compiler.package import PackageMeta
-    from tessera.compiler.pipeline import compile_to_folder
 
     manifest = json.loads((package / "manifest.json").read_text(encoding="utf-8"))
     source = package / manifest.get("source", "source.onnx")
@@ -119,16 +115,4 @@ def _recompile(package: Path) -> None:
         labels = json.loads((package / manifest["labels"]).read_text(encoding="utf-8"))
     meta = PackageMeta(name=manifest["name"], title=manifest.get("title", ""),
                        task=manifest.get("task", "classify"), labels=manifest.get("labels"))
-    new = Path(tempfile.mkdtemp(prefix=f".{package.name}.new-", dir=package.parent))
-    old = package.parent / f".{package.name}.old"
-    try:
-        new.chmod(0o755)
-        compile_to_folder(source, new, meta, labels)
-        rebuilt = json.loads((new / "manifest.json").read_text(encoding="utf-8"))
-        (new / PAGE_META).write_text(json.dumps(page_meta(rebuilt), indent=1) + "\n", encoding="utf-8")
-        shutil.rmtree(old, ignore_errors=True)
-        package.rename(old)
-        new.rename(package)
-    finally:
-        shutil.rmtree(new, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
+    compile_in_place(source, package, meta, labels)

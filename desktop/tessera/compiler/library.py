@@ -46,13 +46,26 @@ def install(onnx_path: Path, root: Path, meta: PackageMeta, labels: list[str] | 
         raise CompileError(Path(onnx_path).name, [Problem(
             f"a model named {meta.name!r} is already installed; remove it or pick another --name")])
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{meta.name}.new-", dir=root))
+    compile_in_place(onnx_path, target, meta, labels)
+    return target
+
+
+def compile_in_place(onnx_path: Path, target: Path, meta: PackageMeta, labels: list[str] | None) -> None:
+    """Compile ``onnx_path`` into a hidden folder beside ``target``, then rename it into place,
+    replacing a package already there (which may hold ``onnx_path`` itself: it is read first).
+    If the compile fails, ``target`` is as it was."""
+    target = Path(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{meta.name}.new-", dir=target.parent))
+    old = target.parent / f".{meta.name}.old"
     try:
         tmp.chmod(0o755)
         compile_to_folder(onnx_path, tmp, meta, labels)
         manifest = json.loads((tmp / MANIFEST).read_text(encoding="utf-8"))
         (tmp / PAGE_META).write_text(json.dumps(page_meta(manifest), indent=1) + "\n", encoding="utf-8")
+        if target.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            target.rename(old)
         tmp.rename(target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return target
+        shutil.rmtree(old, ignore_errors=True)
