@@ -91,6 +91,7 @@ def test_every_runtime_matches_onnxruntime(bench_report):
         assert r["rel_l2"] <= QUICK.tolerance and r["max_abs"] is not None
         assert r["runs"] == QUICK.runs and r["median_ms"] > 0 and r["fps_frames"] >= 1
         assert r["load_ms"] > 0 and r["ttfr_ms"] >= r["load_ms"]
+        assert r["ttfr_again_ms"] > 0
 
 
 def test_wrong_output_is_failed_and_its_speed_not_reported(bench_report):
@@ -116,6 +117,18 @@ def test_profile_times_each_engine_dispatch_by_its_layer(bench_report):
     assert r["in_flight"] == 3      # the engine's calls overlap; its pipelined outputs were checked too
     assert sum(d["ms"] for d in r["profile"]) > 0
     assert "slowest:" in report.format_text(bench_report)
+
+
+def test_engine_reports_what_its_load_waited_for(bench_report):
+    r = next(r for r in bench_report["results"] if r["runtime"] == "tessera")
+    load = r["runtime_info"]["load"]
+    assert 0 < load["manifest_ms"] <= load["ready_ms"] and 0 < load["weights_ms"] <= load["ready_ms"]
+    assert 0 < load["device_ms"] <= load["ready_ms"] <= r["load_ms"]
+    compile_ = load["compile"]
+    # Every distinct kernel of the plan compiled once, each within the load.
+    assert compile_["pipelines"] == r["runtime_info"]["pipelines"] > 0
+    assert 0 < compile_["slowest_ms"] <= compile_["summed_ms"]
+    assert 0 < compile_["last_done_ms"] <= load["ready_ms"]
 
 
 def test_report_follows_the_schema_and_survives_json(bench_report):

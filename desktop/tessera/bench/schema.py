@@ -19,7 +19,7 @@ RESULT_PROPERTIES = {
     "shape_id": {"type": "string"},
     "status": {"enum": STATUSES},
     "error": _str,
-    "load_ms": _num, "first_ms": _num, "ttfr_ms": _num,
+    "load_ms": _num, "first_ms": _num, "ttfr_ms": _num, "ttfr_again_ms": _num,
     "median_ms": _num, "p95_ms": _num,
     "runs": {"type": "integer"}, "warmup": {"type": "integer"},
     "fps": _num, "fps_frames": {"type": "integer"},

@@ -4,7 +4,7 @@
 // are planned and compiled on first use and kept.
 
 import { openDevice, type EngineDevice } from './device';
-import { PipelineCache, PreparedCall, type CallHooks, type CallInput, type TopEntry } from './executor';
+import { PipelineCache, PreparedCall, type CallHooks, type CallInput, type CompileTimes, type TopEntry } from './executor';
 import { imageInputShape, imageScaling } from './image_input';
 import type { KernelDispatch } from './kernels/common';
 import { checkSupported } from './kernels/index';
@@ -31,15 +31,29 @@ export interface EngineOptions {
   validateEveryCall?: boolean;
 }
 
+/** When each part of a load was done, in ms from its start (the bench reports these: what
+ *  bounds a load decides what to make faster). Compiles start once the device is open. */
+export interface LoadTimings {
+  manifest_ms: number;
+  device_ms: number;
+  weights_ms: number;         // every shard downloaded and queued for upload
+  ready_ms: number;           // the reference shape's call prepared (pipelines, bind groups)
+  compile: CompileTimes;      // ms from the device being open
+}
+
 export class EngineModel {
   private readonly calls = new Map<string, Promise<PreparedCall>>();
+  private loadTimes: Omit<LoadTimings, 'compile'> | null = null;
   private constructor(readonly manifest: Manifest, private readonly gpu: EngineDevice,
     private readonly weights: WeightStore, private readonly pipelines: PipelineCache,
     private readonly readback: Readback, private readonly validateEveryCall: boolean) {}
 
   static async load(baseUrl: string, options: EngineOptions = {}): Promise<EngineModel> {
+    const t0 = performance.now();
+    const since = (p: Promise<unknown>) => p.then(() => performance.now() - t0);
     // The device opens while the manifest downloads (adapter and device requests take tens of ms).
     const opening = openDevice();
+    const deviceMs = since(opening);
     let fetched: Awaited<ReturnType<typeof fetchPackage>>;
     try {
       fetched = await fetchPackage(baseUrl, options.precision ?? 'fp16', options.onProgress);
@@ -48,9 +62,11 @@ export class EngineModel {
       void opening.then((g) => g.device.destroy(), () => {});
       throw e;
     }
+    const manifestMs = performance.now() - t0;
     const gpu = await opening;
     const { device } = gpu;
     const uploading = uploadWeights(device, fetched);
+    const weightsMs = since(uploading);
     const pipelines = new PipelineCache(device);
     const { precision } = fetched;
     const manifest = { ...fetched.manifest, pixel_range: options.pixelRange ?? fetched.manifest.pixel_range };
@@ -62,7 +78,14 @@ export class EngineModel {
       options.validateEveryCall ?? false);
     await model.prepare(shape, undefined, plan);
     model.throwIfFailed();
+    model.loadTimes = { manifest_ms: manifestMs, device_ms: await deviceMs, weights_ms: await weightsMs,
+      ready_ms: performance.now() - t0 };
     return model;
+  }
+
+  /** How this model's load went (compile figures grow as other input shapes compile). */
+  get loadTimings(): LoadTimings | null {
+    return this.loadTimes && { ...this.loadTimes, compile: this.pipelines.compileTimes };
   }
 
   get precision(): Precision { return this.weights.precision; }

@@ -60,16 +60,37 @@ export function grid(total: number): [number, number] {
   return [Math.ceil(total / y), y];
 }
 
+/** How the cache's compiles went, in ms from the cache's creation: whether they overlap
+ *  (`summed_ms` well above `last_done_ms`) or run one after another says what bounds a load. */
+export interface CompileTimes { pipelines: number; last_done_ms: number; summed_ms: number; slowest_ms: number }
+
 export class PipelineCache {
   private readonly bySource = new Map<string, Promise<GPUComputePipeline>>();
+  private readonly created = performance.now();
+  private readonly times: CompileTimes = { pipelines: 0, last_done_ms: 0, summed_ms: 0, slowest_ms: 0 };
   constructor(private readonly device: GPUDevice) {}
+
+  get compileTimes(): CompileTimes { return { ...this.times }; }
+
+  private record(started: number): void {
+    const now = performance.now();
+    const t = this.times;
+    t.pipelines++;
+    t.last_done_ms = Math.max(t.last_done_ms, now - this.created);
+    t.summed_ms += now - started;
+    t.slowest_ms = Math.max(t.slowest_ms, now - started);
+  }
 
   get(d: KernelDispatch): Promise<GPUComputePipeline> {
     let p = this.bySource.get(d.source);
     if (!p) {
+      const started = performance.now();
       const module = this.device.createShaderModule({ label: d.label, code: d.source });
       p = this.device.createComputePipelineAsync({ label: d.label, layout: 'auto',
-        compute: { module, entryPoint: 'main' } }).catch(async (e) => {
+        compute: { module, entryPoint: 'main' } }).then((pipeline) => {
+        this.record(started);
+        return pipeline;
+      }, async (e) => {
         // A generator bug: say where in the generated WGSL, not just "invalid module".
         const messages = (await module.getCompilationInfo()).messages
           .map((m) => `${m.type} at ${m.lineNum}:${m.linePos}: ${m.message}`);
