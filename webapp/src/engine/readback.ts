@@ -2,9 +2,13 @@
 // `await mapAsync` adds ~2 ms once the GPU work outlasts ~0.2 ms. A 16-byte queue.writeBuffer
 // on every event-loop turn while a map is pending makes it notice completion sooner
 // (~1 ms on the H100 test machine). queue.submit([]) as the pump stalled for 100 ms: avoid it.
-// One pump serves every pending map, so calls in flight together don't each pump.
+// One pump serves every pending map, so calls in flight together don't each pump. The pump
+// writes at most once per PUMP_INTERVAL_MS: an event-loop turn takes microseconds, and a write
+// on every turn floods the GPU process (which also has to take the next calls' commands) with
+// tens of thousands of writes a second while calls are pipelined.
 
 const PUMP_BYTES = new Uint32Array(4);
+const PUMP_INTERVAL_MS = 0.1;
 
 /** Calls that may be in flight at once (submitted, result not yet read) per input shape. */
 export const CALLS_IN_FLIGHT = 3;
@@ -29,8 +33,13 @@ export class Readback {
 
   private async pump(): Promise<void> {
     this.pumping = true;
+    let last = -Infinity;
     while (this.pending > 0) {
-      this.device.queue.writeBuffer(this.pumpTarget, 0, PUMP_BYTES);
+      const now = performance.now();
+      if (now - last >= PUMP_INTERVAL_MS) {
+        this.device.queue.writeBuffer(this.pumpTarget, 0, PUMP_BYTES);
+        last = now;
+      }
       await this.nextTurn();
     }
     this.pumping = false;
