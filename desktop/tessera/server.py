@@ -18,16 +18,16 @@ import queue
 import re
 import secrets
 import shutil
-import threading
 from http import HTTPStatus
 from http.cookies import SimpleCookie
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from tessera.api import Api
 from tessera.api.http import Reply, Request
 from tessera.library.grants import Grants, NotGranted
+from tessera.local_http import LocalHttpServer
 from tessera.models import list_models
 
 CSP = "; ".join([
@@ -58,7 +58,7 @@ mimetypes.add_type("text/javascript", ".mjs")
 mimetypes.add_type("application/wasm", ".wasm")
 
 
-class TesseraServer:
+class TesseraServer(LocalHttpServer):
     """One server per launch; start() it, hand app_url() to a browser, stop() when done."""
 
     def __init__(self, web_dir: Path):
@@ -69,10 +69,7 @@ class TesseraServer:
         self.jobs = self.api.jobs
         self.doctor_reports: "queue.Queue[dict]" = queue.Queue()
         self.mounts: dict[str, Path] = {}
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._httpd.daemon_threads = True
-        self.port = self._httpd.server_address[1]
-        self._thread: threading.Thread | None = None
+        super().__init__(_make_handler(self))
 
     @property
     def origin(self) -> str:
@@ -95,22 +92,9 @@ class TesseraServer:
             raise ValueError(f"bad mount prefix {prefix!r}")
         self.mounts[prefix] = Path(os.path.realpath(folder))
 
-    def start(self) -> "TesseraServer":
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.1,), name="tessera-http",
-                                        daemon=True)
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
         self.api.close()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def __enter__(self) -> "TesseraServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        super().stop()
 
 
 def _make_handler(app: TesseraServer) -> type[BaseHTTPRequestHandler]:

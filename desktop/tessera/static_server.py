@@ -12,14 +12,14 @@ from __future__ import annotations
 import mimetypes
 import os
 import re
-import threading
 from email.utils import formatdate
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from tessera.errors import TesseraError
+from tessera.local_http import LocalHttpServer
 
 TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -70,8 +70,10 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
     return (first, last) if first < size and first <= last else False
 
 
-class StaticServer:
+class StaticServer(LocalHttpServer):
     """Serves one folder on 127.0.0.1; start() it, stop() it (or use it as a context manager)."""
+
+    thread_name = "tessera-static"
 
     def __init__(self, root: Path, port: int = 0):
         self.root = Path(os.path.realpath(root))
@@ -81,12 +83,9 @@ class StaticServer:
         headers_file = self.root / "_headers"
         self.rules = parse_headers_file(headers_file.read_text(encoding="utf-8")) if headers_file.is_file() else []
         try:
-            self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(self))
+            super().__init__(_make_handler(self), port)
         except OSError as e:
             raise TesseraError(f"Can't listen on 127.0.0.1:{port} ({e.strerror}); pick another --port.") from None
-        self._httpd.daemon_threads = True
-        self.port = self._httpd.server_address[1]
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -95,22 +94,6 @@ class StaticServer:
     def headers_for(self, path: str) -> list[tuple[str, str]]:
         """Every header of every `_headers` rule whose pattern matches the request path."""
         return [h for pattern, headers in self.rules if pattern.fullmatch(path) for h in headers]
-
-    def start(self) -> "StaticServer":
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.2,), name="tessera-static",
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def __enter__(self) -> "StaticServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def _make_handler(site: StaticServer) -> type[BaseHTTPRequestHandler]:
