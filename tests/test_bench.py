@@ -161,6 +161,19 @@ def test_markdown_and_text_tables(bench_report):
     assert "1.00×" in next(line for line in table_rows if "| ort-webgpu |" in line)
 
 
+def test_int8_qdq_models_get_the_looser_gate_and_the_report_says_so(bench_report):
+    settings = BenchSettings()
+    assert settings.gate(MODEL) == settings.tolerance == 1e-3
+    assert settings.gate("arbitrary-predict") == settings.page_settings("arbitrary-predict")["tolerance"] == 5e-2
+    assert settings.page_settings(MODEL)["tolerance"] == 1e-3
+    assert all(r["tolerance"] == QUICK.tolerance for r in bench_report["results"])
+    assert "int8 QDQ" not in report.format_text(bench_report)
+    quantized = json.loads(json.dumps(bench_report))
+    quantized["results"][0].update(model="arbitrary-predict", tolerance=5e-2)
+    assert schema.validate(quantized) == []
+    assert "arbitrary-predict ≤ 0.05" in report.format_text(quantized)
+
+
 # -- the tfjs export, without a browser ---------------------------------------------------
 
 def _tiny_model() -> onnx.ModelProto:

@@ -69,6 +69,11 @@ def header_lines(report: dict) -> list[str]:
         f"{s['budget_s']:g} s), FPS loop {s['fps_seconds']:g} s, gate: relative L2 ≤ {s['tolerance']:g} "
         "vs onnxruntime CPU",
     ]
+    looser = sorted({(r["model"], r["tolerance"]) for r in report["results"]
+                     if r.get("tolerance") is not None and r["tolerance"] != s["tolerance"]})
+    if looser:
+        lines.append("gate for int8 QDQ models (fake-quantisation rounding flips with summation order): "
+                     + ", ".join(f"{model} ≤ {gate:g}" for model, gate in looser))
     short = sorted({r["runs"] for r in report["results"] if r["status"] == "ok" and r["runs"] < FULL_RUNS})
     if short:
         lines.append(f"note: some measurements have fewer than {FULL_RUNS} timed runs "

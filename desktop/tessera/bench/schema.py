@@ -31,6 +31,7 @@ RESULT_PROPERTIES = {
         "type": "object", "required": ["label", "ms"],
         "properties": {"label": {"type": "string"}, "ms": {"type": "number"}}}},
     "expected_file": {"type": "string"},
+    "tolerance": _num,
     "runtime_info": {"type": ["object", "null"]},
     "wall_s": {"type": "number"},
 }
