@@ -24,10 +24,13 @@ const UNROLL = 8;
 
 /** WGSL adding up `term(r)` (a vec4) over rows r < rows for each of `cols` columns `col`, then
  *  running `finish` (which sees `col` and the sum `s`) once per column. Uniform control flow:
- *  every thread reaches both barriers. */
+ *  every thread reaches every barrier. */
 function columnSum(threads: number, cols: number, rows: number, term: (r: string) => string, finish: string): string {
   const CB = Math.min(cols, threads);          // columns per pass
   const P = Math.floor(threads / CB);          // row slices per column
+  // The P slices' sums are added by a tree (log2 P steps; P is not always a power of two):
+  // one thread adding up to ~170 of them in turn was a long latency chain.
+  const half = P > 1 ? 2 ** (Math.ceil(Math.log2(P)) - 1) : 0;
   const sums = [...Array(UNROLL).keys()];
   return `for (var cb = 0u; cb < ${u32(cols)}; cb += ${u32(CB)}) {
     let col = cb + lid % ${u32(CB)};
@@ -42,9 +45,12 @@ function columnSum(threads: number, cols: number, rows: number, term: (r: string
     }
     part[lid] = ${sums.map((i) => `s${i}`).join(' + ')};
     workgroupBarrier();
+    for (var h = ${u32(half)}; h > 0u; h >>= 1u) {
+      if (slice < h && slice + h < ${u32(P)}) { part[lid] += part[lid + h * ${u32(CB)}]; }
+      workgroupBarrier();
+    }
     if (slice == 0u && col < ${u32(cols)}) {
-      var s = part[lid];
-      for (var j = 1u; j < ${u32(P)}; j++) { s += part[j * ${u32(CB)} + lid]; }
+      let s = part[lid];
       ${finish}
     }
     workgroupBarrier();
