@@ -225,6 +225,18 @@ def test_squeeze_excite_before_a_conv_is_its_gate_then_the_conv(page, case):
     assert len(conv) == 1 and len(labels) <= 2 + gate + 1, labels
 
 
+@pytest.mark.parametrize("case", [c for c in SE_CASES if "+" not in c])
+def test_squeeze_excite_alone_is_its_gate_then_the_scale(page, case):
+    model, x_shape = SE_CASES[case]
+    _, c, h, w = x_shape
+    cr = next(i.dims[0] for i in model.graph.initializer if i.name == "w1")
+    gate = se_gate_dispatches(c, h, w, cr)
+    assert ("spread" in case) == (gate == 3), case
+    url, _ = page.compile(model, f"plan_{case}".replace(" ", "_"))
+    labels = plan(page, url, x_shape)["labels"]
+    assert len(labels) == 1 + gate + 1 and labels[gate].endswith(":gate") and labels[-1].endswith(":scale"), labels
+
+
 def test_mobilenet_v3_large_dispatches_follow_from_its_layers(page):
     """One dispatch per conv and classifier layer, the squeeze-excite gates' (one, or three where
     se_gate_spreads: its two FCs and the scaling are otherwise inside the gate and the next
