@@ -151,7 +151,25 @@ SE_CASES = {
     "se+3x3 conv c20 r6 co9 batch2": se_project_model(2, 20, 5, 6, 6, 9, k=3),
     # more vec4 columns than a 256-thread workgroup has threads: the gate's stages loop over them
     "se+project c1030 r9 co5": se_project_model(1, 1030, 2, 5, 9, 5),
+    # the same odd block in both gate forms (see se_gate_spreads): small, then a wide pool
+    "se c90 r23 batch2": se_model(2, 90, 5, 6, 23),
+    "se c90 r23 batch2 spread": se_model(2, 90, 20, 19, 23),
+    "se+project c90 r23 co11 batch2 spread": se_project_model(2, 90, 19, 20, 23, 11),
+    # spread by its FC weights alone (vec4 rows in the GEMVs)
+    "se+project c256 r132 co6 spread": se_project_model(1, 256, 2, 2, 132, 6),
 }
+SE_SPREAD_ELEMENTS = 32768
+
+
+def se_gate_spreads(c: int, h: int, w: int, cr: int) -> bool:
+    """The engine's rule (squeeze_excite.ts): a gate whose pool (H·W·C) or either FC (C·CR)
+    reaches 32768 elements per image is three dispatches over many workgroups (pool, two
+    GEMVs); a smaller one is one single-workgroup dispatch per image."""
+    return max(h * w * c, c * cr) >= SE_SPREAD_ELEMENTS
+
+
+def se_gate_dispatches(c: int, h: int, w: int, cr: int) -> int:
+    return 3 if se_gate_spreads(c, h, w, cr) else 1
 
 ALL_CASES = {**CONV_CASES, **POOL_CASES, **GEMM_CASES, **SE_CASES}
 
@@ -191,20 +209,38 @@ def test_fused_ops_are_the_ones_tested():
 
 
 @pytest.mark.parametrize("case", [c for c in SE_CASES if "+" in c])
-def test_squeeze_excite_before_a_conv_is_two_dispatches(page, case):
-    """The gate in one dispatch, its scaling inside the conv (a split-K conv adds its sum)."""
+def test_squeeze_excite_before_a_conv_is_its_gate_then_the_conv(page, case):
+    """The gate (one dispatch, or three when it spreads), its scaling inside the conv (a split-K
+    conv adds its sum)."""
     model, x_shape = SE_CASES[case]
+    _, c, h, w = x_shape
+    cr = next(i.dims[0] for i in model.graph.initializer if i.name == "w1")
+    gate = se_gate_dispatches(c, h, w, cr)
+    assert ("spread" in case) == (gate == 3), case
     url, _ = page.compile(model, f"plan_{case}".replace(" ", "_"))
     labels = plan(page, url, x_shape)["labels"]
-    conv = [label for label in labels[2:] if not label.endswith("split-k sum")]
-    assert labels[:2] == ["input layout", labels[1]] and labels[1].endswith(":gate"), labels
-    assert len(conv) == 1 and len(labels) <= 4, labels
+    conv = [label for label in labels[1 + gate:] if not label.endswith("split-k sum")]
+    assert labels[0] == "input layout" and labels[gate].endswith(":gate"), labels
+    assert sum(label.endswith(":gate") for label in labels) == 1, labels
+    assert len(conv) == 1 and len(labels) <= 2 + gate + 1, labels
+
+
+@pytest.mark.parametrize("case", [c for c in SE_CASES if "+" not in c])
+def test_squeeze_excite_alone_is_its_gate_then_the_scale(page, case):
+    model, x_shape = SE_CASES[case]
+    _, c, h, w = x_shape
+    cr = next(i.dims[0] for i in model.graph.initializer if i.name == "w1")
+    gate = se_gate_dispatches(c, h, w, cr)
+    assert ("spread" in case) == (gate == 3), case
+    url, _ = page.compile(model, f"plan_{case}".replace(" ", "_"))
+    labels = plan(page, url, x_shape)["labels"]
+    assert len(labels) == 1 + gate + 1 and labels[gate].endswith(":gate") and labels[-1].endswith(":scale"), labels
 
 
 def test_mobilenet_v3_large_dispatches_follow_from_its_layers(page):
-    """One dispatch per conv and classifier layer, one per squeeze-excite block (its two FCs and
-    the scaling are inside the gate and the next conv), the input layout, the head's pool and the
-    split-K sums: nothing else."""
+    """One dispatch per conv and classifier layer, the squeeze-excite gates' (one, or three where
+    se_gate_spreads: its two FCs and the scaling are otherwise inside the gate and the next
+    conv), the input layout, the head's pool and the split-K sums: nothing else."""
     import onnx
 
     from tessera import paths
@@ -214,14 +250,22 @@ def test_mobilenet_v3_large_dispatches_follow_from_its_layers(page):
     model = onnx.load(paths.build_dir() / "bench-models" / "mobilenet-v3-large" / "model.onnx")
     count = lambda *ops: sum(n.op_type in ops for n in model.graph.node)  # noqa: E731
     readers = {i for n in model.graph.node if n.op_type == "Conv" for i in n.input}
-    se_blocks = sum(n.op_type == "GlobalAveragePool" and n.output[0] in readers for n in model.graph.node)
+    se_pools = [n for n in model.graph.node if n.op_type == "GlobalAveragePool" and n.output[0] in readers]
+    se_blocks = len(se_pools)
+    dims = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+            for v in onnx.shape_inference.infer_shapes(model).graph.value_info}
+    weights = {i.name: i.dims for i in model.graph.initializer}
+    reduce_weight = {n.input[0]: n.input[1] for n in model.graph.node if n.op_type == "Conv"}
+    gates = [(*dims[p.input[0]][1:], weights[reduce_weight[p.output[0]]][0]) for p in se_pools]  # C, H, W, CR
+    gate_dispatches = sum(se_gate_dispatches(*g) for g in gates)
     url, _ = page.compile(model, "mobilenet-v3-large-plan")
     got = plan(page, url, (1, 3, 224, 224))
     labels = got["labels"]
     split_sums = sum(label.endswith("split-k sum") for label in labels)
     layers = count("Conv") - 2 * se_blocks + count("Gemm", "MatMul")
     assert se_blocks == 8 and sum(label.endswith(":gate") for label in labels) == se_blocks
-    assert len(labels) == 1 + layers + se_blocks + (count("GlobalAveragePool") - se_blocks) + split_sums, labels
+    assert all(se_gate_spreads(*g) for g in gates), gates  # the rule's intent: every Large block spreads
+    assert len(labels) == 1 + layers + gate_dispatches + (count("GlobalAveragePool") - se_blocks) + split_sums, labels
     print(f"MobileNetV3-Large: {len(labels)} dispatches, {got['sources']} distinct WGSL sources")
 
 

@@ -1,9 +1,10 @@
 // Pooling over H, W in NHWC: windowed max/avg (one thread per output pixel and vec4 of
 // channels) and global pooling (one workgroup per image and vec4 of channels, reducing over
-// H·W in workgroup memory: the spatial extent can be thousands of pixels).
+// H·W in workgroup memory: the spatial extent can be thousands of pixels; the threads per
+// workgroup follow H·W so that each reads only a few pixels).
 
 import { ENTRY_PARAMS, F32_LOWEST, inOutRows, pixelVec4Index, RowTensor, u32, windowGeometry, WORKGROUP_INDEX, pad4,
-  type KernelDispatch, type OpContext } from './common';
+  type Arg, type KernelDispatch, type OpContext } from './common';
 import type { OpSpec } from '../manifest';
 
 const THREADS = 64;
@@ -49,40 +50,54 @@ fn main(${ENTRY_PARAMS}) {
     { kind: 'tensor', name: op.inputs[0] }, { kind: 'tensor', name: op.outputs[0] }] }];
 }
 
-/** WGSL of a global pool from a [N, H·W, C] tensor into rows of C; shared with squeeze-excite. */
-export function globalPoolSource(N: number, HW: number, C: number, kind: 'avg' | 'max'): string {
-  const C4 = pad4(C) / 4;
-  const x = new RowTensor('x', C);
-  const y = new RowTensor('y', C);
-  const isMax = kind === 'max';
-  return `
-${inOutRows(x, y)}
-var<workgroup> part: array<vec4<f32>, ${THREADS}>;
+/** Global pooling's threads per workgroup: enough row slices that each thread reads about
+ *  ROWS_PER_THREAD pixels (one round of loads in flight, not a long serial walk), at least a
+ *  warp and at most WebGPU's guaranteed 256; a power of two for the tree reduction. */
+const ROWS_PER_THREAD = 4;
+const globalPoolThreads = (HW: number) =>
+  Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(Math.ceil(HW / ROWS_PER_THREAD)))));
 
-@compute @workgroup_size(${THREADS})
+/** A global pool from a [N, H·W, C] tensor `x` into rows of C `y`, one workgroup per image and
+ *  vec4 of channels; shared with squeeze-excite's spread form. */
+export function globalPoolDispatch(label: string, N: number, HW: number, C: number, kind: 'avg' | 'max',
+  x: Arg, y: Arg): KernelDispatch {
+  const C4 = pad4(C) / 4;
+  const T = globalPoolThreads(HW);
+  const xt = new RowTensor('x', C);
+  const yt = new RowTensor('y', C);
+  const isMax = kind === 'max';
+  const add = (a: string, b: string) => (isMax ? `max(${a}, ${b})` : `${a} + ${b}`);
+  const accs = [...Array(ROWS_PER_THREAD).keys()];
+  const source = `
+${inOutRows(xt, yt)}
+var<workgroup> part: array<vec4<f32>, ${T}>;
+
+@compute @workgroup_size(${T})
 fn main(${ENTRY_PARAMS}) {
   ${WORKGROUP_INDEX}
   if (wg >= ${u32(N * C4)}) { return; }
   let c = (wg % ${u32(C4)}) * 4u;
   let n = wg / ${u32(C4)};
-  var acc = vec4<f32>(${isMax ? F32_LOWEST : '0.0'});
-  for (var p = lid; p < ${u32(HW)}; p += ${u32(THREADS)}) {
-    let v = ld_x(n * ${u32(HW)} + p, c);
-    acc = ${isMax ? 'max(acc, v)' : 'acc + v'};
+  let row0 = n * ${u32(HW)};
+  ${accs.map((i) => `var a${i} = vec4<f32>(${isMax ? F32_LOWEST : '0.0'});`).join(' ')}
+  var p = lid;
+  for (; p + ${u32((ROWS_PER_THREAD - 1) * T)} < ${u32(HW)}; p += ${u32(ROWS_PER_THREAD * T)}) {
+    ${accs.map((i) => `a${i} = ${add(`a${i}`, `ld_x(row0 + p + ${u32(i * T)}, c)`)};`).join(' ')}
   }
-  part[lid] = acc;
+  for (; p < ${u32(HW)}; p += ${u32(T)}) { a0 = ${add('a0', 'ld_x(row0 + p, c)')}; }
+  part[lid] = ${accs.slice(1).reduce((a, i) => add(a, `a${i}`), 'a0')};
   workgroupBarrier();
-  for (var s = ${u32(THREADS / 2)}; s > 0u; s >>= 1u) {
-    if (lid < s) { part[lid] = ${isMax ? 'max(part[lid], part[lid + s])' : 'part[lid] + part[lid + s]'}; }
+  for (var s = ${u32(T / 2)}; s > 0u; s >>= 1u) {
+    if (lid < s) { part[lid] = ${add('part[lid]', 'part[lid + s]')}; }
     workgroupBarrier();
   }
   if (lid == 0u) { st_y(n, c, ${isMax ? 'part[0]' : `part[0] / ${HW}.0`}); }
 }`;
+  return { label, source, workgroups: N * C4, args: [x, y] };
 }
 
 export function globalPool(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const [N, H, W, C] = ctx.shape(op.inputs[0]);
-  return [{ label: op.name, source: globalPoolSource(N, H * W, C, op.attrs.kind),
-    workgroups: N * (pad4(C) / 4),
-    args: [{ kind: 'tensor', name: op.inputs[0] }, { kind: 'tensor', name: op.outputs[0] }] }];
+  return [globalPoolDispatch(op.name, N, H * W, C, op.attrs.kind,
+    { kind: 'tensor', name: op.inputs[0] }, { kind: 'tensor', name: op.outputs[0] })];
 }

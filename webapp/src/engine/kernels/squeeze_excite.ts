@@ -1,21 +1,27 @@
 // Squeeze-excite: gate = act₂(act₁(mean_hw(x)·Wr + br)·We + be), one value per (image, channel).
 //
-// squeeze_excite_gate writes the gate [N, C] in ONE dispatch: one workgroup per image reduces
-// the H×W×C map to C means in workgroup memory, then does both small FC layers from there and
-// writes the C gate values. The consumer (the block's projection conv, `input_scale`) multiplies
-// its input channels by the gate as it loads them, so the scaled map is never written.
-// squeeze_excite (the fallback form, when the scaled map has other users) is the same gate
-// into a scratch buffer, then the channel scale: two dispatches.
+// squeeze_excite_gate writes the gate [N, C]; the consumer (the block's projection conv,
+// `input_scale`) multiplies its input channels by the gate as it loads them, so the scaled map
+// is never written. squeeze_excite (the fallback form, when the scaled map has other users) is
+// the same gate into a scratch buffer, then the channel scale.
 //
-// Each of the three stages is a column sum: `cols` vec4 columns, each a sum over `rows` terms;
-// the workgroup's threads are split into slices of rows per column, each thread keeps UNROLL
-// independent sums (as many loads in flight: with one workgroup per image, the loads' latency
-// is what bounds the widest blocks), and the slices are added up in workgroup memory.
+// The gate takes one of two forms, chosen from the shapes (`spreads`):
+// - single: ONE dispatch, one workgroup per image reduces the H×W×C map to C means in workgroup
+//   memory, then does both small FC layers from there and writes the C gate values. Each stage
+//   is a column sum: `cols` vec4 columns, each a sum over `rows` terms; the workgroup's threads
+//   are split into slices of rows per column, each thread keeps UNROLL independent sums (as
+//   many loads in flight: with one workgroup per image, the loads' latency bounds the stage),
+//   and the slices are added up by a tree in workgroup memory.
+// - spread: three short dispatches over many workgroups: the global average pool (pool.ts)
+//   into scratch means, then the two FCs as GEMVs with their activations (gemv.ts; the same
+//   k-major, vec4-padded weights), the second writing the gate.
 // The compiler fuses only blocks whose means and squeezed values fit the 16 KiB of workgroup
 // memory every device has (fuse_se.py); a device with more memory gets more threads.
 
 import { activationCode, ENTRY_PARAMS, pad4, pixelVec4Index, RowTensor, u32, UnsupportedOpError, weightDecl,
   WORKGROUP_INDEX, type Arg, type KernelDispatch, type OpContext } from './common';
+import { gemv } from './gemv';
+import { globalPoolDispatch } from './pool';
 import type { OpSpec } from '../manifest';
 
 const SCALE_THREADS = 64;
@@ -24,10 +30,13 @@ const UNROLL = 8;
 
 /** WGSL adding up `term(r)` (a vec4) over rows r < rows for each of `cols` columns `col`, then
  *  running `finish` (which sees `col` and the sum `s`) once per column. Uniform control flow:
- *  every thread reaches both barriers. */
+ *  every thread reaches every barrier. */
 function columnSum(threads: number, cols: number, rows: number, term: (r: string) => string, finish: string): string {
   const CB = Math.min(cols, threads);          // columns per pass
   const P = Math.floor(threads / CB);          // row slices per column
+  // The P slices' sums are added by a tree (log2 P steps; P is not always a power of two):
+  // one thread adding up to ~170 of them in turn was a long latency chain.
+  const half = P > 1 ? 2 ** (Math.ceil(Math.log2(P)) - 1) : 0;
   const sums = [...Array(UNROLL).keys()];
   return `for (var cb = 0u; cb < ${u32(cols)}; cb += ${u32(CB)}) {
     let col = cb + lid % ${u32(CB)};
@@ -42,9 +51,12 @@ function columnSum(threads: number, cols: number, rows: number, term: (r: string
     }
     part[lid] = ${sums.map((i) => `s${i}`).join(' + ')};
     workgroupBarrier();
+    for (var h = ${u32(half)}; h > 0u; h >>= 1u) {
+      if (slice < h && slice + h < ${u32(P)}) { part[lid] += part[lid + h * ${u32(CB)}]; }
+      workgroupBarrier();
+    }
     if (slice == 0u && col < ${u32(cols)}) {
-      var s = part[lid];
-      for (var j = 1u; j < ${u32(P)}; j++) { s += part[j * ${u32(CB)} + lid]; }
+      let s = part[lid];
       ${finish}
     }
     workgroupBarrier();
@@ -98,23 +110,48 @@ fn main(${ENTRY_PARAMS}) {
 }`;
 }
 
-/** The dispatch writing the gate [N, C] of `op` into `out`. */
-function gateDispatch(op: OpSpec, ctx: OpContext, out: Arg): KernelDispatch {
+/** Pool elements (H·W·C) or FC weights (C·CR, each FC) per image from which the gate takes the
+ *  spread form. At 32768 the single workgroup's 1024 threads (at most) already make 8 vec4
+ *  loads each, one UNROLL round of memory latency, per stage; each 32768 more is another round
+ *  in a chain (one SM, plus a few µs of its FCs' latency), while the spread form's stages are
+ *  each about one round over many SMs, for two more dispatches (~2.2 µs each). So tiny blocks
+ *  (MobileNetV3-Small's 14×14×96/120/144 and 7×7×288: ≤ 28224 pool, ≤ 20736 weights) keep one
+ *  dispatch, and every MobileNetV3-Large block (28×28×72 = 56448 pool elements up to 7×7×960
+ *  with 230400 weights per FC) spreads. Per image: the single form runs images side by side. */
+const SPREAD_ELEMENTS = 32768;
+
+const spreads = (s: GateShape) => Math.max(s.HW * s.C, s.C * s.CR) >= SPREAD_ELEMENTS;
+
+/** The dispatches writing the gate [N, C] of `op` into `out`; the last one's label ends in ':gate'. */
+function gateDispatches(op: OpSpec, ctx: OpContext, out: Arg): KernelDispatch[] {
   const [N, H, W, C] = ctx.shape(op.inputs[0]);
   const s = { N, HW: H * W, C, CR: op.attrs.squeeze_channels as number };
+  const x: Arg = { kind: 'tensor', name: op.inputs[0] };
+  const w = op.weights;
+  const weight = (slice: string): Arg => ({ kind: 'weight', slice });
+  if (spreads(s)) {
+    const mean: Arg = { kind: 'scratch', id: `${op.name}:mean`, bytes: N * C * 4 };
+    const hidden: Arg = { kind: 'scratch', id: `${op.name}:hidden`, bytes: N * s.CR * 4 };
+    const fc = { rows: N, precision: ctx.precision };
+    return [
+      globalPoolDispatch(`${op.name}:pool`, N, s.HW, C, 'avg', x, mean),
+      gemv({ ...fc, label: `${op.name}:reduce`, inner: C, outputs: s.CR, activations: op.attrs.reduce_activations,
+        x: mean, weight: weight(w.reduce_weight), bias: weight(w.reduce_bias), y: hidden }),
+      gemv({ ...fc, label: `${op.name}:gate`, inner: s.CR, outputs: C, activations: op.attrs.expand_activations,
+        x: hidden, weight: weight(w.expand_weight), bias: weight(w.expand_bias), y: out }),
+    ];
+  }
   const threads = gateThreads(s, ctx);
   if (!threads) {
     throw new UnsupportedOpError(`squeeze-excite ${op.name} has ${C} channels, more than one workgroup can hold`);
   }
-  const w = op.weights;
-  const weights: Arg[] = [w.reduce_weight, w.reduce_bias, w.expand_weight, w.expand_bias]
-    .map((slice) => ({ kind: 'weight', slice }));
-  return { label: `${op.name}:gate`, source: gateSource(op, s, threads, ctx), workgroups: N,
-    args: [{ kind: 'tensor', name: op.inputs[0] }, ...weights, out] };
+  const weights = [w.reduce_weight, w.reduce_bias, w.expand_weight, w.expand_bias].map(weight);
+  return [{ label: `${op.name}:gate`, source: gateSource(op, s, threads, ctx), workgroups: N,
+    args: [x, ...weights, out] }];
 }
 
 export function squeezeExciteGate(op: OpSpec, ctx: OpContext): KernelDispatch[] {
-  return [gateDispatch(op, ctx, { kind: 'tensor', name: op.outputs[0] })];
+  return gateDispatches(op, ctx, { kind: 'tensor', name: op.outputs[0] });
 }
 
 export function squeezeExcite(op: OpSpec, ctx: OpContext): KernelDispatch[] {
@@ -139,7 +176,7 @@ fn main(${ENTRY_PARAMS}) {
   st_y(m, c, ld_x(m, c) * ld_gate(m / ${u32(H * W)}, c));
 }`;
   return [
-    gateDispatch(op, ctx, gate),
+    ...gateDispatches(op, ctx, gate),
     { label: `${op.name}:scale`, source: scale, workgroups: Math.ceil(total / SCALE_THREADS),
       args: [{ kind: 'tensor', name: op.inputs[0] }, gate, { kind: 'tensor', name: op.outputs[0] }] },
   ];
