@@ -41,7 +41,9 @@ export const subgroupsEnable = (subgroups: SubgroupSizes | null) => (subgroups ?
  *  (local_invocation_index lid). With subgroups the module must start with subgroupsEnable. */
 export function workgroupReduce(r: Reduction, threads: number, subgroups: SubgroupSizes | null): string {
   const { name, type } = r;
-  const combine = `fn combine_${name}(a: ${type}, b: ${type}) -> ${type} { ${r.combine} }`;
+  const combine = `fn combine_${name}(a: ${type}, b: ${type}) -> ${type} {
+  ${r.combine}
+}`;
   if (!subgroups) {
     if (threads & (threads - 1)) throw new Error(`a tree reduction needs a power-of-two workgroup, not ${threads}`);
     return `${combine}
@@ -60,7 +62,9 @@ fn reduce_${name}(v: ${type}, lid: u32) -> ${type} {
   }
   // Slots for one per invocation: subgroups need not be full, so threads / minSize may be short.
   return `${combine}
-fn subgroup_${name}(v: ${type}) -> ${type} { ${r.subgroup} }
+fn subgroup_${name}(v: ${type}) -> ${type} {
+  ${r.subgroup}
+}
 var<workgroup> red_${name}: array<${type}, ${threads}>;
 var<workgroup> claimed_${name}: atomic<u32>;
 var<private> seen_${name}: u32;
