@@ -1,17 +1,20 @@
 // A value reduced across a workgroup, every invocation getting the result, generated with or
 // without subgroup operations (ctx.subgroups: the device offers them and the engine uses them).
 //
-// Without subgroups: a tree in workgroup memory, log2(threads) barriers.
+// Without subgroups: a tree in workgroup memory, log2(threads) + 2 barriers.
 // With them: each subgroup reduces in registers (subgroupAdd/Max/...), one elected invocation
-// per subgroup claims a slot with an atomic counter and writes its partial there, one barrier,
-// then every invocation combines the claimed slots in slot order (so all get the same value).
-// Correctness depends on neither the subgroup size nor which invocations share a subgroup: each
-// invocation is in exactly one subgroup, each subgroup elects exactly one writer, and the
-// counter says how many slots were written however many (full or partial) subgroups there are.
-// The counter only grows; each invocation remembers (a private variable) where it stood after
-// its last reduction of this kind, so no reset (and no barrier for one) is needed between
-// reductions. Partials combine in an order that depends on the subgroup layout, so float sums
-// may differ in the last bits between devices, as any reordering would.
+// per subgroup claims a slot with an atomic counter and writes its partial there; a barrier;
+// every invocation combines the claimed slots in slot order (so all get the same value); a
+// barrier before slots are claimed again. Correctness depends on neither the subgroup size nor
+// which invocations share a subgroup: each invocation is in exactly one subgroup, each subgroup
+// elects exactly one writer, and the counter says how many slots were written however many
+// (full or partial) subgroups there are. The counter only grows: each invocation remembers (a
+// private variable) where it stood after its last reduction of this kind, so no reset is
+// needed between reductions. Partials combine in an order that depends on the subgroup layout,
+// so float sums may differ in the last bits between devices, as any reordering would.
+// (Chromium 156 also accepts the subgroup_id/num_subgroups builtins, which would index the
+// slots directly; the counter needs nothing beyond the `subgroups` feature, which a browser
+// may offer without them.)
 //
 // Callers call reduce_<name>(v, lid) from uniform control flow (it holds barriers and subgroup
 // operations); the result is the same in every invocation, yet WGSL's uniformity analysis sees
@@ -60,7 +63,7 @@ fn reduce_${name}(v: ${type}, lid: u32) -> ${type} {
   return total;
 }`;
   }
-  // Slots for one per invocation: subgroups need not be full, so threads / minSize may be short.
+  // One slot per invocation: subgroups need not be full, so threads / minSize slots may be too few.
   return `${combine}
 fn subgroup_${name}(v: ${type}) -> ${type} {
   ${r.subgroup}
