@@ -44,8 +44,14 @@ class EnginePage:
         compile_to_folder(path, folder, PackageMeta(name=name, **{"task": "other", **meta}), bindings=bindings)
         return f"{PACKAGES_MOUNT}/{name}/", path
 
-    def load(self, url: str, precision: str = "fp32") -> int:
-        return self.page.evaluate("([u, p]) => tesseraEngine.load(u, p)", [url, precision])
+    def load(self, url: str, precision: str = "fp32", subgroups: bool = True) -> int:
+        """`subgroups=False`: kernels without subgroup operations even where the adapter has them."""
+        return self.page.evaluate("([u, p, s]) => tesseraEngine.load(u, p, true, s)", [url, precision, subgroups])
+
+    def kernels(self, model_id: int) -> dict:
+        """{subgroups: {minSize, maxSize} or None, kernels: [{label, source}]}: what the model's
+        kernels were generated for, and every distinct kernel it compiled."""
+        return self.page.evaluate("(id) => tesseraEngine.kernels(id)", model_id)
 
     def run(self, model_id: int, x: np.ndarray, others: dict[str, np.ndarray] | None = None) -> np.ndarray:
         """`x` is the model's first input; `others` the rest by name (e.g. style_weights)."""

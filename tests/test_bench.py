@@ -113,6 +113,10 @@ def test_profile_times_each_engine_dispatch_by_its_layer(bench_report):
     labels = [d["label"] for d in r["profile"]]
     # One entry per dispatch of the compiled plan, named by the layer it runs, in order.
     assert len(labels) == r["runtime_info"]["dispatches"], labels
+    # the subgroup sizes the kernels were made for, there exactly when the adapter has them
+    sizes = r["runtime_info"]["subgroups"]
+    assert (sizes is not None) == ("subgroups" in bench_report["adapter"]["features"]), r["runtime_info"]
+    assert not sizes or 1 <= sizes["minSize"] <= sizes["maxSize"] <= 128
     assert labels[0] == "input layout" and all(d["ms"] >= 0 for d in r["profile"])
     assert r["in_flight"] == 3      # the engine's calls overlap; its pipelined outputs were checked too
     assert sum(d["ms"] for d in r["profile"]) > 0

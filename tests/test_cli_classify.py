@@ -121,6 +121,10 @@ def test_doctor_reports_the_adapter_and_auto_choice(run_cli):
     assert "maxStorageBufferBindingSize" in report["limits"]
     text = run_cli("doctor").stdout
     assert "adapter:" in text and "auto backend: wasm" in text
+    # subgroup sizes come with the feature, and the text says both
+    sizes = report.get("subgroupSizes")
+    assert bool(sizes) == ("subgroups" in report["features"]) == ("subgroups: yes" in text), text
+    assert not sizes or 1 <= sizes["min"] <= sizes["max"] <= 128
 
 
 def test_a_long_temp_folder_path_does_not_stop_the_browser(run_cli, tmp_path):

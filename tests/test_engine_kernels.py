@@ -318,6 +318,40 @@ def test_softmax_top_k_on_the_gpu(page):
     page.dispose(model_id)
 
 
+def assert_subgroup_form(page, model_id: int, subgroups: bool, reducing: str) -> None:
+    """With subgroups on, exactly the kernels whose label ends with `reducing` use subgroup
+    operations (and say `enable subgroups`); off, no kernel does."""
+    got = page.kernels(model_id)
+    assert (got["subgroups"] is not None) == subgroups, f"subgroups {got['subgroups']} (this adapter has the feature)"
+    uses = {k["label"]: "subgroup" in k["source"] for k in got["kernels"]}
+    assert any(label.endswith(reducing) for label in uses), uses
+    assert uses == {label: subgroups and label.endswith(reducing) for label in uses}, uses
+    assert all(k["source"].startswith("enable subgroups;") == uses[k["label"]] for k in got["kernels"])
+
+
+@pytest.mark.parametrize("subgroups", [True, False], ids=["subgroups", "no subgroups"])
+def test_softmax_top_k_with_and_without_subgroups(page, subgroups):
+    """Class counts that are multiples of neither 4 nor 32, and ties: equal maxima and equal
+    zeros (relu), which go to the lower index whichever subgroups the candidates fall in."""
+    for classes in (1000, 997):
+        model = graph([helper.make_node("Relu", ["x"], ["y"])], [3, classes], [3, classes], {}, "relu")
+        url, path = page.compile(model, f"topk_{classes}_{subgroups}")
+        model_id = page.load(url, "fp32", subgroups)
+        x = rng.standard_normal((3, classes)).astype(np.float32)
+        x[0, [classes - 1, 5, 600]] = x[0].max() + 1   # a three-way tie for the top
+        x[1] = -np.abs(x[1])                             # all zeros after relu but two
+        x[1, rng.choice(classes, 2, replace=False)] = [1.5, 2.5]
+        logits = onnxruntime_output(path, x)
+        probs = np.exp(logits - logits.max(1, keepdims=True))
+        probs /= probs.sum(1, keepdims=True)
+        rows = page.top_k(model_id, x, 6)
+        for row, p in zip(rows, probs):
+            assert [e["index"] for e in row] == list(np.argsort(-p, kind="stable")[:6])
+            assert rel_l2(np.array([e["score"] for e in row]), np.sort(p)[::-1][:6]) <= FP32_TOLERANCE
+        assert_subgroup_form(page, model_id, subgroups, "softmax+top-k")
+        page.dispose(model_id)
+
+
 def test_unsupported_op_is_refused_at_load_naming_it(page):
     model = graph([helper.make_node("Concat", ["x", "x"], ["y"], axis=1)], [1, 2, 4, 4], [1, 4, 4, 4], {}, "concat")
     url, _ = page.compile(model, "concat")

@@ -14,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tessera.paths import build_dir
 from tests.engine_harness import engine_page, onnxruntime_outputs, rel_l2
-from tests.test_engine_kernels import FP32_TOLERANCE, graph
+from tests.test_engine_kernels import FP32_TOLERANCE, assert_subgroup_form, graph
 
 rng = np.random.default_rng()
 
@@ -169,6 +169,20 @@ def test_style_kernel_matches_onnxruntime(page, case):
         assert out.shape == (ref.size,)
         assert rel_l2(out, ref.ravel()) <= FP32_TOLERANCE, case
     page.dispose(model_id)
+
+
+@pytest.mark.parametrize("subgroups", [True, False], ids=["subgroups", "no subgroups"])
+def test_instance_norm_with_and_without_subgroups(page, subgroups):
+    """The stats kernel's reductions: odd H×W, fewer pixels than its 64 threads, two chunks."""
+    for n, c, h, w in [(2, 7, 13, 11), (1, 6, 3, 5), (1, 5, 67, 63)]:
+        model, shapes = instance_norm_case(n, c, h, w, "Relu")
+        url, path = page.compile(model, f"inorm_{c}_{h}x{w}_{subgroups}")
+        model_id = page.load(url, "fp32", subgroups)
+        feeds = random_feeds(shapes)
+        out = run_engine(page, model_id, feeds)
+        assert rel_l2(out, onnxruntime_outputs(path, feeds).ravel()) <= FP32_TOLERANCE
+        assert_subgroup_form(page, model_id, subgroups, ":stats")
+        page.dispose(model_id)
 
 
 def test_cases_reach_the_style_kernels():

@@ -18,6 +18,14 @@ def doctor_report() -> dict:
     return report
 
 
+def _subgroups(r: dict) -> str:
+    """As the Diagnostics view says it (adapter.ts describeSubgroups), in ASCII."""
+    sizes = r.get("subgroupSizes")
+    if not sizes:
+        return "no"
+    return f"yes, size {sizes['min']}" if sizes["min"] == sizes["max"] else f"yes, sizes {sizes['min']}-{sizes['max']}"
+
+
 def format_report(r: dict) -> str:
     lines = [f"browser:    {r['browser']}", f"user agent: {r.get('userAgent', '?')}"]
     if not r.get("webgpu"):
@@ -32,7 +40,7 @@ def format_report(r: dict) -> str:
             f"({kind}{', fallback' if r.get('fallback') else ''})",
             f"            {r.get('description') or ''}".rstrip(),
             f"shader-f16: {'yes' if 'shader-f16' in r.get('features', []) else 'no'}    "
-            f"subgroups: {'yes' if 'subgroups' in r.get('features', []) else 'no'}",
+            f"subgroups: {_subgroups(r)}",
         ]
         lines += [f"{k}: {v}" for k, v in (r.get("limits") or {}).items()]
     lines.append(f"cross-origin isolated: {r.get('crossOriginIsolated')}  "

@@ -64,7 +64,8 @@ class TesseraRuntime implements BenchRuntime {
   describe(): Record<string, unknown> {
     const m = this.model;
     return m ? { weights: m.precision, pipelines: m.pipelineCount, dispatches: this.dispatches,
-      adapter: m.adapterInfo.description || m.adapterInfo.vendor, load: m.loadTimings } : {};
+      adapter: m.adapterInfo.description || m.adapterInfo.vendor, load: m.loadTimings,
+      subgroups: m.subgroups } : {};
   }
 
   async dispose(): Promise<void> {

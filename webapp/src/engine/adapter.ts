@@ -16,6 +16,9 @@ export interface AdapterReport {
   fallback?: boolean;         // the browser says it's a fallback adapter
   software?: boolean;         // a CPU implementation (fallback flag or SwiftShader)
   features?: string[];
+  /** The subgroup sizes the adapter may use, with the `subgroups` feature (the engine's
+   *  reductions use them: kernels/reduce.ts). */
+  subgroupSizes?: { min: number; max: number };
   limits?: Record<string, number>;
   crossOriginIsolated: boolean;
   hardwareConcurrency: number;
@@ -51,6 +54,9 @@ export async function probeAdapter(): Promise<AdapterReport> {
       features: [...adapter.features].sort(),
       limits: Object.fromEntries(LIMITS.map((k) => [k, adapter.limits[k]])),
     });
+    if (adapter.features.has('subgroups') && info.subgroupMinSize && info.subgroupMaxSize) {
+      report.subgroupSizes = { min: info.subgroupMinSize, max: info.subgroupMaxSize };
+    }
   } catch (e) {
     report.error = String(e);
   }
@@ -58,6 +64,13 @@ export async function probeAdapter(): Promise<AdapterReport> {
 }
 
 /** `auto` takes WebGPU only on a hardware adapter: a software one is ~100x slower than wasm. */
+/** 'yes, size 4' / 'yes, sizes 4–128' / 'no'. */
+export function describeSubgroups(r: AdapterReport): string {
+  const s = r.subgroupSizes;
+  if (!s) return 'no';
+  return s.min === s.max ? `yes, size ${s.min}` : `yes, sizes ${s.min}–${s.max}`;
+}
+
 export function chooseBackend(choice: BackendChoice, report: AdapterReport): BackendName {
   if (choice === 'wasm') return 'wasm';
   if (choice === 'webgpu') {

@@ -1,6 +1,10 @@
 // Getting a WebGPU device for the engine, with the adapter's buffer and workgroup limits
 // (the defaults are far below what large models and batches need), and watching it: uncaught
 // errors and device loss are recorded so the next call fails loudly instead of returning junk.
+// The `subgroups` feature is requested when the adapter has it (unless the caller turns it
+// off), so that kernels may reduce with subgroup operations (kernels/reduce.ts).
+
+import type { SubgroupSizes } from './kernels/common';
 
 const WANTED_LIMITS = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize',
   'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxStorageBuffersPerShaderStage'] as const;
@@ -8,6 +12,8 @@ const WANTED_LIMITS = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxCompu
 export interface EngineDevice {
   device: GPUDevice;
   adapterInfo: GPUAdapterInfo;
+  /** The subgroup sizes when the device has the `subgroups` feature enabled, else null. */
+  subgroups: SubgroupSizes | null;
   /** The first uncaptured error or the loss reason, if any: the device's results can't be trusted. */
   failure(): string | null;
   isLost(): boolean;
@@ -16,12 +22,18 @@ export interface EngineDevice {
 /** Engine devices not lost yet (the test page loses them on purpose: test_hooks.ts). */
 export const liveDevices = new Set<GPUDevice>();
 
-export async function openDevice(): Promise<EngineDevice> {
+/** `subgroups: false` leaves the feature off even where the adapter has it. */
+export async function openDevice(options: { subgroups?: boolean } = {}): Promise<EngineDevice> {
   if (!('gpu' in navigator)) throw new Error('this browser has no WebGPU');
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new Error('this browser offers no WebGPU adapter');
   const requiredLimits = Object.fromEntries(WANTED_LIMITS.map((k) => [k, adapter.limits[k]]));
-  const device = await adapter.requestDevice({ label: 'tessera engine', requiredLimits });
+  const { subgroupMinSize: minSize, subgroupMaxSize: maxSize } = adapter.info;
+  const subgroups = options.subgroups !== false && adapter.features.has('subgroups') && minSize && maxSize
+    ? { minSize, maxSize } : null;
+  const device = await adapter.requestDevice({ label: 'tessera engine', requiredLimits,
+    // (cast: the older @webgpu/types that tfjs brings along has no 'subgroups' feature name)
+    requiredFeatures: subgroups ? ['subgroups' as unknown as GPUFeatureName] : [] });
   let failure: string | null = null;
   let lost = false;
   device.addEventListener('uncapturederror', (e) => {
@@ -33,5 +45,5 @@ export async function openDevice(): Promise<EngineDevice> {
     lost = true;
     failure ??= `the GPU device was lost (${info.reason}: ${info.message})`;
   });
-  return { device, adapterInfo: adapter.info, failure: () => failure, isLost: () => lost };
+  return { device, adapterInfo: adapter.info, subgroups, failure: () => failure, isLost: () => lost };
 }

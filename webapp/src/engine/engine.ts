@@ -6,7 +6,7 @@
 import { openDevice, type EngineDevice } from './device';
 import { PipelineCache, PreparedCall, type CallHooks, type CallInput, type CompileTimes, type TopEntry } from './executor';
 import { imageInputShape, imageScaling } from './image_input';
-import type { KernelDispatch } from './kernels/common';
+import type { KernelDispatch, SubgroupSizes } from './kernels/common';
 import { checkSupported } from './kernels/index';
 import { fetchPackage, type LoadProgress } from './loader';
 import { evaluateShape, type Manifest, type Precision } from './manifest';
@@ -29,6 +29,9 @@ export interface EngineOptions {
   /** Wrap every call in a validation error scope (tests, development builds). By default only
    *  the first calls of each input shape are; later ones rely on the uncaptured-error check. */
   validateEveryCall?: boolean;
+  /** Kernels may use subgroup operations where the adapter has them (default); false: never
+   *  (tests compare both forms). */
+  subgroups?: boolean;
 }
 
 /** When each part of a load was done, in ms from its start (the bench reports these: what
@@ -52,7 +55,7 @@ export class EngineModel {
     const t0 = performance.now();
     const since = (p: Promise<unknown>) => p.then(() => performance.now() - t0);
     // The device opens while the manifest downloads (adapter and device requests take tens of ms).
-    const opening = openDevice();
+    const opening = openDevice({ subgroups: options.subgroups });
     const deviceMs = since(opening);
     let fetched: Awaited<ReturnType<typeof fetchPackage>>;
     try {
@@ -72,7 +75,7 @@ export class EngineModel {
     const manifest = { ...fetched.manifest, pixel_range: options.pixelRange ?? fetched.manifest.pixel_range };
     const shape = evaluateShape(manifest.inputs[0].shape, manifest.memory.reference_bindings);
     // Pipelines start compiling now, all at once, while the shards still download and upload.
-    const plan = planCall(manifest, shape, precision, device.limits);
+    const plan = planCall(manifest, shape, precision, device.limits, undefined, gpu.subgroups);
     plan.dispatches.forEach((d) => pipelines.get(d));
     const model = new EngineModel(manifest, gpu, await uploading, pipelines, new Readback(device),
       options.validateEveryCall ?? false);
@@ -90,9 +93,13 @@ export class EngineModel {
 
   get precision(): Precision { return this.weights.precision; }
   get adapterInfo(): GPUAdapterInfo { return this.gpu.adapterInfo; }
+  /** The subgroup sizes the kernels are generated for; null: no subgroup operations. */
+  get subgroups(): SubgroupSizes | null { return this.gpu.subgroups; }
   /** The device is gone (driver reset, GPU removed): load the model again to go on. */
   get deviceLost(): boolean { return this.gpu.isLost(); }
   get pipelineCount(): number { return this.pipelines.size; }
+  /** Every kernel compiled so far (label and WGSL), one per distinct source. */
+  get kernels(): { label: string; source: string }[] { return this.pipelines.kernels(); }
   get device(): GPUDevice { return this.gpu.device; }
 
   /** A pipeline for a kernel of the caller's own (tiled render), from the model's cache. */
@@ -105,7 +112,7 @@ export class EngineModel {
     let call = this.calls.get(key);
     if (!call) {
       const { device } = this.gpu;
-      plan ??= planCall(this.manifest, shape, this.weights.precision, device.limits, normStats);
+      plan ??= planCall(this.manifest, shape, this.weights.precision, device.limits, normStats, this.gpu.subgroups);
       call = PreparedCall.create(device, this.manifest, plan, this.weights, this.pipelines, this.readback,
         this.validateEveryCall);
       this.calls.set(key, call);

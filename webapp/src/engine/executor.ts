@@ -68,6 +68,7 @@ export class PipelineCache {
   private readonly bySource = new Map<string, Promise<GPUComputePipeline>>();
   private readonly created = performance.now();
   private readonly times: CompileTimes = { pipelines: 0, last_done_ms: 0, summed_ms: 0, slowest_ms: 0 };
+  private readonly labels = new Map<string, string>();   // by source: the first dispatch's label
   constructor(private readonly device: GPUDevice) {}
 
   get compileTimes(): CompileTimes { return { ...this.times }; }
@@ -85,6 +86,7 @@ export class PipelineCache {
     let p = this.bySource.get(d.source);
     if (!p) {
       const started = performance.now();
+      this.labels.set(d.source, d.label);
       const module = this.device.createShaderModule({ label: d.label, code: d.source });
       p = this.device.createComputePipelineAsync({ label: d.label, layout: 'auto',
         compute: { module, entryPoint: 'main' } }).then((pipeline) => {
@@ -102,6 +104,10 @@ export class PipelineCache {
   }
 
   get size(): number { return this.bySource.size; }
+
+  kernels(): { label: string; source: string }[] {
+    return [...this.labels].map(([source, label]) => ({ label, source }));
+  }
 }
 
 export class PreparedCall {
@@ -253,7 +259,8 @@ export class PreparedCall {
     let step = this.topKSteps.get(key);
     if (!step) {
       const out = { kind: 'scratch' as const, id: `${TOPK_OUT} ${key}`, bytes: rows * k * 8 };
-      const d = softmaxTopK({ kind: 'tensor', name: this.manifest.outputs[0].name }, out, rows, classes, k, logits);
+      const d = softmaxTopK({ kind: 'tensor', name: this.manifest.outputs[0].name }, out, rows, classes, k, logits,
+        this.plan.subgroups);
       const pipeline = await this.pipelines.get(d);
       const bindGroup = this.device.createBindGroup({ label: d.label, layout: pipeline.getBindGroupLayout(0),
         entries: [{ binding: 0, resource: this.outputBinding }, { binding: 1, resource: { buffer: this.scratchBuffer(out.id, out.bytes) } }] });

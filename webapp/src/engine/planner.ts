@@ -6,7 +6,7 @@
 
 import { bindSymbols, evaluateShape, type Manifest, type Precision } from './manifest';
 import { opDispatches } from './kernels/index';
-import { DEFAULT_WORKGROUP_LIMITS, prod, type Arg, type KernelDispatch } from './kernels/common';
+import { DEFAULT_WORKGROUP_LIMITS, prod, type Arg, type KernelDispatch, type OpContext, type SubgroupSizes } from './kernels/common';
 import { transposeInput } from './kernels/layout';
 import { globalPoolNormStats, isNormStats } from './kernels/norm_stats';
 
@@ -24,6 +24,8 @@ export interface Plan {
   /** The statistics buffers (scratch ids and sizes) a plan made with a NormStatsMode keeps or
    *  takes, one per normalising op. */
   normStats: { id: string; bytes: number }[];
+  /** The subgroup sizes its kernels were generated for (null: no subgroup operations). */
+  subgroups: SubgroupSizes | null;
 }
 
 /** capture: every instance norm keeps the statistics it computed; supply: every instance norm
@@ -43,8 +45,9 @@ export interface BufferLimits {
 const isIdentity = (perm: number[]) => perm.every((p, i) => p === i);
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
+/** `subgroups`: the device's subgroup sizes when kernels may use subgroup operations. */
 export function planCall(manifest: Manifest, inputShape: number[], precision: Precision,
-  limits: BufferLimits, normStats?: NormStatsMode): Plan {
+  limits: BufferLimits, normStats?: NormStatsMode, subgroups: SubgroupSizes | null = null): Plan {
   const [input] = manifest.inputs;
   // Only instance norms (and global pools, the arbitrary transform's form of them) take
   // statistics: any other whole-image reduction would differ per tile.
@@ -78,7 +81,7 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
       limits.maxComputeWorkgroupSizeX ?? DEFAULT_WORKGROUP_LIMITS.threads),
     storageBytes: limits.maxComputeWorkgroupStorageSize ?? DEFAULT_WORKGROUP_LIMITS.storageBytes,
   };
-  const ctx = { shape, precision, normStats, workgroupLimits,
+  const ctx: OpContext = { shape, precision, normStats, workgroupLimits, subgroups,
     weightShape: (slice: string) => manifest.weights.slices[slice].shape };
   for (const op of manifest.ops) {
     const ops = opDispatches(op, manifest, ctx);
@@ -93,6 +96,6 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
     throw new Error(`${manifest.name} at input [${inputShape}] needs a ${mib(largest)} activation buffer; `
       + `this GPU allows ${mib(limit)} per buffer: use a smaller batch or image`);
   }
-  return { inputShape, shapes, bufferBytes, scratchBytes, dispatches, layoutDispatches: isIdentity(input.perm) ? 0 : 1,
+  return { inputShape, shapes, bufferBytes, scratchBytes, dispatches, layoutDispatches: isIdentity(input.perm) ? 0 : 1, subgroups,
     normStats: [...scratchBytes].filter(([id]) => isNormStats(id)).map(([id, bytes]) => ({ id, bytes })) };
 }

@@ -70,9 +70,10 @@ const floats = (o: Record<string, number[]>) => Object.fromEntries(Object.entrie
 
 const hooks = {
   /** Every call of the model validated in an error scope unless `validateEveryCall` is false
-   *  (then only the first calls of each kind are, as in the app). */
-  async load(url: string, precision: Precision, validateEveryCall = true): Promise<number> {
-    const model = await EngineModel.load(new URL(url, document.baseURI).href, { precision, validateEveryCall });
+   *  (then only the first calls of each kind are, as in the app); `subgroups: false` keeps
+   *  the kernels off subgroup operations. */
+  async load(url: string, precision: Precision, validateEveryCall = true, subgroups = true): Promise<number> {
+    const model = await EngineModel.load(new URL(url, document.baseURI).href, { precision, validateEveryCall, subgroups });
     models.set(nextId, model);
     return nextId++;
   },
@@ -168,6 +169,11 @@ const hooks = {
     const adapter = await navigator.gpu.requestAdapter();
     const { dispatches } = planCall(manifest, shape, 'fp16', adapter!.limits);
     return { labels: dispatches.map((d) => d.label), sources: new Set(dispatches.map((d) => d.source)).size };
+  },
+  /** The subgroup sizes the model's kernels use (null: none) and every kernel it compiled. */
+  kernels(id: number) {
+    const model = models.get(id)!;
+    return { subgroups: model.subgroups, kernels: model.kernels };
   },
   async dispose(id: number): Promise<void> {
     await models.get(id)?.dispose();

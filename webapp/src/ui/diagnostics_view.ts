@@ -1,6 +1,6 @@
 // Diagnostics: what this browser and GPU offer, which backend runs, and what to do about it.
 
-import { chooseBackend, type AdapterReport } from '../engine/adapter';
+import { chooseBackend, describeSubgroups, type AdapterReport } from '../engine/adapter';
 import { adviceFor, browserName } from './advice';
 import { el } from './dom';
 import { STATIC_SITE } from '../static/deploy';
@@ -24,7 +24,7 @@ export function showDiagnosticsView(root: HTMLElement, r: AdapterReport): void {
     row(table, 'Adapter', `${r.vendor || '?'} · ${r.architecture || '?'}${r.description ? ` · ${r.description}` : ''}`);
     row(table, 'Kind', r.software ? `software${r.fallback ? ' (fallback adapter)' : ''}` : 'hardware');
     row(table, 'shader-f16', r.features?.includes('shader-f16') ? 'yes' : 'no');
-    row(table, 'subgroups', r.features?.includes('subgroups') ? 'yes' : 'no');
+    row(table, 'subgroups', describeSubgroups(r));
     for (const [k, v] of Object.entries(r.limits ?? {})) row(table, k, v.toLocaleString('en'));
   }
   row(table, 'Backend in use', backend === 'webgpu' ? 'WebGPU' : 'WebAssembly (wasm)');

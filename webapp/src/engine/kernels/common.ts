@@ -25,7 +25,13 @@ export interface OpContext {
   /** Instance-norm statistics kept for a later call, or taken from the caller (norm_stats.ts);
    *  absent: computed and used within the call. */
   normStats?: 'capture' | 'supply';
+  /** The device's subgroup sizes when kernels may use subgroup operations (kernels/reduce.ts),
+   *  else null. */
+  subgroups: SubgroupSizes | null;
 }
+
+/** The subgroup sizes the adapter says it may use (any size in the range, per pipeline). */
+export interface SubgroupSizes { minSize: number; maxSize: number }
 
 export interface WorkgroupLimits { threads: number; storageBytes: number }
 

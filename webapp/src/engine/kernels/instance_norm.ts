@@ -1,7 +1,8 @@
 // instance_norm over NHWC x: per (n, c), y = (x − mean)/sqrt(var + ε)·scale + bias, then
 // activations. Three dispatches, so that a 1024×1024 image still spreads over many workgroups:
 //   stats:   workgroup per (n, chunk of CHUNK pixels, vec4 of channels): the chunk's mean, then
-//            the sum of squared deviations from it (two passes: no E[x²]−E[x]² cancellation);
+//            the sum of squared deviations from it (two passes: no E[x²]−E[x]² cancellation),
+//            each a workgroup reduction (reduce.ts: with subgroups where the device has them);
 //   combine: thread per (n, vec4 of channels): merges the chunks' (mean, M2) pairs exactly
 //            (Chan et al.), reads scale and bias (weights, or activations [C] / [N, C] for the
 //            conditional form of `affine_inputs`) and writes mean, 1/sqrt(var + ε)·scale, bias;
@@ -13,6 +14,7 @@
 import { activationCode, elementIndex, ENTRY_PARAMS, f32, pad4, RowTensor, u32, weightDecl, WORKGROUP_INDEX,
   type Arg, type KernelDispatch, type OpContext } from './common';
 import { normStatsArg } from './norm_stats';
+import { SUM_VEC4, subgroupsEnable, workgroupReduce } from './reduce';
 import type { OpSpec } from '../manifest';
 
 const THREADS = 64;
@@ -49,23 +51,11 @@ export function instanceNorm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const coeffs: Arg = { kind: 'scratch', id: `${op.name}:coeffs`, bytes: N * C4 * 48 };
   const input: Arg = { kind: 'tensor', name: op.inputs[0] };
 
-  const stats = `
+  const stats = `${subgroupsEnable(ctx.subgroups)}
 ${x.decl(0, false)}
 @group(0) @binding(1) var<storage, read_write> partial: array<vec4<f32>>;
 ${x.helpers(false)}
-var<workgroup> part: array<vec4<f32>, ${THREADS}>;
-
-fn reduce(v: vec4<f32>, lid: u32) -> vec4<f32> {
-  part[lid] = v;
-  workgroupBarrier();
-  for (var s = ${u32(THREADS / 2)}; s > 0u; s >>= 1u) {
-    if (lid < s) { part[lid] = part[lid] + part[lid + s]; }
-    workgroupBarrier();
-  }
-  let total = part[0];
-  workgroupBarrier();
-  return total;
-}
+${workgroupReduce(SUM_VEC4, THREADS, ctx.subgroups)}
 
 @compute @workgroup_size(${THREADS})
 fn main(${ENTRY_PARAMS}) {
@@ -79,10 +69,10 @@ fn main(${ENTRY_PARAMS}) {
   let row0 = n * ${u32(HW)};
   var sum = vec4<f32>(0.0);
   for (var p = p0 + lid; p < p1; p += ${u32(THREADS)}) { sum += ld_x(row0 + p, c); }
-  let mean = reduce(sum, lid) / f32(p1 - p0);
+  let mean = reduce_sum4(sum, lid) / f32(p1 - p0);
   var m2 = vec4<f32>(0.0);
   for (var p = p0 + lid; p < p1; p += ${u32(THREADS)}) { let d = ld_x(row0 + p, c) - mean; m2 += d * d; }
-  m2 = reduce(m2, lid);
+  m2 = reduce_sum4(m2, lid);
   if (lid == 0u) { partial[wg * 2u] = mean; partial[wg * 2u + 1u] = m2; }
 }`;
 

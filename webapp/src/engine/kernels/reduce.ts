@@ -1,0 +1,86 @@
+// A value reduced across a workgroup, every invocation getting the result, generated with or
+// without subgroup operations (ctx.subgroups: the device offers them and the engine uses them).
+//
+// Without subgroups: a tree in workgroup memory, log2(threads) + 2 barriers.
+// With them: each subgroup reduces in registers (subgroupAdd/Max/...), one elected invocation
+// per subgroup claims a slot with an atomic counter and writes its partial there; a barrier;
+// every invocation combines the claimed slots in slot order (so all get the same value); a
+// barrier before slots are claimed again. Correctness depends on neither the subgroup size nor
+// which invocations share a subgroup: each invocation is in exactly one subgroup, each subgroup
+// elects exactly one writer, and the counter says how many slots were written however many
+// (full or partial) subgroups there are. The counter only grows: each invocation remembers (a
+// private variable) where it stood after its last reduction of this kind, so no reset is
+// needed between reductions. Partials combine in an order that depends on the subgroup layout,
+// so float sums may differ in the last bits between devices, as any reordering would.
+// (Chromium 156 also accepts the subgroup_id/num_subgroups builtins, which would index the
+// slots directly; the counter needs nothing beyond the `subgroups` feature, which a browser
+// may offer without them.)
+//
+// Callers call reduce_<name>(v, lid) from uniform control flow (it holds barriers and subgroup
+// operations); the result is the same in every invocation, yet WGSL's uniformity analysis sees
+// the subgroup path's result as non-uniform (it is read after an atomic): don't branch around a
+// barrier on it.
+
+import type { SubgroupSizes } from './common';
+
+export interface Reduction {
+  name: string;
+  type: string;        // WGSL type of the value
+  /** WGSL fn body combining a and b (associative and commutative) into a `type`. */
+  combine: string;
+  /** WGSL fn body reducing v over the invocation's subgroup (a subgroup builtin). */
+  subgroup: string;
+}
+
+export const SUM_F32: Reduction = { name: 'sum', type: 'f32', combine: 'return a + b;', subgroup: 'return subgroupAdd(v);' };
+export const MAX_F32: Reduction = { name: 'max', type: 'f32', combine: 'return max(a, b);', subgroup: 'return subgroupMax(v);' };
+export const SUM_VEC4: Reduction = { name: 'sum4', type: 'vec4<f32>', combine: 'return a + b;',
+  subgroup: 'return subgroupAdd(v);' };
+
+/** What a kernel using subgroup operations must start with. */
+export const subgroupsEnable = (subgroups: SubgroupSizes | null) => (subgroups ? 'enable subgroups;\n' : '');
+
+/** Module-scope WGSL defining fn reduce_<name>(v, lid) -> type for `threads` invocations
+ *  (local_invocation_index lid). With subgroups the module must start with subgroupsEnable. */
+export function workgroupReduce(r: Reduction, threads: number, subgroups: SubgroupSizes | null): string {
+  const { name, type } = r;
+  const combine = `fn combine_${name}(a: ${type}, b: ${type}) -> ${type} {
+  ${r.combine}
+}`;
+  if (!subgroups) {
+    if (threads & (threads - 1)) throw new Error(`a tree reduction needs a power-of-two workgroup, not ${threads}`);
+    return `${combine}
+var<workgroup> red_${name}: array<${type}, ${threads}>;
+fn reduce_${name}(v: ${type}, lid: u32) -> ${type} {
+  red_${name}[lid] = v;
+  workgroupBarrier();
+  for (var s = ${threads / 2}u; s > 0u; s >>= 1u) {
+    if (lid < s) { red_${name}[lid] = combine_${name}(red_${name}[lid], red_${name}[lid + s]); }
+    workgroupBarrier();
+  }
+  let total = red_${name}[0];
+  workgroupBarrier();
+  return total;
+}`;
+  }
+  // One slot per invocation: subgroups need not be full, so threads / minSize slots may be too few.
+  return `${combine}
+fn subgroup_${name}(v: ${type}) -> ${type} {
+  ${r.subgroup}
+}
+var<workgroup> red_${name}: array<${type}, ${threads}>;
+var<workgroup> claimed_${name}: atomic<u32>;
+var<private> seen_${name}: u32;
+fn reduce_${name}(v: ${type}, lid: u32) -> ${type} {
+  let part = subgroup_${name}(v);
+  if (subgroupElect()) { red_${name}[atomicAdd(&claimed_${name}, 1u) % ${threads}u] = part; }
+  workgroupBarrier();
+  let first = seen_${name};
+  seen_${name} = atomicLoad(&claimed_${name});
+  var total = red_${name}[first % ${threads}u];
+  for (var i = first + 1u; i != seen_${name}; i++) { total = combine_${name}(total, red_${name}[i % ${threads}u]); }
+  // Before anyone claims a slot again.
+  workgroupBarrier();
+  return total;
+}`;
+}
