@@ -398,8 +398,10 @@ def test_an_unfused_gate_broadcast_over_a_map_needs_no_transpose(tmp_path):
 
 
 def test_an_input_is_channels_last_only_when_read_through_the_transpose_to_nchw():
-    relabel = Node("Transpose", ["x"], ["nchw"], {"perm": [0, 3, 1, 2]}, "to_nchw")
-    image = Graph("g", [relabel, Node("Relu", ["nchw"], ["y"], {}, "relu")], ["x"], ["y"], {"x": Value("x", (1, 8, 8, 3))})
+    image = Graph("g", [Node("Sub", ["x", "mean"], ["xs"], {}, "sub"),
+                        Node("Transpose", ["xs"], ["nchw"], {"perm": [0, 3, 1, 2]}, "to_nchw"),
+                        Node("Relu", ["nchw"], ["y"], {}, "relu")],
+                  ["x"], ["y"], {"x": Value("x", (1, 8, 8, 3))}, {"mean": np.ones(3, F)})
     feature_map = Graph("g", [Node("Relu", ["x"], ["y"], {}, "relu")], ["x"], ["y"], {"x": Value("x", (1, 8, 3, 4))})
     assert lower(image)[0].values["x"].perm == (0, 1, 2, 3)
     assert lower(feature_map)[0].values["x"].perm == (0, 2, 3, 1)

@@ -112,7 +112,19 @@ class Lowerer:
         return v
 
     def _readers(self, name: str) -> list[Node]:
-        return [n for n in self.src.nodes if name in n.inputs]
+        """The first readers of ``name`` that aren't elementwise (which keep any layout), e.g. an
+        exporter's normalisation of an NHWC image before its Transpose to NCHW."""
+        out, todo, seen = [], [name], set()
+        while todo:
+            t = todo.pop()
+            for n in self.src.nodes:
+                if t in n.inputs and id(n) not in seen:
+                    seen.add(id(n))
+                    if n.op in UNARY or n.op in BINARY or n.op in ("Identity", "Cast"):
+                        todo.extend(n.outputs)
+                    else:
+                        out.append(n)
+        return out
 
     # -- the driver ------------------------------------------------------------------------
     def run(self) -> Graph:
@@ -648,8 +660,8 @@ def _rational(scale: float) -> tuple[int, int]:
 
 
 def _input_perm(shape: tuple, readers: list[Node]) -> tuple[int, ...]:
-    """NHWC memory for a 4-D input, unless it is channels-last already: every reader is the
-    exporter's Transpose to NCHW, which then relabels it for free. Judged by its readers, not
+    """NHWC memory for a 4-D input, unless it is channels-last already: every (non-elementwise)
+    reader is the exporter's Transpose to NCHW, which then relabels it for free. Judged by its readers, not
     its shape: an [N, C, 3, 4] map looks as channels-last as an [N, H, W, 3] image does."""
     if len(shape) != 4:
         return plain(len(shape))
