@@ -320,9 +320,10 @@ def test_conditional_instance_norm_package_matches_onnxruntime(tmp_path):
     assert np.linalg.norm(got - expected) / np.linalg.norm(expected) <= 1e-5
 
 
-def _se_then_conv_model(tmp_path, c, cr, co, also_used: bool):
-    """Squeeze-excite of x (ReLU / HardSigmoid), then a 1×1 projection conv plus x; with
-    `also_used` the excited map is also added to the output, so it must be written."""
+def _se_then_conv_model(tmp_path, c, cr, co, also_used: bool, hw=(5, 6), residual=True):
+    """Squeeze-excite of x (ReLU / HardSigmoid), then a 1×1 projection conv (plus x if
+    `residual`); with `also_used` the excited map is also added to the output, so it must be
+    written."""
     rng = np.random.default_rng(4)
     init = lambda name, a: numpy_helper.from_array(np.asarray(a, F), name)  # noqa: E731
     inits = [init("w1", rng.standard_normal((cr, c, 1, 1))), init("b1", rng.standard_normal(cr)),
@@ -331,17 +332,24 @@ def _se_then_conv_model(tmp_path, c, cr, co, also_used: bool):
     make = helper.make_node
     nodes = [make("GlobalAveragePool", ["x"], ["s"]), make("Conv", ["s", "w1", "b1"], ["r"]), make("Relu", ["r"], ["rr"]),
              make("Conv", ["rr", "w2", "b2"], ["e"]), make("HardSigmoid", ["e"], ["g"], alpha=1 / 6, beta=0.5),
-             make("Mul", ["x", "g"], ["excited"]), make("Conv", ["excited", "wp", "bp"], ["p"]),
-             make("Add", ["p", "x"], ["y0" if also_used else "y"])]
+             make("Mul", ["x", "g"], ["excited"]), make("Conv", ["excited", "wp", "bp"], ["p" if residual else "y"])]
+    if residual:
+        nodes.append(make("Add", ["p", "x"], ["y0" if also_used else "y"]))
     if also_used:
         nodes.append(make("Add", ["y0", "excited"], ["y"]))
-    return _save(tmp_path, nodes, [_x((2, c, 5, 6))], [_x((2, co, 5, 6), "y")], inits)
+    return _save(tmp_path, nodes, [_x((2, c, *hw))], [_x((2, co, *hw), "y")], inits)
+
+
+def _matches_onnxruntime(tmp_path, path, x):
+    import onnxruntime as ort
+
+    [expected] = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    got = run_package(tmp_path, {"x": x})["y"]
+    assert np.linalg.norm(got - expected) / np.linalg.norm(expected) <= 1e-5
 
 
 @pytest.mark.parametrize("also_used", [False, True])
 def test_squeeze_excite_gate_fuses_into_the_next_conv_unless_the_scaled_map_is_needed(tmp_path, also_used):
-    import onnxruntime as ort
-
     path = _se_then_conv_model(tmp_path, c=7, cr=3, co=7, also_used=also_used)
     ops = compile_to_folder(path, tmp_path, PackageMeta("m")).manifest["ops"]
     if also_used:   # the fallback: one squeeze_excite op writes the scaled map
@@ -352,21 +360,51 @@ def test_squeeze_excite_gate_fuses_into_the_next_conv_unless_the_scaled_map_is_n
         assert gate["op"] == "squeeze_excite_gate" and gate["inputs"] == ["x"]
         assert conv["attrs"]["input_scale"] and conv["attrs"]["residual"]
         assert conv["inputs"] == ["x", "x", gate["outputs"][0]]
-    x = np.random.default_rng(5).standard_normal((2, 7, 5, 6)).astype(F)
-    [expected] = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})
-    got = run_package(tmp_path, {"x": x})["y"]
-    assert np.linalg.norm(got - expected) / np.linalg.norm(expected) <= 1e-5
+    _matches_onnxruntime(tmp_path, path, np.random.default_rng(5).standard_normal((2, 7, 5, 6)).astype(F))
 
 
-def test_squeeze_excite_too_wide_for_one_workgroup_is_left_unfused():
-    from tessera.compiler.passes.fuse_se import MAX_GATE_CHANNELS
+@pytest.mark.parametrize("c, cr, hw", [(256, 132, (3, 4)), (184, 180, (4, 4)), (200, 164, (3, 4)),
+                                       (1152, 48, (7, 7)), (3840, 8, (1, 3))])
+def test_squeeze_excite_of_any_width_and_map_size_fuses(tmp_path, c, cr, hw):
+    """Widths past one workgroup's memory too (3840 + 8: the engine spreads those), and inputs whose W is
+    1, 3 or 4, which once passed for channels-last images: kept NCHW, the pool read a transpose
+    of x and the block no longer matched."""
+    path = _se_then_conv_model(tmp_path, c, cr, 5, also_used=False, hw=hw, residual=False)
+    compiled = compile_to_folder(path, tmp_path, PackageMeta("m"))
+    assert [op["op"] for op in compiled.manifest["ops"]] == ["squeeze_excite_gate", "conv2d"]
+    assert compiled.graph.values["x"].perm == (0, 2, 3, 1)
+    _matches_onnxruntime(tmp_path, path, np.random.default_rng(6).standard_normal((2, c, *hw)).astype(F))
 
-    c = MAX_GATE_CHANNELS
-    values = _images(["x", "y"], c) | {n: Value(n, (1, ch, 1, 1), (0, 2, 3, 1)) for n, ch in (("p", c), ("r", 8), ("g", c))}
-    g = Graph("g", [Node("global_pool", ["x"], ["p"], {"kind": "avg"}, "pool"), _conv("reduce", ["p"], "r"),
-                    _conv("expand", ["r"], "g"), _binary("mul", "x", "g", "y")],
-              ["x"], ["y"], values, layouts={f"{n}/weight": "khkwci_co4" for n in ("reduce", "expand")})
-    assert [n.op for n in fuse_squeeze_excite(g).nodes] == ["global_pool", "conv2d", "conv2d", "binary"]
+
+def test_an_unfused_gate_broadcast_over_a_map_needs_no_transpose(tmp_path):
+    """Squeeze-excite outside the pattern (gate through Flatten/Reshape, so a plain [N,C,1,1],
+    multiplied first): the product keeps the map's NHWC layout; the gate's view is free."""
+    c, cr, hw = 12, 4, (3, 4)
+    rng = np.random.default_rng(7)
+    init = lambda name, a: numpy_helper.from_array(np.asarray(a, F), name)  # noqa: E731
+    inits = [init("w1", rng.standard_normal((cr, c, 1, 1))), init("b1", rng.standard_normal(cr)),
+             init("w2", rng.standard_normal((c, cr, 1, 1))), init("b2", rng.standard_normal(c)),
+             init("wp", rng.standard_normal((5, c, 1, 1))), init("bp", rng.standard_normal(5)),
+             numpy_helper.from_array(np.array([2, c, 1, 1], np.int64), "gate_shape")]
+    make = helper.make_node
+    nodes = [make("GlobalAveragePool", ["x"], ["s"]), make("Conv", ["s", "w1", "b1"], ["r"]), make("Relu", ["r"], ["rr"]),
+             make("Conv", ["rr", "w2", "b2"], ["e"]), make("Flatten", ["e"], ["f"]), make("Sigmoid", ["f"], ["sg"]),
+             make("Reshape", ["sg", "gate_shape"], ["g"]), make("Mul", ["g", "x"], ["excited"]),
+             make("Conv", ["excited", "wp", "bp"], ["y"])]
+    path = _save(tmp_path, nodes, [_x((2, c, *hw))], [_x((2, 5, *hw), "y")], inits)
+    ops = [op["op"] for op in compile_to_folder(path, tmp_path, PackageMeta("m")).manifest["ops"]]
+    assert "transpose" not in ops and ops.count("binary") == 1, ops
+    _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, c, *hw)).astype(F))
+
+
+def test_an_input_is_channels_last_only_when_read_through_the_transpose_to_nchw():
+    image = Graph("g", [Node("Sub", ["x", "mean"], ["xs"], {}, "sub"),
+                        Node("Transpose", ["xs"], ["nchw"], {"perm": [0, 3, 1, 2]}, "to_nchw"),
+                        Node("Relu", ["nchw"], ["y"], {}, "relu")],
+                  ["x"], ["y"], {"x": Value("x", (1, 8, 8, 3))}, {"mean": np.ones(3, F)})
+    feature_map = Graph("g", [Node("Relu", ["x"], ["y"], {}, "relu")], ["x"], ["y"], {"x": Value("x", (1, 8, 3, 4))})
+    assert lower(image)[0].values["x"].perm == (0, 1, 2, 3)
+    assert lower(feature_map)[0].values["x"].perm == (0, 2, 3, 1)
 
 
 def test_a_broadcast_add_does_not_become_a_residual():

@@ -141,6 +141,19 @@ def se_project_model(n, c, h, w, cr, co, k=1, residual=False):
     return graph(nodes, [n, c, h, w], [n, co, h, w], inits, "se_project"), (n, c, h, w)
 
 
+def se_flat_gate_model(n, c, h, w, cr, co):
+    """Squeeze-excite outside the fused pattern: the gate goes [N, C] → Sigmoid → back to
+    [N, C, 1, 1] and multiplies first; unfused ops, then the projection conv."""
+    inits: dict = {"wp": rng.standard_normal((co, c, 1, 1)) / np.sqrt(c), "bp": rng.standard_normal(co)}
+    nodes = se_nodes(inits, c, cr)[:4] + [
+        helper.make_node("Flatten", ["e"], ["f"]), helper.make_node("Sigmoid", ["f"], ["sg"]),
+        helper.make_node("Reshape", ["sg", "gate_shape"], ["g"]), helper.make_node("Mul", ["g", "x"], ["excited"]),
+        helper.make_node("Conv", ["excited", "wp", "bp"], ["y"], kernel_shape=[1, 1])]
+    model = graph(nodes, [n, c, h, w], [n, co, h, w], inits, "se_flat_gate")
+    model.graph.initializer.append(numpy_helper.from_array(np.array([0, -1, 1, 1], np.int64), "gate_shape"))
+    return model, (n, c, h, w)
+
+
 SE_CASES = {
     "se c24 r8": se_model(1, 24, 9, 9, 8),
     "se c18 r5 batch2": se_model(2, 18, 6, 7, 5),
@@ -155,9 +168,13 @@ SE_CASES = {
     "se c90 r23 batch2": se_model(2, 90, 5, 6, 23),
     "se c90 r23 batch2 spread": se_model(2, 90, 20, 19, 23),
     "se+project c90 r23 co11 batch2 spread": se_project_model(2, 90, 19, 20, 23, 11),
-    # spread by its FC weights alone (vec4 rows in the GEMVs)
-    "se+project c256 r132 co6 spread": se_project_model(1, 256, 2, 2, 132, 6),
+    # spread by its FC weights alone (vec4 rows in the GEMVs); a 3×4 map once kept it unfused
+    "se+project c256 r132 co6 3x4 spread": se_project_model(1, 256, 3, 4, 132, 6),
+    # EfficientNet-B0's last stage
+    "se+project c1152 r48 co8 7x7 spread": se_project_model(1, 1152, 7, 7, 48, 8),
 }
+# Unfused: its ops run as they are, with no transpose of the map (which the engine can't run)
+SE_UNFUSED_CASES = {"se flat gate c20 r6 co5 3x4 batch2": se_flat_gate_model(2, 20, 3, 4, 6, 5)}
 SE_SPREAD_ELEMENTS = 32768
 
 
@@ -171,7 +188,7 @@ def se_gate_spreads(c: int, h: int, w: int, cr: int) -> bool:
 def se_gate_dispatches(c: int, h: int, w: int, cr: int) -> int:
     return 3 if se_gate_spreads(c, h, w, cr) else 1
 
-ALL_CASES = {**CONV_CASES, **POOL_CASES, **GEMM_CASES, **SE_CASES}
+ALL_CASES = {**CONV_CASES, **POOL_CASES, **GEMM_CASES, **SE_CASES, **SE_UNFUSED_CASES}
 
 
 def plan(page, url: str, shape) -> dict:

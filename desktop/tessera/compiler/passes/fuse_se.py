@@ -9,19 +9,14 @@
   ``squeeze_excite`` op over X, which writes the scaled map.
 
 The 1x1 convs' weights, [Cin, pad4(Cout)] in "khkwci_co4", are exactly gemm's "k_n4".
-Blocks wider than MAX_GATE_CHANNELS are left as they are: the engine keeps the C means and
-the squeezed values of one image in one workgroup's memory (16 KiB guaranteed, 1 KiB of it for
-the reduction)."""
+Any width fuses: the engine spreads a gate whose vectors don't fit one workgroup's memory over
+many workgroups (squeeze_excite.ts)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 from tessera.compiler.ir import Graph, Node, Value
-from tessera.compiler.weight_layouts import pad4
-
-MAX_GATE_CHANNELS = 3840      # pad4(C) + pad4(squeezed C), floats
-
 
 def _is_pointwise(node: Node | None) -> bool:
     return (node is not None and node.op == "conv2d" and node.attrs["kernel"] == [1, 1]
@@ -59,7 +54,7 @@ def fuse_squeeze_excite(graph: Graph) -> Graph:
             if any(len(users.get(t, [])) != 1 or t in graph.outputs for t in chain):
                 continue
             c, cr = graph.values[x].shape[1], graph.values[reduce.outputs[0]].shape[1]
-            if not isinstance(c, int) or pad4(c) + pad4(cr) > MAX_GATE_CHANNELS:
+            if not isinstance(c, int):
                 continue
             for w in (reduce.weights["weight"], expand.weights["weight"]):
                 layouts[w] = "k_n4"

@@ -111,11 +111,26 @@ class Lowerer:
             raise Unsupported(f"only 4-D (N, C, H, W) tensors are supported here, got rank {len(v.shape)}")
         return v
 
+    def _readers(self, name: str) -> list[Node]:
+        """The first readers of ``name`` that aren't elementwise (which keep any layout), e.g. an
+        exporter's normalisation of an NHWC image before its Transpose to NCHW."""
+        out, todo, seen = [], [name], set()
+        while todo:
+            t = todo.pop()
+            for n in self.src.nodes:
+                if t in n.inputs and id(n) not in seen:
+                    seen.add(id(n))
+                    if n.op in UNARY or n.op in BINARY or n.op in ("Identity", "Cast"):
+                        todo.extend(n.outputs)
+                    else:
+                        out.append(n)
+        return out
+
     # -- the driver ------------------------------------------------------------------------
     def run(self) -> Graph:
         for name in self.src.inputs:
             v = self.src.values[name]
-            self.values[name] = Value(name, v.shape, _input_perm(v.shape))
+            self.values[name] = Value(name, v.shape, _input_perm(v.shape, self._readers(name)))
         failed: set[str] = set()
         for node in self.src.nodes:
             rule = getattr(self, f"rule_{node.op}", None)
@@ -325,7 +340,10 @@ class Lowerer:
         tensors = [o for o, t in zip(operands, is_tensor) if t]
         shape = broadcast_dims(tuple(shapes[0]), tuple(shapes[1]))
         rank = len(shape)
-        lead = max((self.values[t] for t in tensors), key=lambda v: len(v.shape))
+        # The result takes the layout of an operand as big as it: taking a broadcast one's (an
+        # SE gate [N,C,1,1], plain after a Reshape) would transpose the whole map into it.
+        full = [self.values[t] for t in tensors if tuple(self.values[t].shape) == shape]
+        lead = full[0] if full else max((self.values[t] for t in tensors), key=lambda v: len(v.shape))
         perm = lead.perm if len(lead.shape) == rank else plain(rank)
         inputs, weights = [], {}
         for o, a, t in zip(operands, arrays, is_tensor):
@@ -641,11 +659,14 @@ def _rational(scale: float) -> tuple[int, int]:
     return f.numerator, f.denominator
 
 
-def _input_perm(shape: tuple) -> tuple[int, ...]:
-    """NHWC memory for a 4-D input, unless it is already laid out channels-last."""
+def _input_perm(shape: tuple, readers: list[Node]) -> tuple[int, ...]:
+    """NHWC memory for a 4-D input, unless it is channels-last already: every (non-elementwise)
+    reader is the exporter's Transpose to NCHW, which then relabels it for free. Judged by its readers, not
+    its shape: an [N, C, 3, 4] map looks as channels-last as an [N, H, W, 3] image does."""
     if len(shape) != 4:
         return plain(len(shape))
-    channels_last = shape[3] in (1, 3, 4) and shape[1] not in (1, 3, 4)
+    channels_last = bool(readers) and all(n.op == "Transpose" and list(n.attrs.get("perm", [])) == [0, 3, 1, 2]
+                                    for n in readers)
     return plain(4) if channels_last else NHWC
 
 

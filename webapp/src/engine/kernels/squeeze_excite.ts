@@ -15,10 +15,11 @@
 // - spread: three short dispatches over many workgroups: the global average pool (pool.ts)
 //   into scratch means, then the two FCs as GEMVs with their activations (gemv.ts; the same
 //   k-major, vec4-padded weights), the second writing the gate.
-// The compiler fuses only blocks whose means and squeezed values fit the 16 KiB of workgroup
-// memory every device has (fuse_se.py); a device with more memory gets more threads.
+// The compiler fuses blocks of any width (fuse_se.py): one whose C means and squeezed values
+// don't fit the device's workgroup memory beside the reduction takes the spread form whatever
+// its size; a device with more memory gets more threads in the single form.
 
-import { activationCode, ENTRY_PARAMS, pad4, pixelVec4Index, RowTensor, u32, UnsupportedOpError, weightDecl,
+import { activationCode, ENTRY_PARAMS, pad4, pixelVec4Index, RowTensor, u32, weightDecl,
   WORKGROUP_INDEX, type Arg, type KernelDispatch, type OpContext } from './common';
 import { gemv } from './gemv';
 import { globalPoolDispatch } from './pool';
@@ -129,7 +130,9 @@ function gateDispatches(op: OpSpec, ctx: OpContext, out: Arg): KernelDispatch[] 
   const x: Arg = { kind: 'tensor', name: op.inputs[0] };
   const w = op.weights;
   const weight = (slice: string): Arg => ({ kind: 'weight', slice });
-  if (spreads(s)) {
+  // 0: spread, by size or because the single form's vectors don't fit workgroup memory.
+  const threads = spreads(s) ? 0 : gateThreads(s, ctx);
+  if (!threads) {
     const mean: Arg = { kind: 'scratch', id: `${op.name}:mean`, bytes: N * C * 4 };
     const hidden: Arg = { kind: 'scratch', id: `${op.name}:hidden`, bytes: N * s.CR * 4 };
     const fc = { rows: N, precision: ctx.precision };
@@ -140,10 +143,6 @@ function gateDispatches(op: OpSpec, ctx: OpContext, out: Arg): KernelDispatch[] 
       gemv({ ...fc, label: `${op.name}:gate`, inner: s.CR, outputs: C, activations: op.attrs.expand_activations,
         x: hidden, weight: weight(w.expand_weight), bias: weight(w.expand_bias), y: out }),
     ];
-  }
-  const threads = gateThreads(s, ctx);
-  if (!threads) {
-    throw new UnsupportedOpError(`squeeze-excite ${op.name} has ${C} channels, more than one workgroup can hold`);
   }
   const weights = [w.reduce_weight, w.reduce_bias, w.expand_weight, w.expand_bias].map(weight);
   return [{ label: `${op.name}:gate`, source: gateSource(op, s, threads, ctx), workgroups: N,
