@@ -7,6 +7,8 @@ channels × 16 taps). Small shapes: SwiftShader runs WebGPU on the CPU.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
@@ -315,6 +317,27 @@ def test_scale_and_shift_from_a_style_vector_conv(page, c, h, w, s):
     out = page.run(model_id, x, {"style": style})
     assert rel_l2(out, onnxruntime_outputs(path, {"x": x, "style": style}).ravel()) <= FP32_TOLERANCE
     page.dispose(model_id)
+
+
+def test_a_weight_over_the_shard_size_is_a_shard_of_its_own_and_runs(page):
+    """A 2100×2048 fully-connected layer (17 MB in fp32, over the compiler's 16 MB shard size):
+    its own shard, fetched as byte ranges, bound whole; refused in one sentence on a GPU whose
+    buffers can't hold it."""
+    model, x_shape = gemm_model(2, 2048, 2100)
+    url, path = page.compile(model, "wide_fc")
+    manifest = json.loads((page.packages_dir / "wide_fc" / "manifest.json").read_text())
+    slices = manifest["weights"]["slices"]
+    big = max(slices.values(), key=lambda s: s["fp32"]["bytes"])["fp32"]
+    assert big["bytes"] > 16 * 2**20 and big["offset"] == 0
+    assert all(s["fp32"]["shard"] != big["shard"] for s in slices.values() if s["fp32"] is not big)
+    model_id = page.load(url, "fp32")
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    assert rel_l2(page.run(model_id, x), onnxruntime_output(path, x).ravel()) <= FP32_TOLERANCE
+    page.dispose(model_id)
+    fit = lambda precision, limit: page.page.evaluate(  # noqa: E731
+        "([u, p, l]) => tesseraEngine.weightsFit(u, p, l)", [url, precision, limit])
+    assert fit("fp32", 2**30) is None and fit("fp16", 12 * 2**20) is None
+    assert fit("fp32", 12 * 2**20) == "wide_fc has a 16 MiB fp32 weight; this GPU allows 12 MiB per buffer (fp16 weights take half)"
 
 
 def test_softmax_top_k_on_the_gpu(page):

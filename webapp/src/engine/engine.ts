@@ -14,9 +14,10 @@ import { NormStats } from './norm_stats';
 import { planCall, type NormStatsMode, type Plan } from './planner';
 import type { ImageSource } from './preprocess';
 import { Readback } from './readback';
-import { uploadWeights, type WeightStore } from './weights';
+import { checkWeightsFit, uploadWeights, type WeightStore } from './weights';
 
 export { UnsupportedOpError } from './kernels/common';
+export { WeightsTooLargeError } from './weights';
 export type { TopEntry } from './executor';
 export { NormStats } from './norm_stats';
 
@@ -68,6 +69,12 @@ export class EngineModel {
     const manifestMs = performance.now() - t0;
     const gpu = await opening;
     const { device } = gpu;
+    try {
+      checkWeightsFit(fetched.manifest, fetched.precision, device.limits);
+    } catch (e) {
+      device.destroy();
+      throw e;
+    }
     const uploading = uploadWeights(device, fetched);
     const weightsMs = since(uploading);
     const pipelines = new PipelineCache(device);

@@ -4,12 +4,14 @@
 import type { BackendName } from './adapter';
 import { openClassifier, type Classifier } from './classifier';
 import { liveDevices } from './device';
-import { EngineModel, type NormStats } from './engine';
+import { EngineModel, WeightsTooLargeError, type NormStats } from './engine';
+import { fetchManifest } from './loader';
 import type { Manifest, Precision } from './manifest';
 import { loadModelMeta } from './model';
 import { planCall } from './planner';
 import { decodeImage, type ImageSource } from './preprocess';
 import { renderTiled, type TiledRenderOptions } from './tiled_render';
+import { checkWeightsFit } from './weights';
 
 const models = new Map<number, EngineModel>();
 const classifiers = new Map<number, Classifier>();
@@ -76,6 +78,17 @@ const hooks = {
     const model = await EngineModel.load(new URL(url, document.baseURI).href, { precision, validateEveryCall, subgroups });
     models.set(nextId, model);
     return nextId++;
+  },
+  /** What loading the package at `url` says on a GPU allowing `limit` bytes per buffer: the
+   *  refusal's message, or null when its weights fit. */
+  async weightsFit(url: string, precision: Precision, limit: number): Promise<string | null> {
+    const manifest = await fetchManifest(new URL(url, document.baseURI).href);
+    try {
+      checkWeightsFit(manifest, precision, { maxBufferSize: limit, maxStorageBufferBindingSize: limit } as GPUSupportedLimits);
+      return null;
+    } catch (e) {
+      return e instanceof WeightsTooLargeError ? e.message : `unexpected: ${e}`;
+    }
   },
   /** Runs with every buffer poisoned first; returns the output in logical order. */
   async run(id: number, input: number[], shape: number[], others: Record<string, number[]> = {}): Promise<number[]> {
