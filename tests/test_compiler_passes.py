@@ -403,7 +403,16 @@ def test_an_input_is_channels_last_only_when_read_through_the_transpose_to_nchw(
                         Node("Relu", ["nchw"], ["y"], {}, "relu")],
                   ["x"], ["y"], {"x": Value("x", (1, 8, 8, 3))}, {"mean": np.ones(3, F)})
     feature_map = Graph("g", [Node("Relu", ["x"], ["y"], {}, "relu")], ["x"], ["y"], {"x": Value("x", (1, 8, 3, 4))})
+    # An int8 model's image: padded (per-axis pads follow the axes) and fake-quantised first.
+    quantized = Graph("g", [Node("Pad", ["x", "pads"], ["xp"], {"mode": "reflect"}, "pad"),
+                            Node("FakeQuant", ["xp"], ["xq"], {"scale": 0.5, "zero_point": 0, "qmin": -128, "qmax": 127}, "fq"),
+                            Node("Transpose", ["xq"], ["nchw"], {"perm": [0, 3, 1, 2]}, "to_nchw"),
+                            Node("Relu", ["nchw"], ["y"], {}, "relu")],
+                      ["x"], ["y"], {"x": Value("x", (1, 8, 8, 3))},
+                      {"pads": np.array([0, 1, 1, 0, 0, 1, 1, 0], np.int64)})
     assert lower(image)[0].values["x"].perm == (0, 1, 2, 3)
+    assert lower(quantized)[0].values["x"].perm == (0, 1, 2, 3)
+    assert "transpose" not in {n.op for n in lower(quantized)[0].nodes}
     assert lower(feature_map)[0].values["x"].perm == (0, 2, 3, 1)
 
 

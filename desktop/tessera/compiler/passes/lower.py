@@ -112,15 +112,17 @@ class Lowerer:
         return v
 
     def _readers(self, name: str) -> list[Node]:
-        """The first readers of ``name`` that aren't elementwise (which keep any layout), e.g. an
-        exporter's normalisation of an NHWC image before its Transpose to NCHW."""
+        """The first readers of ``name`` that decide its layout, looking through ops that work
+        the same on any axis order: elementwise ones (an exporter's normalisation of an NHWC
+        image before its Transpose to NCHW), fake quantisation (an int8 model's input
+        QuantizeLinear), and Pad and Resize (their per-axis pads and scales follow the axes)."""
         out, todo, seen = [], [name], set()
         while todo:
             t = todo.pop()
             for n in self.src.nodes:
                 if t in n.inputs and id(n) not in seen:
                     seen.add(id(n))
-                    if n.op in UNARY or n.op in BINARY or n.op in ("Identity", "Cast"):
+                    if n.op in UNARY or n.op in BINARY or n.op in LAYOUT_FREE:
                         todo.extend(n.outputs)
                     else:
                         out.append(n)
@@ -657,6 +659,9 @@ class Lowerer:
 def _rational(scale: float) -> tuple[int, int]:
     f = Fraction(float(np.float32(scale)))
     return f.numerator, f.denominator
+
+
+LAYOUT_FREE = frozenset({"Identity", "Cast", "FakeQuant", "Pad", "Resize", "Upsample"})
 
 
 def _input_perm(shape: tuple, readers: list[Node]) -> tuple[int, ...]:
