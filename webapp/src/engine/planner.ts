@@ -7,7 +7,7 @@
 import { bindSymbols, evaluateShape, type Manifest, type Precision } from './manifest';
 import { opDispatches } from './kernels/index';
 import { DEFAULT_WORKGROUP_LIMITS, prod, type Arg, type KernelDispatch, type OpContext, type SubgroupSizes } from './kernels/common';
-import { transposeInput } from './kernels/layout';
+import { permute } from './kernels/transpose';
 import { globalPoolNormStats, isNormStats } from './kernels/norm_stats';
 
 export const LOGICAL_INPUT = 'input:logical';
@@ -74,7 +74,7 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
   const scratchBytes = new Map<string, number>();
   if (!isIdentity(input.perm)) {
     const logical: Arg = { kind: 'scratch', id: LOGICAL_INPUT, bytes: prod(inputShape) * 4 };
-    dispatches.push(transposeInput(logical, { kind: 'tensor', name: input.name }, inputShape, input.perm));
+    dispatches.push(permute('input layout', logical, { kind: 'tensor', name: input.name }, inputShape, input.perm));
   }
   const workgroupLimits = {
     threads: Math.min(limits.maxComputeInvocationsPerWorkgroup ?? DEFAULT_WORKGROUP_LIMITS.threads,

@@ -10,6 +10,7 @@ import { pad } from './pad';
 import { globalPool, pool } from './pool';
 import { resize } from './resize';
 import { squeezeExcite, squeezeExciteGate } from './squeeze_excite';
+import { transpose } from './transpose';
 import { UnsupportedOpError, type KernelDispatch, type KernelGenerator, type OpContext } from './common';
 import type { Manifest, OpSpec } from '../manifest';
 
@@ -25,6 +26,7 @@ const GENERATORS: Record<string, KernelGenerator> = {
   binary,
   unary,
   conv_transpose2d: convTranspose2d,
+  transpose,
   reshape: () => [],
 };
 
