@@ -1,5 +1,6 @@
 // Which generator emits an op's dispatches. reshape has none: the memory plan aliases it.
 
+import { concat } from './concat';
 import { conv2dGemm } from './conv2d';
 import { convTranspose2d } from './conv_transpose2d';
 import { depthwiseConv2d } from './depthwise';
@@ -10,7 +11,7 @@ import { pad } from './pad';
 import { globalPool, pool } from './pool';
 import { resize } from './resize';
 import { squeezeExcite, squeezeExciteGate } from './squeeze_excite';
-import { transpose } from './transpose';
+import { slice, transpose } from './transpose';
 import { UnsupportedOpError, type KernelDispatch, type KernelGenerator, type OpContext } from './common';
 import type { Manifest, OpSpec } from '../manifest';
 
@@ -27,6 +28,8 @@ const GENERATORS: Record<string, KernelGenerator> = {
   unary,
   conv_transpose2d: convTranspose2d,
   transpose,
+  slice,
+  concat,
   reshape: () => [],
 };
 
@@ -36,12 +39,18 @@ function generatorFor(op: OpSpec, manifest: Manifest): KernelGenerator | undefin
   return layout === 'khkw_c4' ? depthwiseConv2d : conv2dGemm;
 }
 
-/** Throws UnsupportedOpError naming every op of the model the engine can't run. */
+/** Throws UnsupportedOpError naming every op of the model the engine can't run, or saying
+ *  that it has outputs the engine would drop. */
 export function checkSupported(manifest: Manifest): void {
   const missing = [...new Set(manifest.ops.filter((op) => !generatorFor(op, manifest)).map((op) => op.op))];
   if (missing.length) {
     throw new UnsupportedOpError(`unsupported op${missing.length > 1 ? 's' : ''} ${missing.join(', ')} `
       + `in ${manifest.name}: the WebGPU engine has no kernel for ${missing.length > 1 ? 'them' : 'it'} yet`);
+  }
+  // A call reads back the first output only: refused rather than half answered.
+  if (manifest.outputs.length > 1) {
+    throw new UnsupportedOpError(`${manifest.name} has ${manifest.outputs.length} outputs `
+      + `(${manifest.outputs.map((o) => o.name).join(', ')}); the WebGPU engine returns only one`);
   }
 }
 
