@@ -6,7 +6,7 @@
 
 import { bindSymbols, evaluateShape, type Manifest, type Precision } from './manifest';
 import { opDispatches } from './kernels/index';
-import { DEFAULT_WORKGROUP_LIMITS, prod, type Arg, type KernelDispatch, type OpContext, type SubgroupSizes } from './kernels/common';
+import { DEFAULT_WORKGROUP_LIMITS, prod, UnsupportedOpError, type Arg, type KernelDispatch, type OpContext, type SubgroupSizes } from './kernels/common';
 import { permute } from './kernels/transpose';
 import { globalPoolNormStats, isNormStats } from './kernels/norm_stats';
 
@@ -56,7 +56,7 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
   }
   // Inputs after the first (the style networks' style_weights) are written as they are given.
   const transposed = manifest.inputs.slice(1).filter((s) => !isIdentity(s.perm));
-  if (transposed.length) throw new Error(`${manifest.name}: input ${transposed[0].name} is not in plain layout; the engine transposes only the first input`);
+  if (transposed.length) throw new UnsupportedOpError(`${manifest.name}: input ${transposed[0].name} is not in plain layout; the engine transposes only the first input`);
   const bindings = bindSymbols(input, inputShape);
   const shapes = new Map<string, number[]>();
   const bufferBytes = new Array<number>(manifest.memory.buffers).fill(4);
