@@ -84,6 +84,8 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
   const ctx: OpContext = { shape, precision, normStats, workgroupLimits, subgroups,
     weightShape: (slice: string) => manifest.weights.slices[slice].shape };
   for (const op of manifest.ops) {
+    // An empty output has nothing to write (and its shape would bake in a division by zero).
+    if (op.outputs.every((o) => prod(shape(o)) === 0)) continue;
     const ops = opDispatches(op, manifest, ctx);
     dispatches.push(...(op.op === 'global_pool' ? globalPoolNormStats(op, ctx, ops) : ops));
   }

@@ -10,6 +10,7 @@ import { instanceNorm } from './instance_norm';
 import { pad } from './pad';
 import { globalPool, pool } from './pool';
 import { resize } from './resize';
+import { reduce, softmax } from './softmax_reduce';
 import { squeezeExcite, squeezeExciteGate } from './squeeze_excite';
 import { slice, transpose } from './transpose';
 import { UnsupportedOpError, type KernelDispatch, type KernelGenerator, type OpContext } from './common';
@@ -30,6 +31,8 @@ const GENERATORS: Record<string, KernelGenerator> = {
   transpose,
   slice,
   concat,
+  softmax,
+  reduce,
   reshape: () => [],
 };
 
