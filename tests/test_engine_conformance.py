@@ -4,9 +4,10 @@ way as tests/test_compiler_conformance.py) is loaded by the engine with fp32 wei
 on the test's inputs, all in one browser page, every buffer poisoned (NaN) first. Each case
 must either give the expected outputs (rtol 1e-4, atol 1e-5) or be refused at load with an
 UnsupportedOpError whose sentence names the op (or the output) the engine can't take; never a
-wrong answer, a crash or an uncaught WebGPU error. A case the compiler accepted with its operands
-as run-time inputs and the engine refuses is tried once more with every input after the first
-frozen, as real models hold Gemm's and MatMul's weights (what the engine's gemm takes). The per-op table is printed (and kept in
+wrong answer, a crash or an uncaught WebGPU error. A case the compiler accepted with its
+operands as run-time inputs that the engine refuses is tried once more with every input after
+the first frozen, as real models hold Gemm's and MatMul's weights (what the engine's gemm
+takes). The per-op table is printed (and kept in
 docs/engine.md). Cases the compiler rejects are its own test's business and are not counted.
 """
 
