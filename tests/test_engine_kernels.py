@@ -175,7 +175,7 @@ SE_CASES = {
     # EfficientNet-B0's last stage
     "se+project c1152 r48 co8 7x7 spread": se_project_model(1, 1152, 7, 7, 48, 8),
 }
-# Unfused: its ops run as they are, with no transpose of the map (which the engine can't run)
+# Unfused: its ops run as they are, with no transpose of the map
 SE_UNFUSED_CASES = {"se flat gate c20 r6 co5 3x4 batch2": se_flat_gate_model(2, 20, 3, 4, 6, 5)}
 SE_SPREAD_ELEMENTS = 32768
 
@@ -190,7 +190,54 @@ def se_gate_spreads(c: int, h: int, w: int, cr: int) -> bool:
 def se_gate_dispatches(c: int, h: int, w: int, cr: int) -> int:
     return 3 if se_gate_spreads(c, h, w, cr) else 1
 
-ALL_CASES = {**CONV_CASES, **POOL_CASES, **GEMM_CASES, **SE_CASES, **SE_UNFUSED_CASES}
+
+
+def channel_shuffle_model(n, c, h, w, groups, co):
+    """ShuffleNet's channel shuffle between two 1×1 convs: Reshape [N, g, C/g, H, W] →
+    Transpose [0, 2, 1, 3, 4] → Reshape [N, C, H, W]; the NHWC map goes through real
+    transposes to the plain 5-D order and back."""
+    inits = {"w1": rng.standard_normal((c, c, 1, 1)) / np.sqrt(c), "b1": rng.standard_normal(c),
+             "w2": rng.standard_normal((co, c, 1, 1)) / np.sqrt(c), "b2": rng.standard_normal(co)}
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["a"], kernel_shape=[1, 1]),
+             helper.make_node("Reshape", ["a", "split"], ["s"]),
+             helper.make_node("Transpose", ["s"], ["t"], perm=[0, 2, 1, 3, 4]),
+             helper.make_node("Reshape", ["t", "merge"], ["m"]),
+             helper.make_node("Conv", ["m", "w2", "b2"], ["y"], kernel_shape=[1, 1])]
+    model = graph(nodes, [n, c, h, w], [n, co, h, w], inits, "channel_shuffle")
+    model.graph.initializer.extend([
+        numpy_helper.from_array(np.array([n, groups, c // groups, h, w], np.int64), "split"),
+        numpy_helper.from_array(np.array([n, c, h, w], np.int64), "merge")])
+    return model, (n, c, h, w)
+
+
+def transpose_model(x_shape, perm, after=None):
+    """x → Transpose(perm) → a reader that needs the permuted order in memory: a flattening
+    Reshape, or `after` (a MatMul by a constant: a gemm over the last axis)."""
+    t_shape = [x_shape[p] for p in perm]
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=perm)]
+    inits: dict = {}
+    if after:
+        inits["w"] = rng.standard_normal((t_shape[-1], after)) / np.sqrt(t_shape[-1])
+        nodes.append(helper.make_node("MatMul", ["t", "w"], ["y"]))
+        y_shape = t_shape[:-1] + [after]
+    else:
+        nodes.append(helper.make_node("Reshape", ["t", "flat"], ["y"]))
+        y_shape = [int(np.prod(t_shape))]
+    model = graph(nodes, list(x_shape), y_shape, inits, "transpose")
+    if not after:
+        model.graph.initializer.append(numpy_helper.from_array(np.array([-1], np.int64), "flat"))
+    return model, tuple(x_shape)
+
+
+TRANSPOSE_CASES = {
+    "channel shuffle g3 c12 batch2": channel_shuffle_model(2, 12, 5, 7, 3, 10),
+    "channel shuffle g2 c10 co6": channel_shuffle_model(1, 10, 3, 9, 2, 6),
+    "transpose 4-D perm 3,1,0,2": transpose_model((2, 3, 5, 7), [3, 1, 0, 2]),
+    "transpose 5-D perm 4,2,0,3,1": transpose_model((3, 1, 5, 2, 7), [4, 2, 0, 3, 1]),
+    "transpose 3-D then matmul": transpose_model((3, 11, 5), [0, 2, 1], after=9),
+}
+
+ALL_CASES = {**CONV_CASES, **POOL_CASES, **GEMM_CASES, **SE_CASES, **SE_UNFUSED_CASES, **TRANSPOSE_CASES}
 
 
 def plan(page, url: str, shape) -> dict:
@@ -224,7 +271,7 @@ def test_fused_ops_are_the_ones_tested():
     from tessera.compiler.pipeline import compile_graph
 
     ops = {n.op for model, _ in ALL_CASES.values() for n in compile_graph(model, "case").nodes}
-    assert {"conv2d", "pool", "global_pool", "gemm", "squeeze_excite", "squeeze_excite_gate"} <= ops
+    assert {"conv2d", "pool", "global_pool", "gemm", "squeeze_excite", "squeeze_excite_gate", "transpose"} <= ops
 
 
 @pytest.mark.parametrize("case", [c for c in SE_CASES if "+" in c])
@@ -393,7 +440,7 @@ def test_softmax_top_k_with_and_without_subgroups(page, subgroups):
 
 
 def test_unsupported_op_is_refused_at_load_naming_it(page):
-    model = graph([helper.make_node("Concat", ["x", "x"], ["y"], axis=1)], [1, 2, 4, 4], [1, 4, 4, 4], {}, "concat")
-    url, _ = page.compile(model, "concat")
-    with pytest.raises(Exception, match="unsupported ops? .*concat"):
+    model = graph([helper.make_node("MatMul", ["x", "x"], ["y"])], [3, 3], [3, 3], {}, "matmul")
+    url, _ = page.compile(model, "matmul")
+    with pytest.raises(Exception, match="unsupported ops? .*matmul"):
         page.load(url, "fp32")

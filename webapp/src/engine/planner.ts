@@ -6,8 +6,8 @@
 
 import { bindSymbols, evaluateShape, type Manifest, type Precision } from './manifest';
 import { opDispatches } from './kernels/index';
-import { DEFAULT_WORKGROUP_LIMITS, prod, type Arg, type KernelDispatch, type OpContext, type SubgroupSizes } from './kernels/common';
-import { transposeInput } from './kernels/layout';
+import { DEFAULT_WORKGROUP_LIMITS, prod, UnsupportedOpError, type Arg, type KernelDispatch, type OpContext, type SubgroupSizes } from './kernels/common';
+import { permute } from './kernels/transpose';
 import { globalPoolNormStats, isNormStats } from './kernels/norm_stats';
 
 export const LOGICAL_INPUT = 'input:logical';
@@ -56,7 +56,7 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
   }
   // Inputs after the first (the style networks' style_weights) are written as they are given.
   const transposed = manifest.inputs.slice(1).filter((s) => !isIdentity(s.perm));
-  if (transposed.length) throw new Error(`${manifest.name}: input ${transposed[0].name} is not in plain layout; the engine transposes only the first input`);
+  if (transposed.length) throw new UnsupportedOpError(`${manifest.name}: input ${transposed[0].name} is not in plain layout; the engine transposes only the first input`);
   const bindings = bindSymbols(input, inputShape);
   const shapes = new Map<string, number[]>();
   const bufferBytes = new Array<number>(manifest.memory.buffers).fill(4);
@@ -74,7 +74,7 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
   const scratchBytes = new Map<string, number>();
   if (!isIdentity(input.perm)) {
     const logical: Arg = { kind: 'scratch', id: LOGICAL_INPUT, bytes: prod(inputShape) * 4 };
-    dispatches.push(transposeInput(logical, { kind: 'tensor', name: input.name }, inputShape, input.perm));
+    dispatches.push(permute('input layout', logical, { kind: 'tensor', name: input.name }, inputShape, input.perm));
   }
   const workgroupLimits = {
     threads: Math.min(limits.maxComputeInvocationsPerWorkgroup ?? DEFAULT_WORKGROUP_LIMITS.threads,
@@ -84,6 +84,8 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
   const ctx: OpContext = { shape, precision, normStats, workgroupLimits, subgroups,
     weightShape: (slice: string) => manifest.weights.slices[slice].shape };
   for (const op of manifest.ops) {
+    // An empty output has nothing to write (and its shape would bake in a division by zero).
+    if (op.outputs.every((o) => prod(shape(o)) === 0)) continue;
     const ops = opDispatches(op, manifest, ctx);
     dispatches.push(...(op.op === 'global_pool' ? globalPoolNormStats(op, ctx, ops) : ops));
   }

@@ -4,7 +4,7 @@
 import type { BackendName } from './adapter';
 import { openClassifier, type Classifier } from './classifier';
 import { liveDevices } from './device';
-import { EngineModel, WeightsTooLargeError, type NormStats } from './engine';
+import { EngineModel, UnsupportedOpError, WeightsTooLargeError, type NormStats } from './engine';
 import { fetchManifest } from './loader';
 import type { Manifest, Precision } from './manifest';
 import { loadModelMeta } from './model';
@@ -78,6 +78,15 @@ const hooks = {
     const model = await EngineModel.load(new URL(url, document.baseURI).href, { precision, validateEveryCall, subgroups });
     models.set(nextId, model);
     return nextId++;
+  },
+  /** As load; the engine refusing the model (UnsupportedOpError) is returned, not thrown. */
+  async loadOrRefusal(url: string, precision: Precision): Promise<{ id: number } | { refused: string }> {
+    try {
+      return { id: await hooks.load(url, precision) };
+    } catch (e) {
+      if (e instanceof UnsupportedOpError) return { refused: e.message };
+      throw e;
+    }
   },
   /** What loading the package at `url` says on a GPU allowing `limit` bytes per buffer: the
    *  refusal's message, or null when its weights fit. */

@@ -1,5 +1,6 @@
 // Which generator emits an op's dispatches. reshape has none: the memory plan aliases it.
 
+import { concat } from './concat';
 import { conv2dGemm } from './conv2d';
 import { convTranspose2d } from './conv_transpose2d';
 import { depthwiseConv2d } from './depthwise';
@@ -9,7 +10,9 @@ import { instanceNorm } from './instance_norm';
 import { pad } from './pad';
 import { globalPool, pool } from './pool';
 import { resize } from './resize';
+import { reduce, softmax } from './softmax_reduce';
 import { squeezeExcite, squeezeExciteGate } from './squeeze_excite';
+import { slice, transpose } from './transpose';
 import { UnsupportedOpError, type KernelDispatch, type KernelGenerator, type OpContext } from './common';
 import type { Manifest, OpSpec } from '../manifest';
 
@@ -25,6 +28,11 @@ const GENERATORS: Record<string, KernelGenerator> = {
   binary,
   unary,
   conv_transpose2d: convTranspose2d,
+  transpose,
+  slice,
+  concat,
+  softmax,
+  reduce,
   reshape: () => [],
 };
 
@@ -34,12 +42,18 @@ function generatorFor(op: OpSpec, manifest: Manifest): KernelGenerator | undefin
   return layout === 'khkw_c4' ? depthwiseConv2d : conv2dGemm;
 }
 
-/** Throws UnsupportedOpError naming every op of the model the engine can't run. */
+/** Throws UnsupportedOpError naming every op of the model the engine can't run, or saying
+ *  that it has outputs the engine would drop. */
 export function checkSupported(manifest: Manifest): void {
   const missing = [...new Set(manifest.ops.filter((op) => !generatorFor(op, manifest)).map((op) => op.op))];
   if (missing.length) {
     throw new UnsupportedOpError(`unsupported op${missing.length > 1 ? 's' : ''} ${missing.join(', ')} `
       + `in ${manifest.name}: the WebGPU engine has no kernel for ${missing.length > 1 ? 'them' : 'it'} yet`);
+  }
+  // A call reads back the first output only: refused rather than half answered.
+  if (manifest.outputs.length > 1) {
+    throw new UnsupportedOpError(`${manifest.name} has ${manifest.outputs.length} outputs `
+      + `(${manifest.outputs.map((o) => o.name).join(', ')}); the WebGPU engine returns only one`);
   }
 }
 
