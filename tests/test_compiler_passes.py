@@ -412,6 +412,10 @@ def test_an_input_is_channels_last_only_when_read_through_the_transpose_to_nchw(
                       {"pads": np.array([0, 1, 1, 0, 0, 1, 1, 0], np.int64)})
     assert lower(image)[0].values["x"].perm == (0, 1, 2, 3)
     assert lower(quantized)[0].values["x"].perm == (0, 1, 2, 3)
+    # A style vector [N, C, 1, 1] is the same memory in both orders: kept plain, so that the
+    # engine (which transposes only a model's first input) takes it as a second input.
+    vector = Graph("g", [Node("Relu", ["x"], ["y"], {}, "relu")], ["x"], ["y"], {"x": Value("x", (1, 100, 1, 1))})
+    assert lower(vector)[0].values["x"].perm == (0, 1, 2, 3)
     assert "transpose" not in {n.op for n in lower(quantized)[0].nodes}
     assert lower(feature_map)[0].values["x"].perm == (0, 2, 3, 1)
 

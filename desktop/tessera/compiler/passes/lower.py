@@ -668,7 +668,7 @@ def _input_perm(shape: tuple, readers: list[Node]) -> tuple[int, ...]:
     """NHWC memory for a 4-D input, unless it is channels-last already: every (non-elementwise)
     reader is the exporter's Transpose to NCHW, which then relabels it for free. Judged by its readers, not
     its shape: an [N, C, 3, 4] map looks as channels-last as an [N, H, W, 3] image does."""
-    if len(shape) != 4:
+    if len(shape) != 4 or shape[2:] == (1, 1):    # [N, C, 1, 1]: both orders are the same memory
         return plain(len(shape))
     channels_last = bool(readers) and all(n.op == "Transpose" and list(n.attrs.get("perm", [])) == [0, 3, 1, 2]
                                     for n in readers)
