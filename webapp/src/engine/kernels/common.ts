@@ -152,6 +152,23 @@ export const elementIndex = (threads: number, total: number) =>
   let t = wg * ${u32(threads)} + lid;
   if (t >= ${u32(total)}) { return; }`;
 
+const COPY_THREADS = 64;
+
+/** A one-thread-per-element dispatch reading f32 array `src` and writing f32 array `dst`
+ *  (copies, gathers, scatters): `body` sees the element index `t`, below `total`. */
+export function elementCopy(label: string, src: Arg, dst: Arg, total: number, body: string): KernelDispatch {
+  const source = `
+@group(0) @binding(0) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
+
+@compute @workgroup_size(${COPY_THREADS})
+fn main(${ENTRY_PARAMS}) {
+  ${elementIndex(COPY_THREADS, total)}
+  ${body}
+}`;
+  return { label, source, workgroups: Math.ceil(total / COPY_THREADS), args: [src, dst] };
+}
+
 /** Prologue of a kernel that handles one vec4 of channels of one pixel per thread: `c` is the
  *  first of its 4 channels, `m` the pixel (row) index. */
 export const pixelVec4Index = (threads: number, total: number, C4: number) =>

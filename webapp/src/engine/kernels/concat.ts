@@ -1,10 +1,8 @@
 // concat {axis}: one dispatch per input, thread per input element, each input copied into its
 // run of the output along the (physical) axis.
 
-import { elementIndex, ENTRY_PARAMS, prod, u32, type KernelDispatch, type OpContext } from './common';
+import { elementCopy, prod, u32, type KernelDispatch, type OpContext } from './common';
 import type { OpSpec } from '../manifest';
-
-const THREADS = 64;
 
 export function concat(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const axis: number = op.attrs.axis;
@@ -18,17 +16,8 @@ export function concat(op: OpSpec, ctx: OpContext): KernelDispatch[] {
     const run = shape[axis] * inner;
     const total = prod(shape);
     if (total) {
-      const source = `
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
-
-@compute @workgroup_size(${THREADS})
-fn main(${ENTRY_PARAMS}) {
-  ${elementIndex(THREADS, total)}
-  dst[(t / ${u32(run)}) * ${u32(outRun)} + ${u32(offset * inner)} + t % ${u32(run)}] = src[t];
-}`;
-      dispatches.push({ label: `${op.name}:${i}`, source, workgroups: Math.ceil(total / THREADS),
-        args: [{ kind: 'tensor', name }, { kind: 'tensor', name: op.outputs[0] }] });
+      dispatches.push(elementCopy(`${op.name}:${i}`, { kind: 'tensor', name }, { kind: 'tensor', name: op.outputs[0] }, total,
+        `dst[(t / ${u32(run)}) * ${u32(outRun)} + ${u32(offset * inner)} + t % ${u32(run)}] = src[t];`));
     }
     offset += shape[axis];
   });

@@ -7,26 +7,16 @@
 //                  global average pools: mean, then mean of squared deviations), copied out
 //                  after the pool, or copied in instead of pooling.
 
-import { elementIndex, ENTRY_PARAMS, prod, type Arg, type KernelDispatch, type OpContext } from './common';
+import { elementCopy, prod, type Arg, type KernelDispatch, type OpContext } from './common';
 import type { OpSpec } from '../manifest';
 
-const THREADS = 64;
 const SUFFIX = ':norm-stats';
 
 export const normStatsArg = (op: OpSpec, bytes: number): Arg => ({ kind: 'scratch', id: `${op.name}${SUFFIX}`, bytes });
 export const isNormStats = (scratchId: string) => scratchId.endsWith(SUFFIX);
 
 function copyFloats(label: string, from: Arg, to: Arg, count: number): KernelDispatch {
-  const source = `
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
-
-@compute @workgroup_size(${THREADS})
-fn main(${ENTRY_PARAMS}) {
-  ${elementIndex(THREADS, count)}
-  dst[t] = src[t];
-}`;
-  return { label, source, workgroups: Math.ceil(count / THREADS), args: [from, to] };
+  return elementCopy(label, from, to, count, 'dst[t] = src[t];');
 }
 
 /** A global pool's dispatches under ctx.normStats: followed by a copy of its output into its

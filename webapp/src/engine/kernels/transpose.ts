@@ -4,10 +4,8 @@
 // are both a strided gather: the output's coordinates, each times its own input stride, plus
 // a base offset.
 
-import { elementIndex, ENTRY_PARAMS, i32, prod, type Arg, type KernelDispatch, type OpContext } from './common';
+import { elementCopy, i32, prod, type Arg, type KernelDispatch, type OpContext } from './common';
 import type { OpSpec } from '../manifest';
-
-const THREADS = 64;
 
 const stridesOf = (shape: number[]) => shape.map((_, i) => prod(shape.slice(i + 1)));
 
@@ -21,19 +19,10 @@ function stridedGather(label: string, src: Arg, dst: Arg, out: number[], strides
     if (out[i] === 1) continue;
     terms.push(`idx += i32(rest % ${out[i]}u) * ${i32(strides[i])}; rest /= ${out[i]}u;`);
   }
-  const source = `
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
-
-@compute @workgroup_size(${THREADS})
-fn main(${ENTRY_PARAMS}) {
-  ${elementIndex(THREADS, total)}
-  var rest = t;
+  return elementCopy(label, src, dst, total, `var rest = t;
   var idx = ${i32(base)};
   ${terms.join('\n  ')}
-  dst[t] = src[idx];
-}`;
-  return { label, source, workgroups: Math.ceil(total / THREADS), args: [src, dst] };
+  dst[t] = src[idx];`);
 }
 
 /** Reads `src` of shape `shape`, writes `dst` = src.transpose(perm) (output axis i = input
