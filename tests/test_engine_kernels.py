@@ -274,17 +274,23 @@ def test_fused_ops_are_the_ones_tested():
     assert {"conv2d", "pool", "global_pool", "gemm", "squeeze_excite", "squeeze_excite_gate", "transpose"} <= ops
 
 
-@pytest.mark.parametrize("case", [c for c in SE_CASES if "+" in c])
-def test_squeeze_excite_before_a_conv_is_its_gate_then_the_conv(page, case):
-    """The gate (one dispatch, or three when it spreads), its scaling inside the conv (a split-K
-    conv adds its sum)."""
+def se_case_plan(page, case: str) -> tuple[int, list[str]]:
+    """The gate dispatches the shape rule gives SE_CASES[case] (checked against its name), and
+    the labels of its planned dispatches."""
     model, x_shape = SE_CASES[case]
     _, c, h, w = x_shape
     cr = next(i.dims[0] for i in model.graph.initializer if i.name == "w1")
     gate = se_gate_dispatches(c, h, w, cr)
     assert ("spread" in case) == (gate == 3), case
     url, _ = page.compile(model, f"plan_{case}".replace(" ", "_"))
-    labels = plan(page, url, x_shape)["labels"]
+    return gate, plan(page, url, x_shape)["labels"]
+
+
+@pytest.mark.parametrize("case", [c for c in SE_CASES if "+" in c])
+def test_squeeze_excite_before_a_conv_is_its_gate_then_the_conv(page, case):
+    """The gate (one dispatch, or three when it spreads), its scaling inside the conv (a split-K
+    conv adds its sum)."""
+    gate, labels = se_case_plan(page, case)
     conv = [label for label in labels[1 + gate:] if not label.endswith("split-k sum")]
     assert labels[0] == "input layout" and labels[gate].endswith(":gate"), labels
     assert sum(label.endswith(":gate") for label in labels) == 1, labels
@@ -293,13 +299,7 @@ def test_squeeze_excite_before_a_conv_is_its_gate_then_the_conv(page, case):
 
 @pytest.mark.parametrize("case", [c for c in SE_CASES if "+" not in c])
 def test_squeeze_excite_alone_is_its_gate_then_the_scale(page, case):
-    model, x_shape = SE_CASES[case]
-    _, c, h, w = x_shape
-    cr = next(i.dims[0] for i in model.graph.initializer if i.name == "w1")
-    gate = se_gate_dispatches(c, h, w, cr)
-    assert ("spread" in case) == (gate == 3), case
-    url, _ = page.compile(model, f"plan_{case}".replace(" ", "_"))
-    labels = plan(page, url, x_shape)["labels"]
+    gate, labels = se_case_plan(page, case)
     assert len(labels) == 1 + gate + 1 and labels[gate].endswith(":gate") and labels[-1].endswith(":scale"), labels
 
 
