@@ -170,6 +170,8 @@ SE_CASES = {
     "se c90 r23 batch2": se_model(2, 90, 5, 6, 23),
     "se c90 r23 batch2 spread": se_model(2, 90, 20, 19, 23),
     "se+project c90 r23 co11 batch2 spread": se_project_model(2, 90, 19, 20, 23, 11),
+    # as wide, but three images: one workgroup each already runs side by side (single form)
+    "se c90 r23 batch3 wide": se_model(3, 90, 20, 19, 23),
     # spread by its FC weights alone (vec4 rows in the GEMVs); a 3×4 map once kept it unfused
     "se+project c256 r132 co6 3x4 spread": se_project_model(1, 256, 3, 4, 132, 6),
     # EfficientNet-B0's last stage
@@ -180,15 +182,15 @@ SE_UNFUSED_CASES = {"se flat gate c20 r6 co5 3x4 batch2": se_flat_gate_model(2, 
 SE_SPREAD_ELEMENTS = 32768
 
 
-def se_gate_spreads(c: int, h: int, w: int, cr: int) -> bool:
-    """The engine's rule (squeeze_excite.ts): a gate whose pool (H·W·C) or either FC (C·CR)
-    reaches 32768 elements per image is three dispatches over many workgroups (pool, two
-    GEMVs); a smaller one is one single-workgroup dispatch per image."""
-    return max(h * w * c, c * cr) >= SE_SPREAD_ELEMENTS
+def se_gate_spreads(c: int, h: int, w: int, cr: int, n: int = 1) -> bool:
+    """The engine's rule (squeeze_excite.ts): for one or two images, a gate whose pool (H·W·C)
+    or either FC (C·CR) reaches 32768 elements per image is three dispatches over many
+    workgroups (pool, two GEMVs); otherwise one single-workgroup dispatch per image."""
+    return n <= 2 and max(h * w * c, c * cr) >= SE_SPREAD_ELEMENTS
 
 
-def se_gate_dispatches(c: int, h: int, w: int, cr: int) -> int:
-    return 3 if se_gate_spreads(c, h, w, cr) else 1
+def se_gate_dispatches(c: int, h: int, w: int, cr: int, n: int = 1) -> int:
+    return 3 if se_gate_spreads(c, h, w, cr, n) else 1
 
 
 
@@ -278,9 +280,9 @@ def se_case_plan(page, case: str) -> tuple[int, list[str]]:
     """The gate dispatches the shape rule gives SE_CASES[case] (checked against its name), and
     the labels of its planned dispatches."""
     model, x_shape = SE_CASES[case]
-    _, c, h, w = x_shape
+    n, c, h, w = x_shape
     cr = next(i.dims[0] for i in model.graph.initializer if i.name == "w1")
-    gate = se_gate_dispatches(c, h, w, cr)
+    gate = se_gate_dispatches(c, h, w, cr, n)
     assert ("spread" in case) == (gate == 3), case
     url, _ = page.compile(model, f"plan_{case}".replace(" ", "_"))
     return gate, plan(page, url, x_shape)["labels"]

@@ -118,10 +118,13 @@ fn main(${ENTRY_PARAMS}) {
  *  each about one round over many SMs, for two more dispatches (~2.2 µs each). So tiny blocks
  *  (MobileNetV3-Small's 14×14×96/120/144 and 7×7×288: ≤ 28224 pool, ≤ 20736 weights) keep one
  *  dispatch, and every MobileNetV3-Large block (28×28×72 = 56448 pool elements up to 7×7×960
- *  with 230400 weights per FC) spreads. Per image: the single form runs images side by side. */
+ *  with 230400 weights per FC) spreads. Only for one or two images: the single form runs one
+ *  workgroup per image side by side, and measured on an H200 the spread form saved ~20 µs of
+ *  MobileNetV3-Large's 0.47 ms at batch 1 but cost ~45 µs of its 0.76 ms at batch 8. */
 const SPREAD_ELEMENTS = 32768;
+const SPREAD_MAX_IMAGES = 2;
 
-const spreads = (s: GateShape) => Math.max(s.HW * s.C, s.C * s.CR) >= SPREAD_ELEMENTS;
+const spreads = (s: GateShape) => s.N <= SPREAD_MAX_IMAGES && Math.max(s.HW * s.C, s.C * s.CR) >= SPREAD_ELEMENTS;
 
 /** The dispatches writing the gate [N, C] of `op` into `out`; the last one's label ends in ':gate'. */
 function gateDispatches(op: OpSpec, ctx: OpContext, out: Arg): KernelDispatch[] {
