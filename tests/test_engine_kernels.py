@@ -2,7 +2,8 @@
 Chromium: one-op (or one fused pattern) ONNX graphs, compiled by our compiler, run by the
 engine on fresh random inputs with every GPU buffer poisoned (NaN) first. Shapes include odd
 channel counts and sizes that are not multiples of the conv tiles (64 pixels × 16/32/64
-channels × 16 taps). Small shapes: SwiftShader runs WebGPU on the CPU.
+channels × 16 taps, or 128 × 128 × 8 for big grids). Small shapes where the kernel allows:
+SwiftShader runs WebGPU on the CPU.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 
 import numpy as np
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper, numpy_helper, shape_inference
 
 from tests.engine_harness import engine_page, onnxruntime_output, onnxruntime_outputs, rel_l2
 
@@ -70,6 +71,26 @@ CONV_CASES = {
     "grouped g2 cin8 co12": conv_model(1, 8, 9, 8, 12, 3, pad=1, groups=2, activation=("Relu", {})),
     "grouped g3 cin9 co15": conv_model(1, 9, 7, 7, 15, 3, groups=3),
 }
+
+
+def with_fp16_weights(case):
+    """The model with its initializers rounded to fp16, so that its fp16 package is exact."""
+    model, x_shape = case
+    for init in model.graph.initializer:
+        init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16).astype(np.float32),
+                                              init.name))
+    return model, x_shape
+
+
+def wide_residual_model(n, c, h, w, co):
+    """y = relu(conv 3×3 (x) + conv 1×1 (x)), c → co: the 3×3 conv adds the 1×1's output as its
+    residual; a wide output from a narrow input (a short K, and no big input to send)."""
+    inits = {"w1": rng.standard_normal((co, c, 1, 1)) / np.sqrt(c), "b1": rng.standard_normal(co),
+             "w3": rng.standard_normal((co, c, 3, 3)) / (3 * np.sqrt(c)), "b3": rng.standard_normal(co)}
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["t"]),
+             helper.make_node("Conv", ["x", "w3", "b3"], ["p"], kernel_shape=[3, 3], pads=[1] * 4),
+             helper.make_node("Add", ["p", "t"], ["s"]), helper.make_node("Relu", ["s"], ["y"])]
+    return graph(nodes, [n, c, h, w], [n, co, h, w], inits, "wide_residual"), (n, c, h, w)
 
 
 def pool_model(op, x_shape, y_shape, **attrs):
@@ -192,6 +213,43 @@ def se_gate_spreads(c: int, h: int, w: int, cr: int, n: int = 1) -> bool:
 def se_gate_dispatches(c: int, h: int, w: int, cr: int, n: int = 1) -> int:
     return 3 if se_gate_spreads(c, h, w, cr, n) else 1
 
+# Big grids take the 128×128 tiles with 8×8 per thread (conv_takes_large_tiles): the least
+# output that does is ~1024·64·64 values, so K is kept short and there are few cases, each
+# covering several paths. M and N are not multiples of 128 (M: 22050, 22470, 7434; N: 136,
+# 130, 520); 1×1 pointwise convs with vec4 A loads (the residual case's 1×1, the gated
+# projection with `input_scale`); 3×3 with padding, residual and ReLU; stride 2 with dilation,
+# scalar A loads (3 input channels) and scalar stores (130 output channels), fp16 weights.
+LARGE_CONV_CASES = {
+    "large 3x3 + 1x1 residual cin4 co136 batch2": wide_residual_model(2, 4, 105, 105, 136),
+    "large 3x3 s2 dilation2 cin3 co130 batch2 fp16": with_fp16_weights(conv_model(
+        2, 3, 213, 209, 130, 3, stride=2, pad=2, dilation=2, activation=("HardSwish", {}))),
+    "large se+project c8 r4 co520 batch2": se_project_model(2, 8, 59, 63, 4, 520),
+}
+LARGE_TILES = "128x128x8, 8x8"
+
+
+def conv_takes_large_tiles(m: int, cog: int, groups: int) -> bool:
+    """The engine's rule (conv2d.ts `tiling`): 128×128 tiles with 8×8 per thread when groups = 1,
+    at least 128 output channels and the 64×64 tiling would give ≥ 1024 workgroups (twice the
+    512 split-K aims for); otherwise 64-pixel tiles with 4×4 per thread."""
+    return groups == 1 and cog >= 128 and -(-m // 64) * -(-(-(-cog // 4) * 4) // 64) >= 1024
+
+
+def last_conv_gemm(model) -> tuple[int, int, int]:
+    """M (pixels), output channels per group and groups of the graph's last Conv."""
+    inferred = shape_inference.infer_shapes(model).graph
+    dims = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in [*inferred.value_info, *inferred.output]}
+    conv = [n for n in model.graph.node if n.op_type == "Conv"][-1]
+    n, co, oh, ow = dims[conv.output[0]]
+    groups = next((a.i for a in conv.attribute if a.name == "group"), 1)
+    return n * oh * ow, co // groups, groups
+
+
+def conv_tilings(page, model_id: int) -> dict[str, str]:
+    """Each conv kernel's tiling as its WGSL states it ('64x64x16, 4x4'), by dispatch label."""
+    kernels = page.kernels(model_id)["kernels"]
+    return {k["label"]: k["source"].split("// conv2d tile ", 1)[1].split(" per thread", 1)[0]
+            for k in kernels if "// conv2d tile " in k["source"]}
 
 
 def channel_shuffle_model(n, c, h, w, groups, co):
@@ -259,12 +317,30 @@ def test_kernel_matches_onnxruntime(page, case):
     model, x_shape = ALL_CASES[case]
     url, path = page.compile(model, case.replace(" ", "_"))
     model_id = page.load(url, "fp32")
+    if case in CONV_CASES and "dw" not in case:  # small grids: 64-pixel tiles, 4×4 per thread
+        assert not conv_takes_large_tiles(*last_conv_gemm(model))
+        assert set(conv_tilings(page, model_id).values()) <= {f"64x{bn}x16, 4x4" for bn in (16, 32, 64)}, case
     for _ in range(2):  # fresh inputs each time, buffers poisoned before each run
         x = rng.standard_normal(x_shape).astype(np.float32)
         out = page.run(model_id, x)
         ref = onnxruntime_output(path, x)
         assert out.shape == (ref.size,)
         assert rel_l2(out, ref.ravel()) <= FP32_TOLERANCE, case
+    page.dispose(model_id)
+
+
+@pytest.mark.parametrize("case", list(LARGE_CONV_CASES))
+def test_big_conv_grids_take_large_tiles(page, case):
+    """One run each (the biggest cases here); `fp16` cases load the fp16 weights (exact: the
+    model's weights are fp16 values)."""
+    model, x_shape = LARGE_CONV_CASES[case]
+    assert conv_takes_large_tiles(*last_conv_gemm(model)), case
+    url, path = page.compile(model, case.replace(" ", "_").replace("+", "_"))
+    model_id = page.load(url, "fp16" if "fp16" in case else "fp32")
+    assert set(conv_tilings(page, model_id).values()) == {LARGE_TILES}, case
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    out = page.run(model_id, x)
+    assert rel_l2(out, onnxruntime_output(path, x).ravel()) <= FP32_TOLERANCE, case
     page.dispose(model_id)
 
 

@@ -1,22 +1,24 @@
 // conv2d with groups < channels as a tiled implicit GEMM in NHWC: rows are output pixels
 // (M = N·OH·OW), columns output channels, K = KH·KW·Cin/G taps in the weights' row order.
 // A BM×BK tile of the virtual im2col matrix and a BK×BN tile of the packed weights
-// (khkwci_co4 / g_khkwci_co4) go through workgroup memory; each thread keeps a 4×4 block
-// (4 pixels × one vec4 of channels) in registers, reading one vec4 of A (4 pixels) and one of B
-// per k. Both tiles are double-buffered: the next K step is fetched from global memory into
-// registers while the current one is multiplied, one barrier per step. The im2col coordinates of
-// the pixels a thread stages are computed once, before the K loop; 1×1 stride-1 convs skip the
-// tap arithmetic, which makes them plain GEMMs. Bias, residual and activations are fused into
-// the store. With `input_scale` (a squeeze-excite gate [N, Cin] as the last input), every A
-// element read is multiplied by its image's gate for its input channel: the scaling of the
-// excited map happens here, as it is loaded, instead of in a dispatch of its own.
+// (khkwci_co4 / g_khkwci_co4) go through workgroup memory; each thread keeps a TM×TN block
+// (TM pixels × TN channels) in registers, reading TM/4 vec4s of A (4 pixels each) and TN/4 of B
+// per k. Two tilings (`tiling` says which and why): 64×BN×16 tiles with 4×4 per thread, and
+// 128×128×8 tiles with 8×8 per thread for big grids. A thread's pixel quads and channel vec4s
+// are strided across the tile (quad ty, ty + BM/TM, …), so a warp's workgroup-memory reads stay
+// contiguous whatever TM and TN are. Both tiles are double-buffered: the next K step is
+// fetched from global memory into registers while the current one is multiplied, one barrier
+// per step. The im2col coordinates of the pixels a thread stages are computed once, before the
+// K loop; 1×1 stride-1 convs skip the tap arithmetic, which makes them plain GEMMs. Bias,
+// residual and activations are fused into the store. With `input_scale` (a squeeze-excite gate
+// [N, Cin] as the last input), every A element read is multiplied by its image's gate for its
+// input channel: the scaling of the excited map happens here, as it is loaded, instead of in a
+// dispatch of its own.
 
 import { activationCode, elementIndex, ENTRY_PARAMS, RowTensor, u32, weightDecl, weightedOpBindings, windowGeometry,
   WORKGROUP_INDEX, pad4, type Arg, type KernelDispatch, type OpContext } from './common';
 import type { OpSpec } from '../manifest';
 
-const BM = 64;
-const BK = 16;
 // Split K until about 4 workgroups per SM of a big GPU (the H100 has 132): with one 256-thread
 // workgroup per SM, memory latency isn't hidden. ResNet50's batch-1 shapes then split 8–16 ways,
 // where the H100 ceiling was measured (8–13 TFLOP/s).
@@ -26,10 +28,33 @@ const MIN_STEPS_PER_SPLIT = 4;   // BK-deep steps each split must keep
 const PARTIALS = 'conv2d:split-k partials';   // one scratch buffer, reused by every split conv
 const REDUCE_THREADS = 64;
 
-function splitCount(groups: number, tiles: number, K: number): number {
+function splitCount(groups: number, tiles: number, K: number, BK: number): number {
   if (groups !== 1 || tiles >= WANTED_WORKGROUPS) return 1;
   const steps = Math.ceil(K / BK);
   return Math.max(1, Math.min(MAX_SPLIT, Math.ceil(WANTED_WORKGROUPS / tiles), Math.floor(steps / MIN_STEPS_PER_SPLIT)));
+}
+
+/** Workgroup tile (BM pixels × BN channels × BK taps) and per-thread block (TM pixels × TN
+ *  channels, multiples of 4); BM/TM · BN/TN threads, each staging one vec4 of B per K step. */
+interface Tiling { BM: number; BN: number; BK: number; TM: number; TN: number }
+
+/** The tiling of a conv with these output channels per group and M pixels. */
+function tiling(groups: number, COG: number, M: number): Tiling {
+  const BN = COG > 32 ? 64 : COG > 16 ? 32 : 16;
+  const small = { BM: 64, BN, BK: 16, TM: 4, TN: 4 };
+  // The large form: 8×8 per thread does 64 FMAs per 4 vec4s read from workgroup memory (4×4:
+  // 16 per 2), and each element staged from global memory serves 128 outputs instead of 64, so
+  // it needs half the loads per FLOP of both memories. BK = 8 keeps its two 128×8 tiles,
+  // double-buffered, at 16 KiB (WebGPU's default limit, which the 64×64×16 form also uses).
+  // Its cost: a quarter of the workgroups, each of 256 threads with twice the registers (64
+  // accumulators), so about 2 resident per SM instead of 4. So it is taken only where the
+  // grid stays full without split-K (which it never uses: partials would add back the traffic it
+  // saves): when the 64×64 grid has ≥ 2·WANTED_WORKGROUPS workgroups, the 128×128 grid has
+  // ≥ 256, about two per SM of a 132-SM GPU, a whole wave at that occupancy. Output channels
+  // ≥ 128 keep its columns full; groups = 1 keeps grouped convs (small COG) on the small form.
+  // Batch-1 224² classifiers stay small: ResNet50's largest grid there is 196 workgroups.
+  const large = groups === 1 && COG >= 128 && Math.ceil(M / 64) * Math.ceil(pad4(COG) / 64) >= 2 * WANTED_WORKGROUPS;
+  return large ? { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8 } : small;
 }
 
 export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
@@ -41,9 +66,13 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const N4 = pad4(COG) / 4;               // vec4 columns per weight row
   const M = N * OH * OW;
   const K = KH * KW * CIG;
-  const BN = COG > 32 ? 64 : COG > 16 ? 32 : 16;
-  const THREADS = (BM / 4) * (BN / 4);
-  const TX = BN / 4;
+  const { BM, BN, BK, TM, TN } = tiling(G, COG, M);
+  const large = TM > 4;
+  const TX = BN / TN;                     // threads along a tile row; BM / TM along a column
+  const RY = BM / TM;
+  const THREADS = RY * TX;
+  const BC = BN / 4;                      // vec4 columns of the B tile: one per thread per k row
+  const KV = BK / 4;                      // vec4s of A per pixel per K step (vecA)
   const mTiles = Math.ceil(M / BM);
   const nTiles = Math.ceil(N4 * 4 / BN);
   const vecA = CIG % 4 === 0;             // 4 consecutive k share one tap: one vec4 load
@@ -51,7 +80,7 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const x = new RowTensor('x', C, vecA);
   const y = new RowTensor('y', CO, aligned);
   const res = a.residual ? new RowTensor('res', CO, aligned) : null;
-  const S = splitCount(G, mTiles * nTiles, K);
+  const S = large ? 1 : splitCount(G, mTiles * nTiles, K, BK);
   const kChunk = Math.ceil(Math.ceil(K / BK) / S) * BK;   // K range of one split, whole steps
   const pointwise = KH === 1 && KW === 1 && SH === 1 && SW === 1 && PT === 0 && PL === 0;
   const scaled = a.input_scale === true;
@@ -61,8 +90,8 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   // Each thread stages the same pixels of the A tile at every K step: their coordinates are
   // worked out once, before the K loop (pixel `r` of this thread: base row, top-left tap, valid).
   const aPerThread = vecA ? BM * BK / 4 / THREADS : BM * BK / THREADS;
-  const pixelOf = (r: number) => vecA ? `lid / 4u + ${u32(r * THREADS / 4)}` : `lid % ${u32(BM)}`;
-  const kOf = (r: number) => vecA ? `(lid % 4u) * 4u` : `lid / ${u32(BM)} + ${u32(r * THREADS / BM)}`;
+  const pixelOf = (r: number) => vecA ? `lid / ${u32(KV)} + ${u32(r * THREADS / KV)}` : `lid % ${u32(BM)}`;
+  const kOf = (r: number) => vecA ? `(lid % ${u32(KV)}) * 4u` : `lid / ${u32(BM)} + ${u32(r * THREADS / BM)}`;
   const pixels = vecA ? aPerThread : 1;
   // They live in private variables so that one fetch function serves the prologue and the loop.
   const pixelVars = (r: number) => [[`pm${r}`, 'u32'], [`pv${r}`, 'bool'],
@@ -97,14 +126,14 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   };
   const fetchFn = `fn fetch(k0: u32, g: u32, bc: u32, lid: u32) {
   ${Array.from({ length: aPerThread }, (_, r) => fetchA(r, 'k0')).join('\n  ')}
-  { let k = k0 + lid / ${u32(TX)};
+  { let k = k0 + lid / ${u32(BC)};
     rb = select(vec4<f32>(0.0), w4_weight((g * ${u32(K)} + min(k, ${u32(K - 1)})) * ${u32(N4)} + min(bc, ${u32(N4 - 1)})),
                 k < ${u32(K)} && bc < ${u32(N4)}); }
 }`;
   // Registers → workgroup memory half `buf`. As holds 4 consecutive pixels per vec4, so the
   // inner loop reads a thread's 4 pixels with one load.
   const storeA = (r: number, buf: string) => vecA
-    ? `for (var j = 0u; j < 4u; j++) { let i = ${buf} * ${u32(A_HALF)} + ((lid % 4u) * 4u + j) * ${u32(BM / 4)} + (${pixelOf(r)}) / 4u;
+    ? `for (var j = 0u; j < 4u; j++) { let i = ${buf} * ${u32(A_HALF)} + ((lid % ${u32(KV)}) * 4u + j) * ${u32(BM / 4)} + (${pixelOf(r)}) / 4u;
       As[i][(${pixelOf(r)}) % 4u] = ra[${r}][j]; }`
     : `{ let i = ${buf} * ${u32(A_HALF)} + (${kOf(r)}) * ${u32(BM / 4)} + (${pixelOf(r)}) / 4u;
       As[i][(${pixelOf(r)}) % 4u] = ra[${r}]; }`;
@@ -118,22 +147,33 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const gateDecl = (binding: number) => scaled
     ? `@group(0) @binding(${binding}) var<storage, read> gate: array<${vecA ? 'vec4<f32>' : 'f32'}>;` : '';
   const partials = { kind: 'scratch' as const, id: PARTIALS, bytes: S * M * N4 * 16 };
-  const epilogue = S > 1 ? `
-  for (var i = 0u; i < 4u; i++) {
-    let m = m0 + ty * 4u + i;
-    if (m < ${u32(M)}) { part[(split * ${u32(M)} + m) * ${u32(N4)} + col4] = acc[i]; }
-  }` : `
-  let co = g * ${u32(COG)} + col4 * 4u;
-  let b = ${bias};
-  for (var i = 0u; i < 4u; i++) {
-    let m = m0 + ty * 4u + i;
-    if (m >= ${u32(M)}) { break; }
-    var v = acc[i] + b;
-    ${res ? 'v += ld_res(m, co);' : ''}
-    ${activationCode(a.activations, 'v')}
-    ${aligned ? 'st_y(m, co, v);' : `st_y_group(m, co, col4 * 4u, v);`}
-  }`;
-  const source = `
+  // acc[(4i + p)·TN/4 + j]: pixel p of the thread's quad i, its channel vec4 j (unrolled, so that
+  // acc is indexed by constants only and stays in registers).
+  const quads = TM / 4;
+  const cols = TN / 4;
+  const perColumn = (j: number, line: (m: string, v: string) => string) => `
+  { let col4 = c40 + tx + ${u32(j * TX)};
+    if (col4 < ${u32(N4)}) {${S > 1 ? '' : `
+      let co = g * ${u32(COG)} + col4 * 4u;
+      let b = ${bias};`}
+      ${Array.from({ length: TM }, (_, q) => line(`m0 + ty * 4u + ${u32(Math.floor(q / 4) * RY * 4 + q % 4)}`,
+        `acc[${q * cols + j}]`)).join('\n      ')}
+    } }`;
+  const epilogue = Array.from({ length: cols }, (_, j) => perColumn(j, S > 1
+    ? (m, v) => `keep(${m}, col4, split, ${v});`
+    : (m, v) => `finish(${m}, co, col4 * 4u, ${v} + b);`)).join('');
+  const outFn = S > 1 ? `fn keep(m: u32, col4: u32, split: u32, v: vec4<f32>) {
+  if (m < ${u32(M)}) { part[(split * ${u32(M)} + m) * ${u32(N4)} + col4] = v; }
+}` : `fn finish(m: u32, co: u32, cg: u32, acc: vec4<f32>) {
+  if (m >= ${u32(M)}) { return; }
+  var v = acc;
+  ${res ? 'v += ld_res(m, co);' : ''}
+  ${activationCode(a.activations, 'v')}
+  ${aligned ? 'st_y(m, co, v);' : `st_y_group(m, co, cg, v);`}
+}`;
+  const fma = Array.from({ length: quads }, (_, i) => Array.from({ length: 4 }, (_, p) => Array.from({ length: cols },
+    (_, j) => `acc[${(4 * i + p) * cols + j}] += a${i}.${'xyzw'[p]} * b${j};`).join(' ')).join('\n      ')).join('\n      ');
+  const source = `// conv2d tile ${BM}x${BN}x${BK}, ${TM}x${TN} per thread
 ${S > 1 ? `${x.decl(0, false)}
 ${weightDecl(1, 'weight', ctx.precision)}
 @group(0) @binding(2) var<storage, read_write> part: array<vec4<f32>>;
@@ -150,6 +190,8 @@ ${privates}
 
 ${fetchFn}
 
+${outFn}
+
 @compute @workgroup_size(${THREADS})
 fn main(${ENTRY_PARAMS}) {
   ${WORKGROUP_INDEX}
@@ -164,9 +206,9 @@ fn main(${ENTRY_PARAMS}) {
   let c40 = tn * ${u32(BN / 4)};
   let tx = lid % ${u32(TX)};
   let ty = lid / ${u32(TX)};
-  let bc = c40 + lid % ${u32(TX)};
+  let bc = c40 + lid % ${u32(BC)};
   ${pixelSetup}
-  var acc: array<vec4<f32>, 4>;
+  var acc: array<vec4<f32>, ${TM * TN / 4}>;
   fetch(kBegin, g, bc, lid);
   var buf = 0u;
   for (var k0 = kBegin; k0 < kEnd; k0 += ${u32(BK)}) {
@@ -178,14 +220,12 @@ fn main(${ENTRY_PARAMS}) {
     let aBase = buf * ${u32(A_HALF)} + ty;
     let bBase = buf * ${u32(B_HALF)} + tx;
     for (var kk = 0u; kk < ${u32(BK)}; kk++) {
-      let a = As[aBase + kk * ${u32(BM / 4)}];
-      let b = Bs[bBase + kk * ${u32(TX)}];
-      acc[0] += a.x * b; acc[1] += a.y * b; acc[2] += a.z * b; acc[3] += a.w * b;
+      ${Array.from({ length: quads }, (_, i) => `let a${i} = As[aBase + kk * ${u32(BM / 4)} + ${u32(i * RY)}];`).join(' ')}
+      ${Array.from({ length: cols }, (_, j) => `let b${j} = Bs[bBase + kk * ${u32(BC)} + ${u32(j * TX)}];`).join(' ')}
+      ${fma}
     }
     buf = 1u - buf;
   }
-  let col4 = c40 + tx;
-  if (col4 >= ${u32(N4)}) { return; }
   ${epilogue}
 }
 ${aligned || S > 1 ? '' : `fn st_y_group(m: u32, co: u32, cg: u32, v: vec4<f32>) {
