@@ -213,41 +213,49 @@ def se_gate_spreads(c: int, h: int, w: int, cr: int, n: int = 1) -> bool:
 def se_gate_dispatches(c: int, h: int, w: int, cr: int, n: int = 1) -> int:
     return 3 if se_gate_spreads(c, h, w, cr, n) else 1
 
-# Big grids take the 128×128 tiles with 8×8 per thread (conv_takes_large_tiles): the least
-# output that does is ~1024·64·64 values, so K is kept short and there are few cases, each
-# covering several paths. M and N are not multiples of 128 (M: 22050, 22470, 7434; N: 136,
-# 130, 520); 1×1 pointwise convs with vec4 A loads (the residual case's 1×1, the gated
-# projection with `input_scale`); 3×3 with padding, residual and ReLU; stride 2 with dilation,
-# scalar A loads (3 input channels) and scalar stores (130 output channels), fp16 weights.
+# The 128×128 tiles with 8×8 per thread. Their arithmetic is checked on small shapes, loaded
+# with every conv forced onto them (`largeConvTiles`): 1×1 pointwise convs with vec4 A loads
+# (the residual case's 1×1, the gated projection with `input_scale`); 3×3 with padding,
+# residual and ReLU; stride 2 with dilation, scalar A loads (3 input channels) and scalar stores
+# (130 output channels), fp16 weights; M and N not multiples of 128. Which convs take them by
+# themselves (big grids, long K) is checked on plans of full-size shapes, which aren't run.
 LARGE_CONV_CASES = {
-    "large 3x3 + 1x1 residual cin4 co136 batch2": wide_residual_model(2, 4, 105, 105, 136),
+    "large 3x3 + 1x1 residual cin4 co136 batch2": wide_residual_model(2, 4, 9, 11, 136),
     "large 3x3 s2 dilation2 cin3 co130 batch2 fp16": with_fp16_weights(conv_model(
-        2, 3, 213, 209, 130, 3, stride=2, pad=2, dilation=2, activation=("HardSwish", {}))),
-    "large se+project c8 r4 co520 batch2": se_project_model(2, 8, 59, 63, 4, 520),
+        2, 3, 17, 15, 130, 3, stride=2, pad=2, dilation=2, activation=("HardSwish", {}))),
+    "large se+project c8 r4 co520 batch2": se_project_model(2, 8, 7, 9, 4, 520),
+}
+# Planned at full size: (model, whether its last conv takes the large tiles by the rule).
+TILING_RULE_CASES = {
+    "3x3 cin128 co128 256x256 (a style network's residual block)": (conv_model(1, 128, 256, 256, 128, 3, pad=1), True),
+    "1x1 cin64 co256 56x56 batch8 (ResNet50's stage 1: K too short)": (conv_model(8, 64, 56, 56, 256, 1), False),
+    "3x3 cin128 co96 256x256 (under 128 output channels)": (conv_model(1, 128, 256, 256, 96, 3, pad=1), False),
+    "3x3 cin64 co128 56x56 batch2 (grid too small)": (conv_model(2, 64, 56, 56, 128, 3, pad=1), False),
 }
 LARGE_TILES = "128x128x8, 8x8"
 
 
-def conv_takes_large_tiles(m: int, cog: int, groups: int) -> bool:
+def conv_takes_large_tiles(m: int, cog: int, groups: int, k: int) -> bool:
     """The engine's rule (conv2d.ts `tiling`): 128×128 tiles with 8×8 per thread when groups = 1,
-    at least 128 output channels and the 64×64 tiling would give ≥ 1024 workgroups (twice the
-    512 split-K aims for); otherwise 64-pixel tiles with 4×4 per thread."""
-    return groups == 1 and cog >= 128 and -(-m // 64) * -(-(-(-cog // 4) * 4) // 64) >= 1024
+    at least 128 output channels, K ≥ 128 taps and the 64×64 tiling would give ≥ 1024
+    workgroups (twice the 512 split-K aims for); otherwise 64-pixel tiles with 4×4 per thread."""
+    return groups == 1 and cog >= 128 and k >= 128 and -(-m // 64) * -(-(-(-cog // 4) * 4) // 64) >= 1024
 
 
-def last_conv_gemm(model) -> tuple[int, int, int]:
-    """M (pixels), output channels per group and groups of the graph's last Conv."""
+def last_conv_gemm(model) -> tuple[int, int, int, int]:
+    """M (pixels), output channels per group, groups and K (taps per output) of the graph's
+    last Conv."""
     inferred = shape_inference.infer_shapes(model).graph
     dims = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in [*inferred.value_info, *inferred.output]}
     conv = [n for n in model.graph.node if n.op_type == "Conv"][-1]
     n, co, oh, ow = dims[conv.output[0]]
     groups = next((a.i for a in conv.attribute if a.name == "group"), 1)
-    return n * oh * ow, co // groups, groups
+    _, cig, kh, kw = next(i.dims for i in model.graph.initializer if i.name == conv.input[1])
+    return n * oh * ow, co // groups, groups, cig * kh * kw
 
 
-def conv_tilings(page, model_id: int) -> dict[str, str]:
+def tilings(kernels: list[dict]) -> dict[str, str]:
     """Each conv kernel's tiling as its WGSL states it ('64x64x16, 4x4'), by dispatch label."""
-    kernels = page.kernels(model_id)["kernels"]
     return {k["label"]: k["source"].split("// conv2d tile ", 1)[1].split(" per thread", 1)[0]
             for k in kernels if "// conv2d tile " in k["source"]}
 
@@ -319,7 +327,7 @@ def test_kernel_matches_onnxruntime(page, case):
     model_id = page.load(url, "fp32")
     if case in CONV_CASES and "dw" not in case:  # small grids: 64-pixel tiles, 4×4 per thread
         assert not conv_takes_large_tiles(*last_conv_gemm(model))
-        assert set(conv_tilings(page, model_id).values()) <= {f"64x{bn}x16, 4x4" for bn in (16, 32, 64)}, case
+        assert set(tilings(page.kernels(model_id)["kernels"]).values()) <= {f"64x{bn}x16, 4x4" for bn in (16, 32, 64)}, case
     for _ in range(2):  # fresh inputs each time, buffers poisoned before each run
         x = rng.standard_normal(x_shape).astype(np.float32)
         out = page.run(model_id, x)
@@ -330,18 +338,27 @@ def test_kernel_matches_onnxruntime(page, case):
 
 
 @pytest.mark.parametrize("case", list(LARGE_CONV_CASES))
-def test_big_conv_grids_take_large_tiles(page, case):
-    """One run each (the biggest cases here); `fp16` cases load the fp16 weights (exact: the
+def test_large_conv_tiles_match_onnxruntime(page, case):
+    """Every conv forced onto the large tiles; `fp16` cases load the fp16 weights (exact: the
     model's weights are fp16 values)."""
     model, x_shape = LARGE_CONV_CASES[case]
-    assert conv_takes_large_tiles(*last_conv_gemm(model)), case
     url, path = page.compile(model, case.replace(" ", "_").replace("+", "_"))
-    model_id = page.load(url, "fp16" if "fp16" in case else "fp32")
-    assert set(conv_tilings(page, model_id).values()) == {LARGE_TILES}, case
+    model_id = page.page.evaluate("([u, p]) => tesseraEngine.load(u, p, true, true, true)",
+                                  [url, "fp16" if "fp16" in case else "fp32"])
+    assert set(tilings(page.kernels(model_id)["kernels"]).values()) == {LARGE_TILES}, case
     x = rng.standard_normal(x_shape).astype(np.float32)
     out = page.run(model_id, x)
     assert rel_l2(out, onnxruntime_output(path, x).ravel()) <= FP32_TOLERANCE, case
     page.dispose(model_id)
+
+
+@pytest.mark.parametrize("case", list(TILING_RULE_CASES))
+def test_conv_tiling_follows_the_rule(page, case):
+    (model, x_shape), large = TILING_RULE_CASES[case]
+    assert conv_takes_large_tiles(*last_conv_gemm(model)) == large
+    url, _ = page.compile(model, "rule_" + "".join(ch if ch.isalnum() else "_" for ch in case))
+    got = tilings(plan(page, url, x_shape)["kernels"])
+    assert list(got.values()) == [LARGE_TILES if large else "64x64x16, 4x4"], got
 
 
 def test_fused_ops_are_the_ones_tested():

@@ -11,7 +11,7 @@ import { checkSupported } from './kernels/index';
 import { fetchPackage, type LoadProgress } from './loader';
 import { evaluateShape, type Manifest, type Precision } from './manifest';
 import { NormStats } from './norm_stats';
-import { planCall, type NormStatsMode, type Plan } from './planner';
+import { planCall, type KernelChoices, type NormStatsMode, type Plan } from './planner';
 import type { ImageSource } from './preprocess';
 import { Readback } from './readback';
 import { checkWeightsFit, uploadWeights, type WeightStore } from './weights';
@@ -33,6 +33,8 @@ export interface EngineOptions {
   /** Kernels may use subgroup operations where the adapter has them (default); false: never
    *  (tests compare both forms). */
   subgroups?: boolean;
+  /** Tests: every conv that can take the large tiling does (conv2d.ts), whatever its size. */
+  largeConvTiles?: boolean;
 }
 
 /** When each part of a load was done, in ms from its start (the bench reports these: what
@@ -50,7 +52,8 @@ export class EngineModel {
   private loadTimes: Omit<LoadTimings, 'compile'> | null = null;
   private constructor(readonly manifest: Manifest, private readonly gpu: EngineDevice,
     private readonly weights: WeightStore, private readonly pipelines: PipelineCache,
-    private readonly readback: Readback, private readonly validateEveryCall: boolean) {}
+    private readonly readback: Readback, private readonly validateEveryCall: boolean,
+    private readonly choices: KernelChoices) {}
 
   static async load(baseUrl: string, options: EngineOptions = {}): Promise<EngineModel> {
     const t0 = performance.now();
@@ -82,10 +85,11 @@ export class EngineModel {
     const manifest = { ...fetched.manifest, pixel_range: options.pixelRange ?? fetched.manifest.pixel_range };
     const shape = evaluateShape(manifest.inputs[0].shape, manifest.memory.reference_bindings);
     // Pipelines start compiling now, all at once, while the shards still download and upload.
-    const plan = planCall(manifest, shape, precision, device.limits, undefined, gpu.subgroups);
+    const choices: KernelChoices = { subgroups: gpu.subgroups, convTiles: options.largeConvTiles ? 'large' : undefined };
+    const plan = planCall(manifest, shape, precision, device.limits, undefined, choices);
     plan.dispatches.forEach((d) => pipelines.get(d));
     const model = new EngineModel(manifest, gpu, await uploading, pipelines, new Readback(device),
-      options.validateEveryCall ?? false);
+      options.validateEveryCall ?? false, choices);
     await model.prepare(shape, undefined, plan);
     model.throwIfFailed();
     model.loadTimes = { manifest_ms: manifestMs, device_ms: await deviceMs, weights_ms: await weightsMs,
@@ -119,7 +123,7 @@ export class EngineModel {
     let call = this.calls.get(key);
     if (!call) {
       const { device } = this.gpu;
-      plan ??= planCall(this.manifest, shape, this.weights.precision, device.limits, normStats, this.gpu.subgroups);
+      plan ??= planCall(this.manifest, shape, this.weights.precision, device.limits, normStats, this.choices);
       call = PreparedCall.create(device, this.manifest, plan, this.weights, this.pipelines, this.readback,
         this.validateEveryCall);
       this.calls.set(key, call);

@@ -45,9 +45,13 @@ export interface BufferLimits {
 const isIdentity = (perm: number[]) => perm.every((p, i) => p === i);
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
-/** `subgroups`: the device's subgroup sizes when kernels may use subgroup operations. */
+/** How the kernels are generated beyond shapes and limits: `subgroups`, the device's subgroup
+ *  sizes when kernels may use subgroup operations; `convTiles` (tests), see OpContext. */
+export interface KernelChoices { subgroups?: SubgroupSizes | null; convTiles?: 'large' }
+
 export function planCall(manifest: Manifest, inputShape: number[], precision: Precision,
-  limits: BufferLimits, normStats?: NormStatsMode, subgroups: SubgroupSizes | null = null): Plan {
+  limits: BufferLimits, normStats?: NormStatsMode, choices: KernelChoices = {}): Plan {
+  const subgroups = choices.subgroups ?? null;
   const [input] = manifest.inputs;
   // Only instance norms (and global pools, the arbitrary transform's form of them) take
   // statistics: any other whole-image reduction would differ per tile.
@@ -81,7 +85,7 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
       limits.maxComputeWorkgroupSizeX ?? DEFAULT_WORKGROUP_LIMITS.threads),
     storageBytes: limits.maxComputeWorkgroupStorageSize ?? DEFAULT_WORKGROUP_LIMITS.storageBytes,
   };
-  const ctx: OpContext = { shape, precision, normStats, workgroupLimits, subgroups,
+  const ctx: OpContext = { shape, precision, normStats, workgroupLimits, subgroups, convTiles: choices.convTiles,
     weightShape: (slice: string) => manifest.weights.slices[slice].shape };
   for (const op of manifest.ops) {
     // An empty output has nothing to write (and its shape would bake in a division by zero).

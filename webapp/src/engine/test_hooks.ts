@@ -74,8 +74,10 @@ const hooks = {
   /** Every call of the model validated in an error scope unless `validateEveryCall` is false
    *  (then only the first calls of each kind are, as in the app); `subgroups: false` keeps
    *  the kernels off subgroup operations. */
-  async load(url: string, precision: Precision, validateEveryCall = true, subgroups = true): Promise<number> {
-    const model = await EngineModel.load(new URL(url, document.baseURI).href, { precision, validateEveryCall, subgroups });
+  async load(url: string, precision: Precision, validateEveryCall = true, subgroups = true,
+    largeConvTiles = false): Promise<number> {
+    const model = await EngineModel.load(new URL(url, document.baseURI).href,
+      { precision, validateEveryCall, subgroups, largeConvTiles });
     models.set(nextId, model);
     return nextId++;
   },
@@ -184,13 +186,15 @@ const hooks = {
     captured.destroy();
     return result;
   },
-  /** The dispatches a package's call for `shape` would encode (labels) and how many distinct
-   *  WGSL sources they use, planned against this browser's adapter limits; nothing is loaded. */
-  async plan(url: string, shape: number[]): Promise<{ labels: string[]; sources: number }> {
+  /** The dispatches a package's call for `shape` would encode (labels, and each one's WGSL) and
+   *  how many distinct sources they use, planned against this browser's adapter limits; nothing
+   *  is loaded. */
+  async plan(url: string, shape: number[]): Promise<{ labels: string[]; sources: number; kernels: { label: string; source: string }[] }> {
     const manifest = await (await fetch(new URL(`${url}manifest.json`, document.baseURI))).json() as Manifest;
     const adapter = await navigator.gpu.requestAdapter();
     const { dispatches } = planCall(manifest, shape, 'fp16', adapter!.limits);
-    return { labels: dispatches.map((d) => d.label), sources: new Set(dispatches.map((d) => d.source)).size };
+    return { labels: dispatches.map((d) => d.label), sources: new Set(dispatches.map((d) => d.source)).size,
+      kernels: dispatches.map(({ label, source }) => ({ label, source })) };
   },
   /** The subgroup sizes the model's kernels use (null: none) and every kernel it compiled. */
   kernels(id: number) {

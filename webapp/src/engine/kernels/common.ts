@@ -28,6 +28,9 @@ export interface OpContext {
   /** The device's subgroup sizes when kernels may use subgroup operations (kernels/reduce.ts),
    *  else null. */
   subgroups: SubgroupSizes | null;
+  /** 'large': every conv that can take the 128×128 tiling does, whatever its size (tests of
+   *  that form on small shapes); otherwise conv2d.ts chooses by shape. */
+  convTiles?: 'large';
 }
 
 /** The subgroup sizes the adapter says it may use (any size in the range, per pipeline). */

@@ -24,7 +24,8 @@ import type { OpSpec } from '../manifest';
 // where the H100 ceiling was measured (8–13 TFLOP/s).
 const WANTED_WORKGROUPS = 512;
 const MAX_SPLIT = 16;
-const MIN_STEPS_PER_SPLIT = 4;   // BK-deep steps each split must keep
+const MIN_STEPS_PER_SPLIT = 4;
+const LARGE_MIN_K = 128;   // BK-deep steps each split must keep
 const PARTIALS = 'conv2d:split-k partials';   // one scratch buffer, reused by every split conv
 const REDUCE_THREADS = 64;
 
@@ -38,8 +39,9 @@ function splitCount(groups: number, tiles: number, K: number, BK: number): numbe
  *  channels, multiples of 4); BM/TM · BN/TN threads, each staging one vec4 of B per K step. */
 interface Tiling { BM: number; BN: number; BK: number; TM: number; TN: number }
 
-/** The tiling of a conv with these output channels per group and M pixels. */
-function tiling(groups: number, COG: number, M: number): Tiling {
+/** The tiling of a conv with these output channels per group, M pixels and K taps per output;
+ *  `forceLarge` (ctx.convTiles, tests): the large form wherever it can run (groups = 1). */
+function tiling(groups: number, COG: number, M: number, K: number, forceLarge: boolean): Tiling {
   const BN = COG > 32 ? 64 : COG > 16 ? 32 : 16;
   const small = { BM: 64, BN, BK: 16, TM: 4, TN: 4 };
   // The large form: 8×8 per thread does 64 FMAs per 4 vec4s read from workgroup memory (4×4:
@@ -53,7 +55,12 @@ function tiling(groups: number, COG: number, M: number): Tiling {
   // ≥ 256, about two per SM of a 132-SM GPU, a whole wave at that occupancy. Output channels
   // ≥ 128 keep its columns full; groups = 1 keeps grouped convs (small COG) on the small form.
   // Batch-1 224² classifiers stay small: ResNet50's largest grid there is 196 workgroups.
-  const large = groups === 1 && COG >= 128 && Math.ceil(M / 64) * Math.ceil(pad4(COG) / 64) >= 2 * WANTED_WORKGROUPS;
+  // K ≥ LARGE_MIN_K: with fewer than 16 of its 8-deep steps the bigger prologue and epilogue
+  // aren't paid back. Measured on an H200: ResNet50 at batch 8, whose only big-grid convs are
+  // 1×1 from 64 channels, lost ~50 µs of 3.26 ms with them large; multistyle26 at 1024² (3×3
+  // from 128 channels) went from 7.7–8.5 to 4.6 ms of GPU time.
+  const large = groups === 1 && (forceLarge || (COG >= 128 && K >= LARGE_MIN_K
+    && Math.ceil(M / 64) * Math.ceil(pad4(COG) / 64) >= 2 * WANTED_WORKGROUPS));
   return large ? { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8 } : small;
 }
 
@@ -66,7 +73,7 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const N4 = pad4(COG) / 4;               // vec4 columns per weight row
   const M = N * OH * OW;
   const K = KH * KW * CIG;
-  const { BM, BN, BK, TM, TN } = tiling(G, COG, M);
+  const { BM, BN, BK, TM, TN } = tiling(G, COG, M, K, ctx.convTiles === 'large');
   const large = TM > 4;
   const TX = BN / TN;                     // threads along a tile row; BM / TM along a column
   const RY = BM / TM;
