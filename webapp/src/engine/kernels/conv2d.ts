@@ -57,8 +57,9 @@ function tiling(groups: number, COG: number, M: number, K: number, forceLarge: b
   // Batch-1 224² classifiers stay small: ResNet50's largest grid there is 196 workgroups.
   // K ≥ LARGE_MIN_K: with fewer than 16 of its 8-deep steps the bigger prologue and epilogue
   // aren't paid back. Measured on an H200: ResNet50 at batch 8, whose only big-grid convs are
-  // 1×1 from 64 channels, lost ~50 µs of 3.26 ms with them large; multistyle26 at 1024² (3×3
-  // from 128 channels) went from 7.7–8.5 to 4.6 ms of GPU time.
+  // 1×1 from 64 channels, lost ~50 µs of 3.26 ms with them large; multistyle26 at 1024² (its
+  // 3×3 convs from 128 channels at 256²) gained ~5% of GPU time (5.3–6.3 vs 5.8–6.3 ms over
+  // three alternating runs of each build).
   const large = groups === 1 && (forceLarge || (COG >= 128 && K >= LARGE_MIN_K
     && Math.ceil(M / 64) * Math.ceil(pad4(COG) / 64) >= 2 * WANTED_WORKGROUPS));
   return large ? { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8 } : small;
