@@ -33,7 +33,7 @@ from tessera.zoo import bench_models
 MODEL, SIDE = "mobilenet-v3-small", 128
 # As few runs as still exercise every stage: SwiftShader takes seconds per inference.
 QUICK = BenchSettings(runs=2, warmup=0, warmup_s=0.0, fps_seconds=0.1, fps_max_frames=1, gpu_time_runs=1,
-                      profile=True, timeout_s=300)
+                      profile=True, timeout_s=300, load_again=False)
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +79,11 @@ def corrupted(p):
 def bench_report(bench_webapp, prepared):
     root, case = prepared
     items = [BenchItem(runtime, case) for runtime in RUNTIMES] + [BenchItem("ort-wasm", corrupted(case))]
-    results, page_env = run_items(items, QUICK, root, progress=lambda line: None)
-    return build_report(results, page_env, QUICK, "2026-01-01T00:00:00+00:00")
+    # The second load is the same page code for every runtime; timed on the engine's only
+    # (SwiftShader recompiles every pipeline of each runtime again).
+    again, page_env = run_items(items[:1], replace(QUICK, load_again=True), root, progress=lambda line: None)
+    results, _ = run_items(items[1:], QUICK, root, progress=lambda line: None)
+    return build_report(again + results, page_env, QUICK, "2026-01-01T00:00:00+00:00")
 
 
 def test_every_runtime_matches_onnxruntime(bench_report):
@@ -91,7 +94,8 @@ def test_every_runtime_matches_onnxruntime(bench_report):
         assert r["rel_l2"] <= QUICK.tolerance and r["max_abs"] is not None
         assert r["runs"] == QUICK.runs and r["median_ms"] > 0 and r["fps_frames"] >= 1
         assert r["load_ms"] > 0 and r["ttfr_ms"] >= r["load_ms"]
-        assert r["ttfr_again_ms"] > 0
+        # A second load in the same page: timed where asked (the engine's item), else not.
+        assert (r["ttfr_again_ms"] > 0) if r["runtime"] == "tessera" else (r["ttfr_again_ms"] is None)
 
 
 def test_wrong_output_is_failed_and_its_speed_not_reported(bench_report):

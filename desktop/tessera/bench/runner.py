@@ -38,6 +38,7 @@ class BenchSettings:
     gpu_time_runs: int = 5
     tolerance: float = 1e-3      # relative L2 vs onnxruntime CPU; fp32 paths stay far below
     profile: bool = False        # also time each dispatch in a pass of its own (WebGPU runtimes)
+    load_again: bool = True      # also time a second load in the same page (TTFR again)
     timeout_s: float = 900.0     # per measurement, page start to result
 
     def gate(self, model: str) -> float:

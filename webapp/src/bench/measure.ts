@@ -16,6 +16,7 @@ export interface BenchSettings {
   gpu_time_runs: number;   // extra runs with GPU timers on (kept out of the latency figures)
   tolerance: number;       // relative L2 error above which the output FAILS
   profile: boolean;        // also time every dispatch in a pass of its own (WebGPU runtimes)
+  load_again: boolean;     // also time a second load in the same page (ttfr_again_ms)
 }
 
 export interface Measurement {
@@ -204,12 +205,14 @@ export async function measure(runtime: BenchRuntime, model: BenchModelFiles, inp
     m.runtime_info = runtime.describe?.() ?? {};     // again: some details are known only after a run
     // A second load of the same files in the same browser: what a later launch of the app (which
     // keeps its browser profile, and with it the shader cache) waits for.
-    await stage(current = 'load again');
-    await runtime.dispose();
-    const a0 = performance.now();
-    await runtime.load(model);
-    await runtime.run(inputs);
-    m.ttfr_again_ms = performance.now() - a0;
+    if (s.load_again) {
+      await stage(current = 'load again');
+      await runtime.dispose();
+      const a0 = performance.now();
+      await runtime.load(model);
+      await runtime.run(inputs);
+      m.ttfr_again_ms = performance.now() - a0;
+    }
     if (runtime.canvasFps) {
       // Last: a software adapter (SwiftShader) can lose its device drawing into a WebGPU canvas.
       await stage(current = 'canvas');
