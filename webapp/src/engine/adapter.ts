@@ -63,7 +63,6 @@ export async function probeAdapter(): Promise<AdapterReport> {
   return report;
 }
 
-/** `auto` takes WebGPU only on a hardware adapter: a software one is ~100x slower than wasm. */
 /** 'yes, size 4' / 'yes, sizes 4–128' / 'no'. */
 export function describeSubgroups(r: AdapterReport): string {
   const s = r.subgroupSizes;
@@ -71,6 +70,7 @@ export function describeSubgroups(r: AdapterReport): string {
   return s.min === s.max ? `yes, size ${s.min}` : `yes, sizes ${s.min}–${s.max}`;
 }
 
+/** `auto` takes WebGPU only on a hardware adapter: a software one is ~100x slower than wasm. */
 export function chooseBackend(choice: BackendChoice, report: AdapterReport): BackendName {
   if (choice === 'wasm') return 'wasm';
   if (choice === 'webgpu') {

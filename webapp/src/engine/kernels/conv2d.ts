@@ -24,8 +24,8 @@ import type { OpSpec } from '../manifest';
 // where the H100 ceiling was measured (8–13 TFLOP/s).
 const WANTED_WORKGROUPS = 512;
 const MAX_SPLIT = 16;
-const MIN_STEPS_PER_SPLIT = 4;
-const LARGE_MIN_K = 128;   // BK-deep steps each split must keep
+const MIN_STEPS_PER_SPLIT = 4;   // BK-deep steps each split must keep
+const LARGE_MIN_K = 128;         // taps per output from which the large tiling pays (see tiling)
 const PARTIALS = 'conv2d:split-k partials';   // one scratch buffer, reused by every split conv
 const REDUCE_THREADS = 64;
 
