@@ -65,10 +65,10 @@ export function grid(total: number): [number, number] {
 export interface CompileTimes { pipelines: number; last_done_ms: number; summed_ms: number; slowest_ms: number }
 
 export class PipelineCache {
-  private readonly bySource = new Map<string, Promise<GPUComputePipeline>>();
+  /** By WGSL source: the first dispatch's label and its pipeline. */
+  private readonly bySource = new Map<string, { label: string; pipeline: Promise<GPUComputePipeline> }>();
   private readonly created = performance.now();
   private readonly times: CompileTimes = { pipelines: 0, last_done_ms: 0, summed_ms: 0, slowest_ms: 0 };
-  private readonly labels = new Map<string, string>();   // by source: the first dispatch's label
   constructor(private readonly device: GPUDevice) {}
 
   get compileTimes(): CompileTimes { return { ...this.times }; }
@@ -83,30 +83,28 @@ export class PipelineCache {
   }
 
   get(d: KernelDispatch): Promise<GPUComputePipeline> {
-    let p = this.bySource.get(d.source);
-    if (!p) {
-      const started = performance.now();
-      this.labels.set(d.source, d.label);
-      const module = this.device.createShaderModule({ label: d.label, code: d.source });
-      p = this.device.createComputePipelineAsync({ label: d.label, layout: 'auto',
-        compute: { module, entryPoint: 'main' } }).then((pipeline) => {
-        this.record(started);
-        return pipeline;
-      }, async (e) => {
-        // A generator bug: say where in the generated WGSL, not just "invalid module".
-        const messages = (await module.getCompilationInfo()).messages
-          .map((m) => `${m.type} at ${m.lineNum}:${m.linePos}: ${m.message}`);
-        throw new Error(`kernel for ${d.label} does not compile: ${messages.join('; ') || e}`);
-      });
-      this.bySource.set(d.source, p);
-    }
-    return p;
+    const known = this.bySource.get(d.source);
+    if (known) return known.pipeline;
+    const started = performance.now();
+    const module = this.device.createShaderModule({ label: d.label, code: d.source });
+    const pipeline = this.device.createComputePipelineAsync({ label: d.label, layout: 'auto',
+      compute: { module, entryPoint: 'main' } }).then((compiled) => {
+      this.record(started);
+      return compiled;
+    }, async (e) => {
+      // A generator bug: say where in the generated WGSL, not just "invalid module".
+      const messages = (await module.getCompilationInfo()).messages
+        .map((m) => `${m.type} at ${m.lineNum}:${m.linePos}: ${m.message}`);
+      throw new Error(`kernel for ${d.label} does not compile: ${messages.join('; ') || e}`);
+    });
+    this.bySource.set(d.source, { label: d.label, pipeline });
+    return pipeline;
   }
 
   get size(): number { return this.bySource.size; }
 
   kernels(): { label: string; source: string }[] {
-    return [...this.labels].map(([source, label]) => ({ label, source }));
+    return [...this.bySource].map(([source, { label }]) => ({ label, source }));
   }
 }
 

@@ -6,7 +6,7 @@ import { openClassifier, type Classifier } from './classifier';
 import { liveDevices } from './device';
 import { EngineModel, UnsupportedOpError, WeightsTooLargeError, type NormStats } from './engine';
 import { fetchManifest } from './loader';
-import type { Manifest, Precision } from './manifest';
+import type { Precision } from './manifest';
 import { loadModelMeta } from './model';
 import { planCall } from './planner';
 import { decodeImage, type ImageSource } from './preprocess';
@@ -190,7 +190,7 @@ const hooks = {
    *  how many distinct sources they use, planned against this browser's adapter limits; nothing
    *  is loaded. */
   async plan(url: string, shape: number[]): Promise<{ labels: string[]; sources: number; kernels: { label: string; source: string }[] }> {
-    const manifest = await (await fetch(new URL(`${url}manifest.json`, document.baseURI))).json() as Manifest;
+    const manifest = await fetchManifest(new URL(url, document.baseURI).href);
     const adapter = await navigator.gpu.requestAdapter();
     const { dispatches } = planCall(manifest, shape, 'fp16', adapter!.limits);
     return { labels: dispatches.map((d) => d.label), sources: new Set(dispatches.map((d) => d.source)).size,
