@@ -158,11 +158,13 @@ export const elementIndex = (threads: number, total: number) =>
 const COPY_THREADS = 64;
 
 /** A one-thread-per-element dispatch reading f32 array `src` and writing f32 array `dst`
- *  (copies, gathers, scatters): `body` sees the element index `t`, below `total`. */
-export function elementCopy(label: string, src: Arg, dst: Arg, total: number, body: string): KernelDispatch {
+ *  (copies, gathers, scatters, row loops): `body` sees the element index `t`, below `total`;
+ *  `decls` are module-scope WGSL it uses. */
+export function elementCopy(label: string, src: Arg, dst: Arg, total: number, body: string, decls = ''): KernelDispatch {
   const source = `
 @group(0) @binding(0) var<storage, read> src: array<f32>;
 @group(0) @binding(1) var<storage, read_write> dst: array<f32>;
+${decls}
 
 @compute @workgroup_size(${COPY_THREADS})
 fn main(${ENTRY_PARAMS}) {

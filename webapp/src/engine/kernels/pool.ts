@@ -1,10 +1,11 @@
 // Pooling over H, W in NHWC: windowed max/avg (one thread per output pixel and vec4 of
 // channels) and global pooling (one workgroup per image and vec4 of channels, reducing over
-// H·W in workgroup memory: the spatial extent can be thousands of pixels; the threads per
+// H·W in workgroup memory (reduce.ts's tree): the spatial extent can be thousands of pixels; the threads per
 // workgroup follow H·W so that each reads only a few pixels).
 
 import { ENTRY_PARAMS, F32_LOWEST, inOutRows, pixelVec4Index, RowTensor, u32, windowGeometry, WORKGROUP_INDEX, pad4,
   type Arg, type KernelDispatch, type OpContext } from './common';
+import { MAX_VEC4, SUM_VEC4, workgroupReduce } from './reduce';
 import type { OpSpec } from '../manifest';
 
 const THREADS = 64;
@@ -68,9 +69,10 @@ export function globalPoolDispatch(label: string, N: number, HW: number, C: numb
   const isMax = kind === 'max';
   const add = (a: string, b: string) => (isMax ? `max(${a}, ${b})` : `${a} + ${b}`);
   const accs = [...Array(ROWS_PER_THREAD).keys()];
+  const reduction = isMax ? MAX_VEC4 : SUM_VEC4;
   const source = `
 ${inOutRows(xt, yt)}
-var<workgroup> part: array<vec4<f32>, ${T}>;
+${workgroupReduce(reduction, T, null)}
 
 @compute @workgroup_size(${T})
 fn main(${ENTRY_PARAMS}) {
@@ -85,13 +87,8 @@ fn main(${ENTRY_PARAMS}) {
     ${accs.map((i) => `a${i} = ${add(`a${i}`, `ld_x(row0 + p + ${u32(i * T)}, c)`)};`).join(' ')}
   }
   for (; p < ${u32(HW)}; p += ${u32(T)}) { a0 = ${add('a0', 'ld_x(row0 + p, c)')}; }
-  part[lid] = ${accs.slice(1).reduce((a, i) => add(a, `a${i}`), 'a0')};
-  workgroupBarrier();
-  for (var s = ${u32(T / 2)}; s > 0u; s >>= 1u) {
-    if (lid < s) { part[lid] = ${add('part[lid]', 'part[lid + s]')}; }
-    workgroupBarrier();
-  }
-  if (lid == 0u) { st_y(n, c, ${isMax ? 'part[0]' : `part[0] / ${HW}.0`}); }
+  let total = reduce_${reduction.name}(${accs.slice(1).reduce((a, i) => add(a, `a${i}`), 'a0')}, lid);
+  if (lid == 0u) { st_y(n, c, ${isMax ? 'total' : `total / ${HW}.0`}); }
 }`;
   return { label, source, workgroups: N * C4, args: [x, y] };
 }

@@ -36,6 +36,8 @@ export const SUM_F32: Reduction = { name: 'sum', type: 'f32', combine: 'return a
 export const MAX_F32: Reduction = { name: 'max', type: 'f32', combine: 'return max(a, b);', subgroup: 'return subgroupMax(v);' };
 export const SUM_VEC4: Reduction = { name: 'sum4', type: 'vec4<f32>', combine: 'return a + b;',
   subgroup: 'return subgroupAdd(v);' };
+export const MAX_VEC4: Reduction = { name: 'max4', type: 'vec4<f32>', combine: 'return max(a, b);',
+  subgroup: 'return subgroupMax(v);' };
 
 /** What a kernel using subgroup operations must start with. */
 export const subgroupsEnable = (subgroups: SubgroupSizes | null) => (subgroups ? 'enable subgroups;\n' : '');

@@ -3,10 +3,8 @@
 // reduce), looping over the reduced ones. Plain loops: the node tests and a classifier's
 // final softmax (one row per image) are small; a spread reduction would be the next step.
 
-import { elementIndex, ENTRY_PARAMS, F32_LOWEST, prod, u32, type KernelDispatch, type OpContext } from './common';
+import { elementCopy, F32_LOWEST, prod, u32, type KernelDispatch, type OpContext } from './common';
 import type { OpSpec } from '../manifest';
-
-const THREADS = 64;
 
 /** WGSL `fn at(t, j) -> u32`: the input offset of kept element t's j-th reduced element. */
 function offsets(shape: number[], axes: number[]): { kept: number; reduced: number; at: string } {
@@ -23,28 +21,18 @@ function offsets(shape: number[], axes: number[]): { kept: number; reduced: numb
 }
 
 function dispatch(op: OpSpec, kept: number, at: string, body: string): KernelDispatch[] {
-  const source = `
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
-${at}
-
-@compute @workgroup_size(${THREADS})
-fn main(${ENTRY_PARAMS}) {
-  ${elementIndex(THREADS, kept)}
-  ${body}
-}`;
-  return [{ label: op.name, source, workgroups: Math.ceil(kept / THREADS),
-    args: [{ kind: 'tensor', name: op.inputs[0] }, { kind: 'tensor', name: op.outputs[0] }] }];
+  return [elementCopy(op.name, { kind: 'tensor', name: op.inputs[0] }, { kind: 'tensor', name: op.outputs[0] },
+    kept, body, at)];
 }
 
 export function softmax(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const { kept, reduced, at } = offsets(ctx.shape(op.inputs[0]), op.attrs.axes);
   const n = u32(reduced);
   return dispatch(op, kept, at, `var m = ${F32_LOWEST};
-  for (var j = 0u; j < ${n}; j++) { m = max(m, x[at(t, j)]); }
+  for (var j = 0u; j < ${n}; j++) { m = max(m, src[at(t, j)]); }
   var s = 0.0;
-  for (var j = 0u; j < ${n}; j++) { s += exp(x[at(t, j)] - m); }
-  for (var j = 0u; j < ${n}; j++) { let o = at(t, j); y[o] = exp(x[o] - m) / s; }`);
+  for (var j = 0u; j < ${n}; j++) { s += exp(src[at(t, j)] - m); }
+  for (var j = 0u; j < ${n}; j++) { let o = at(t, j); dst[o] = exp(src[o] - m) / s; }`);
 }
 
 export function reduce(op: OpSpec, ctx: OpContext): KernelDispatch[] {
@@ -52,6 +40,6 @@ export function reduce(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   // An empty reduction is ONNX's identity: 0 for a sum, NaN (0/0) for a mean.
   const scale = op.attrs.fn === 'mean' ? ` / ${reduced}.0` : '';
   return dispatch(op, kept, at, `var s = 0.0;
-  for (var j = 0u; j < ${u32(reduced)}; j++) { s += x[at(t, j)]; }
-  y[t] = s${scale};`);
+  for (var j = 0u; j < ${u32(reduced)}; j++) { s += src[at(t, j)]; }
+  dst[t] = s${scale};`);
 }
