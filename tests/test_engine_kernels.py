@@ -482,6 +482,14 @@ def test_a_weight_over_the_shard_size_is_a_shard_of_its_own_and_runs(page):
     assert fit("fp32", 12 * 2**20) == "wide_fc has a 16 MiB fp32 weight; this GPU allows 12 MiB per buffer (fp16 weights take half)"
 
 
+def softmax_top_k(logits: np.ndarray, k: int) -> list[tuple[list[int], np.ndarray]]:
+    """Per row of `logits`: the k most probable classes after a softmax (ties to the lower
+    index) and their probabilities, highest first."""
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    return [(list(np.argsort(-p, kind="stable")[:k]), np.sort(p)[::-1][:k]) for p in probs]
+
+
 def test_softmax_top_k_on_the_gpu(page):
     """Loaded as the app loads (only the first calls of a kind validated in an error scope):
     the calls after those still give each its own right answer."""
@@ -490,13 +498,10 @@ def test_softmax_top_k_on_the_gpu(page):
     model_id = page.page.evaluate("([u, p]) => tesseraEngine.load(u, p, false)", [url, "fp32"])
     for _ in range(4):
         x = rng.standard_normal(x_shape).astype(np.float32)
-        logits = onnxruntime_output(path, x)
-        probs = np.exp(logits - logits.max(1, keepdims=True))
-        probs /= probs.sum(1, keepdims=True)
         rows = page.top_k(model_id, x, 5)
-        for row, p in zip(rows, probs):
-            assert [e["index"] for e in row] == list(np.argsort(-p, kind="stable")[:5])
-            np.testing.assert_allclose([e["score"] for e in row], np.sort(p)[::-1][:5], rtol=1e-4)
+        for row, (indices, scores) in zip(rows, softmax_top_k(onnxruntime_output(path, x), 5)):
+            assert [e["index"] for e in row] == indices
+            np.testing.assert_allclose([e["score"] for e in row], scores, rtol=1e-4)
     page.dispose(model_id)
 
 
@@ -523,13 +528,10 @@ def test_softmax_top_k_with_and_without_subgroups(page, subgroups):
         x[0, [classes - 1, 5, 600]] = x[0].max() + 1   # a three-way tie for the top
         x[1] = -np.abs(x[1])                             # all zeros after relu but two
         x[1, rng.choice(classes, 2, replace=False)] = [1.5, 2.5]
-        logits = onnxruntime_output(path, x)
-        probs = np.exp(logits - logits.max(1, keepdims=True))
-        probs /= probs.sum(1, keepdims=True)
         rows = page.top_k(model_id, x, 6)
-        for row, p in zip(rows, probs):
-            assert [e["index"] for e in row] == list(np.argsort(-p, kind="stable")[:6])
-            assert rel_l2(np.array([e["score"] for e in row]), np.sort(p)[::-1][:6]) <= FP32_TOLERANCE
+        for row, (indices, scores) in zip(rows, softmax_top_k(onnxruntime_output(path, x), 6)):
+            assert [e["index"] for e in row] == indices
+            assert rel_l2(np.array([e["score"] for e in row]), scores) <= FP32_TOLERANCE
         assert_subgroup_form(page, model_id, subgroups, "softmax+top-k")
         page.dispose(model_id)
 
