@@ -116,11 +116,11 @@ class Lowerer:
         the same on any axis order: elementwise ones (an exporter's normalisation of an NHWC
         image before its Transpose to NCHW), fake quantisation (an int8 model's input
         QuantizeLinear), and Pad and Resize (their per-axis pads and scales follow the axes)."""
+        consumers = self.src.consumers()
         out, todo, seen = [], [name], set()
         while todo:
-            t = todo.pop()
-            for n in self.src.nodes:
-                if t in n.inputs and id(n) not in seen:
+            for n in consumers.get(todo.pop(), []):
+                if id(n) not in seen:
                     seen.add(id(n))
                     if n.op in UNARY or n.op in BINARY or n.op in LAYOUT_FREE:
                         todo.extend(n.outputs)
@@ -665,9 +665,10 @@ LAYOUT_FREE = frozenset({"Identity", "Cast", "FakeQuant", "Pad", "Resize", "Upsa
 
 
 def _input_perm(shape: tuple, readers: list[Node]) -> tuple[int, ...]:
-    """NHWC memory for a 4-D input, unless it is channels-last already: every (non-elementwise)
-    reader is the exporter's Transpose to NCHW, which then relabels it for free. Judged by its readers, not
-    its shape: an [N, C, 3, 4] map looks as channels-last as an [N, H, W, 3] image does."""
+    """NHWC memory for a 4-D input, unless it is channels-last already: every reader that decides
+    its layout (``Lowerer._readers``) is the exporter's Transpose to NCHW, which then relabels it
+    for free. Judged by its readers, not its shape: an [N, C, 3, 4] map looks as channels-last as
+    an [N, H, W, 3] image does."""
     if len(shape) != 4 or shape[2:] == (1, 1):    # [N, C, 1, 1]: both orders are the same memory
         return plain(len(shape))
     channels_last = bool(readers) and all(n.op == "Transpose" and list(n.attrs.get("perm", [])) == [0, 3, 1, 2]
