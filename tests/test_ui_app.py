@@ -77,6 +77,16 @@ def test_keyboard_moves_between_cards_and_copies_results(app):
     page.get_by_role("button", name="Copy all").click()
     assert page.evaluate("navigator.clipboard.readText()").count("\n") == cards.count() - 1
 
+    # A clipboard the browser refuses is a sentence in the notice, not an uncaught error.
+    page.context.clear_permissions()
+    page.evaluate("Object.defineProperty(navigator.clipboard, 'writeText', "
+                  "{ value: () => Promise.reject(new Error('the clipboard is not available')), configurable: true })")
+    cards.first.focus()
+    page.keyboard.press("c")
+    expect(page.locator(".notice")).to_have_text("Could not copy: the clipboard is not available")
+    page.evaluate("delete navigator.clipboard.writeText")
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.origin)
+
 
 def test_export_writes_csv_and_json_into_the_chosen_output_folder_never_overwriting(app, tmp_path):
     server, page = app
@@ -207,3 +217,5 @@ def test_the_output_folder_is_remembered(app):
     page.reload()
     expect(page.locator(".outputs .folder")).to_have_text(chosen)
     assert chosen == "results"
+    # Settled before the module closes the browser: nothing of the page is cut off mid-load.
+    expect(page.locator(".view:not([hidden]) .status")).to_contain_text("on wasm", timeout=60_000)

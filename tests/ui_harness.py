@@ -31,7 +31,7 @@ def running_app(webapp_dist, data_dir, *, flags: tuple[str, ...] = ()):
             browser.close()
     finally:
         mp.undo()
-    assert errors == []
+    assert errors == [], f"uncaught errors in the page: {errors}"
 
 
 def open_page(server: TesseraServer, browser: Browser, errors: list[str], *, view: str = "",

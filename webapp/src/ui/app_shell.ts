@@ -11,7 +11,7 @@ import { showBatchView } from './batch_view';
 import { showCameraView, type CameraView } from './camera_view';
 import { showClassifyView } from './classify_view';
 import { showDiagnosticsView } from './diagnostics_view';
-import { el } from './dom';
+import { el, errorText } from './dom';
 import { ModelSession } from './model_session';
 import { showModelsView } from './models_view';
 import { showStyleView, type StyleView } from './style_view';
@@ -58,7 +58,7 @@ export async function showApp(root: HTMLElement): Promise<void> {
 
   const adapter = await probeAdapter();
   const say = (text: string | null): void => { banner.textContent = text ?? ''; banner.hidden = !text; };
-  if (STATIC_SITE) void enableOffline(say).catch((e) => say(`Offline use is not available: ${e instanceof Error ? e.message : e}`));
+  if (STATIC_SITE) void enableOffline(say).catch((e) => say(`Offline use is not available: ${errorText(e)}`));
   else void reportAdapter(adapter).then(say);
   const session = new ModelSession(adapter);
   const models = session.refresh();
@@ -95,7 +95,7 @@ export async function showApp(root: HTMLElement): Promise<void> {
     if (name === 'models') await showModelsView(panes.models, () => void session.refresh());
     if (name === 'diagnostics') showDiagnosticsView(panes.diagnostics, adapter);
   }
-  addEventListener('hashchange', () => void show());
+  addEventListener('hashchange', () => void show().catch((e) => say(`Could not show that view: ${errorText(e)}`)));
   await show();
   await models;
 }

@@ -4,7 +4,7 @@
 // copying work on the model, so they reach every entry, on screen or not.
 
 import type { Prediction } from '../engine/topk';
-import { el } from './dom';
+import { el, errorText } from './dom';
 import { percent, predictionList } from './predictions';
 
 export interface CardResult { top?: Prediction[]; backend?: string; model?: string; ms?: number; error?: string }
@@ -28,7 +28,7 @@ export class CardList {
   private columns = 1;
   private pendingFrame = 0;
 
-  constructor(private onCopied: (what: string) => void) {
+  constructor(private say: (message: string) => void) {
     this.root.setAttribute('role', 'list');
     this.root.setAttribute('aria-label', 'Results');
     this.root.tabIndex = -1;     // keeps keyboard focus when the focused card scrolls away
@@ -78,10 +78,15 @@ export class CardList {
     }).join('\n');
   }
 
+  /** Copies the finished ones of `entries` and says so; a refused clipboard is said, not thrown. */
   async copy(entries: CardEntry[] = this.entries): Promise<void> {
     const done = entries.filter((e) => e.result);
-    await navigator.clipboard.writeText(this.text(done));
-    this.onCopied(`Copied ${done.length} result${done.length === 1 ? '' : 's'}.`);
+    try {
+      await navigator.clipboard.writeText(this.text(done));
+      this.say(`Copied ${done.length} result${done.length === 1 ? '' : 's'}.`);
+    } catch (e) {
+      this.say(`Could not copy: ${errorText(e)}`);
+    }
   }
 
   private layout(): void {

@@ -82,7 +82,7 @@ export async function showClassifyView(root: HTMLElement, session: ModelSession)
       say(errorText(e));
     }
   });
-  copyAll.addEventListener('click', () => void cards.copy().catch((e) => say(`Could not copy: ${errorText(e)}`)));
+  copyAll.addEventListener('click', () => void cards.copy());
   clear.addEventListener('click', () => {
     generation += 1;
     cards.clear();

@@ -47,7 +47,12 @@ export class ModelSession {
 
   /** Re-read the installed models; keeps the current choice if it is still there. */
   async refresh(): Promise<void> {
-    this.models = (await installedModels()).filter((m) => m.task === 'classify');
+    try {
+      this.models = (await installedModels()).filter((m) => m.task === 'classify');
+    } catch (e) {
+      this.setStatus(`Could not list the models: ${errorText(e)}`);
+      return;
+    }
     const keep = this.models.find((m) => m.name === this.chosen) ?? this.models.find((m) => m.default) ?? this.models[0];
     for (const p of this.pickers) this.fillPicker(p);
     if (keep?.name !== this.chosen || !keep) await this.choose(keep?.name ?? '');
@@ -81,6 +86,8 @@ export class ModelSession {
     const old = this.classifier;
     this.classifier = null;
     this.loaded = '';
+    // A classification started before the switch still holds the old model: dispose of it after.
+    await this.turn;
     await old?.dispose();
     const entry = this.models.find((m) => m.name === name);
     if (!entry) { this.setStatus('No classification model is installed.'); return; }

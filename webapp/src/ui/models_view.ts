@@ -22,7 +22,13 @@ export async function showModelsView(root: HTMLElement, onChange: () => void): P
   root.append(el('h2', '', 'Models'), pick, report, table);
 
   async function render(): Promise<void> {
-    const models = await getJSON<ModelInfo[]>('api/models');
+    let models: ModelInfo[];
+    try {
+      models = await getJSON<ModelInfo[]>('api/models');
+    } catch (e) {
+      report.replaceChildren(el('p', 'error', `Could not list the models: ${errorText(e)}`));
+      return;
+    }
     table.replaceChildren();
     const head = table.createTHead().insertRow();
     for (const h of ['Model', 'Origin', 'Package', 'Task', 'Input', 'Labels', 'Size', '', '']) head.append(el('th', '', h));
@@ -67,6 +73,15 @@ export async function showModelsView(root: HTMLElement, onChange: () => void): P
     if (!file) return;
     input.value = '';
     report.replaceChildren(el('p', 'meta', `Compiling ${file.name}…`));
+    try {
+      await importModel(file);
+    } catch (e) {
+      report.replaceChildren(el('p', 'error', `Could not import ${file.name}: ${errorText(e)}`));
+    }
+    await render();
+  });
+
+  async function importModel(file: File): Promise<void> {
     const res = await fetch(`api/models/import?filename=${encodeURIComponent(file.name)}`, {
       method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: file,
     });
@@ -82,7 +97,6 @@ export async function showModelsView(root: HTMLElement, onChange: () => void): P
     } else {
       report.replaceChildren(el('p', 'error', new ApiError(await res.text()).message));
     }
-    await render();
-  });
+  }
   await render();
 }
