@@ -134,16 +134,16 @@ GEMM_CASES = {
 }
 
 
-def se_nodes(cr_init: dict, c: int, cr: int, out: str = "y") -> list:
-    """MobileNetV3's squeeze-excite of x: x · hard_sigmoid(W2 · relu(W1 · mean(x))) into `out`."""
+def se_nodes(cr_init: dict, c: int, cr: int, out: str = "y", src: str = "x") -> list:
+    """MobileNetV3's squeeze-excite of `src`: src · hard_sigmoid(W2 · relu(W1 · mean(src))) into `out`."""
     cr_init.update({"w1": rng.standard_normal((cr, c, 1, 1)) / np.sqrt(c), "b1": rng.standard_normal(cr),
                     "w2": rng.standard_normal((c, cr, 1, 1)) / np.sqrt(cr), "b2": rng.standard_normal(c)})
-    return [helper.make_node("GlobalAveragePool", ["x"], ["s"]),
+    return [helper.make_node("GlobalAveragePool", [src], ["s"]),
             helper.make_node("Conv", ["s", "w1", "b1"], ["r"], kernel_shape=[1, 1]),
             helper.make_node("Relu", ["r"], ["rr"]),
             helper.make_node("Conv", ["rr", "w2", "b2"], ["e"], kernel_shape=[1, 1]),
             helper.make_node("HardSigmoid", ["e"], ["g"], alpha=1 / 6, beta=0.5),
-            helper.make_node("Mul", ["x", "g"], [out])]
+            helper.make_node("Mul", [src, "g"], [out])]
 
 
 def se_model(n, c, h, w, cr):
@@ -162,6 +162,21 @@ def se_project_model(n, c, h, w, cr, co, k=1, residual=False):
     if residual:
         nodes.append(helper.make_node("Add", ["p", "x"], ["y"]))
     return graph(nodes, [n, c, h, w], [n, co, h, w], inits, "se_project"), (n, c, h, w)
+
+
+def dw_se_project_model(n, c, h, w, cr, co, k=3, stride=1):
+    """A MobileNetV3 block's second half: depthwise k×k conv + HardSwish, squeeze-excite of its
+    output, the projection conv. The depthwise conv also writes the channel sums the gate
+    starts from (when C % 4 = 0)."""
+    inits: dict = {"wd": rng.standard_normal((c, 1, k, k)) / k, "bd": rng.standard_normal(c),
+                   "wp": rng.standard_normal((co, c, 1, 1)) / np.sqrt(c), "bp": rng.standard_normal(co)}
+    nodes = [helper.make_node("Conv", ["x", "wd", "bd"], ["d"], kernel_shape=[k, k], strides=[stride] * 2,
+                              pads=[k // 2] * 4, group=c),
+             helper.make_node("HardSwish", ["d"], ["dh"]),
+             *se_nodes(inits, c, cr, "excited", src="dh"),
+             helper.make_node("Conv", ["excited", "wp", "bp"], ["y"], kernel_shape=[1, 1])]
+    oh, ow = (h - 1) // stride + 1, (w - 1) // stride + 1
+    return graph(nodes, [n, c, h, w], [n, co, oh, ow], inits, "dw_se_project"), (n, c, h, w)
 
 
 def se_flat_gate_model(n, c, h, w, cr, co):
@@ -197,21 +212,44 @@ SE_CASES = {
     "se+project c256 r132 co6 3x4 spread": se_project_model(1, 256, 3, 4, 132, 6),
     # EfficientNet-B0's last stage
     "se+project c1152 r48 co8 7x7 spread": se_project_model(1, 1152, 7, 7, 48, 8),
+    # After a depthwise conv, whose channel sums the gate starts from: strips of 42 pixels by 6
+    # vec4 lanes (the map's 784 pixels end in a partial strip), then both FCs in one workgroup
+    "dw+se+project c120 r32 co40 28x28": dw_se_project_model(1, 120, 28, 28, 32, 40),
+    # 5×5 stride 2, two images, 5 vec4 lanes; FCs wide enough to spread (two GEMVs, no pool)
+    "dw+se+project c200 r168 co16 s2 batch2 spread": dw_se_project_model(2, 200, 19, 17, 168, 16, k=5, stride=2),
+    # three images (single form whatever the sizes); C/4 = 11: lane blocks of 8 and 3
+    "dw+se+project c44 r12 co9 batch3": dw_se_project_model(3, 44, 11, 13, 12, 9),
+    # channels not in vec4s: no channel sums, the gate pools the map (spread: three dispatches)
+    "dw+se+project c90 r23 co11 spread": dw_se_project_model(1, 90, 20, 19, 23, 11),
 }
 # Unfused: its ops run as they are, with no transpose of the map
 SE_UNFUSED_CASES = {"se flat gate c20 r6 co5 3x4 batch2": se_flat_gate_model(2, 20, 3, 4, 6, 5)}
 SE_SPREAD_ELEMENTS = 32768
 
 
-def se_gate_spreads(c: int, h: int, w: int, cr: int, n: int = 1) -> bool:
-    """The engine's rule (squeeze_excite.ts): for one or two images, a gate whose pool (H·W·C)
-    or either FC (C·CR) reaches 32768 elements per image is three dispatches over many
-    workgroups (pool, two GEMVs); otherwise one single-workgroup dispatch per image."""
-    return n <= 2 and max(h * w * c, c * cr) >= SE_SPREAD_ELEMENTS
+def channel_sum_parts(hw: int, c: int) -> int:
+    """Strips of pixels per image whose channel sums a depthwise conv writes for the gate after
+    it (depthwise.ts, channelSumLayout): 256 threads as vec4 lanes (a divisor of C/4 from 8 down
+    to 4, else up to 8) by pixels."""
+    c4 = c // 4
+    lanes = next((d for d in (8, 7, 6, 5, 4) if c4 % d == 0), min(c4, 8))
+    return -(-hw // (256 // lanes))
 
 
-def se_gate_dispatches(c: int, h: int, w: int, cr: int, n: int = 1) -> int:
-    return 3 if se_gate_spreads(c, h, w, cr, n) else 1
+def se_gate_spreads(c: int, h: int, w: int, cr: int, n: int = 1, after_depthwise: bool = False) -> bool:
+    """The engine's rule (squeeze_excite.ts): for one or two images, a gate whose pool (H·W·C,
+    or the parts·C channel sums of a depthwise conv before it) or either FC (C·CR) reaches 32768
+    elements per image spreads over many workgroups; otherwise one single-workgroup dispatch
+    per image."""
+    rows = channel_sum_parts(h * w, c) if after_depthwise and c % 4 == 0 else h * w
+    return n <= 2 and max(rows * c, c * cr) >= SE_SPREAD_ELEMENTS
+
+
+def se_gate_dispatches(c: int, h: int, w: int, cr: int, n: int = 1, after_depthwise: bool = False) -> int:
+    """Spread: pool and two GEMVs, or only the GEMVs when a depthwise conv wrote channel sums."""
+    if not se_gate_spreads(c, h, w, cr, n, after_depthwise):
+        return 1
+    return 2 if after_depthwise and c % 4 == 0 else 3
 
 # The 128×128 tiles with 8×8 per thread. Their arithmetic is checked on small shapes, loaded
 # with every conv forced onto them (`largeConvTiles`): 1×1 pointwise convs with vec4 A loads
@@ -371,25 +409,31 @@ def test_fused_ops_are_the_ones_tested():
 
 def se_case_plan(page, case: str) -> tuple[int, list[str]]:
     """The gate dispatches the shape rule gives SE_CASES[case] (checked against its name), and
-    the labels of its planned dispatches."""
+    the labels of its planned dispatches; a depthwise conv before the gate writes channel sums
+    exactly when its channels are vec4 rows."""
     model, x_shape = SE_CASES[case]
-    n, c, h, w = x_shape
+    n, c = x_shape[:2]
+    h, w = (d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim[2:])  # the gated map's
     cr = next(i.dims[0] for i in model.graph.initializer if i.name == "w1")
-    gate = se_gate_dispatches(c, h, w, cr, n)
-    assert ("spread" in case) == (gate == 3), case
+    gate = se_gate_dispatches(c, h, w, cr, n, after_depthwise=case.startswith("dw+"))
+    assert ("spread" in case) == (gate > 1), case
     url, _ = page.compile(model, f"plan_{case}".replace(" ", "_"))
-    return gate, plan(page, url, x_shape)["labels"]
+    planned = plan(page, url, x_shape)
+    sums_written = ["var<storage, read_write> sums" in k["source"] for k in planned["kernels"]]
+    assert sums_written == [case.startswith("dw+") and c % 4 == 0 and i == 1 for i in range(len(sums_written))], case
+    return gate, planned["labels"]
 
 
 @pytest.mark.parametrize("case", [c for c in SE_CASES if "+" in c])
 def test_squeeze_excite_before_a_conv_is_its_gate_then_the_conv(page, case):
-    """The gate (one dispatch, or three when it spreads), its scaling inside the conv (a split-K
-    conv adds its sum)."""
+    """The gate (one dispatch, or two or three when it spreads) after the depthwise conv if
+    there is one, its scaling inside the conv (a split-K conv adds its sum)."""
     gate, labels = se_case_plan(page, case)
-    conv = [label for label in labels[1 + gate:] if not label.endswith("split-k sum")]
-    assert labels[0] == "input layout" and labels[gate].endswith(":gate"), labels
+    before = 2 if case.startswith("dw+") else 1      # the input layout, the depthwise conv
+    conv = [label for label in labels[before + gate:] if not label.endswith("split-k sum")]
+    assert labels[0] == "input layout" and labels[before + gate - 1].endswith(":gate"), labels
     assert sum(label.endswith(":gate") for label in labels) == 1, labels
-    assert len(conv) == 1 and len(labels) <= 2 + gate + 1, labels
+    assert len(conv) == 1 and len(labels) <= before + gate + 2, labels
 
 
 @pytest.mark.parametrize("case", [c for c in SE_CASES if "+" not in c])
@@ -399,9 +443,10 @@ def test_squeeze_excite_alone_is_its_gate_then_the_scale(page, case):
 
 
 def test_mobilenet_v3_large_dispatches_follow_from_its_layers(page):
-    """One dispatch per conv and classifier layer, the squeeze-excite gates' (one, or three where
-    se_gate_spreads: its two FCs and the scaling are otherwise inside the gate and the next
-    conv), the input layout, the head's pool and the split-K sums: nothing else."""
+    """One dispatch per conv and classifier layer, the squeeze-excite gates' (one, or two where
+    se_gate_spreads: its pool is in the depthwise conv before it, its two FCs and the scaling
+    are otherwise inside the gate and the next conv), the input layout, the head's pool and the
+    split-K sums: nothing else."""
     import onnx
 
     from tessera import paths
@@ -418,15 +463,18 @@ def test_mobilenet_v3_large_dispatches_follow_from_its_layers(page):
     weights = {i.name: i.dims for i in model.graph.initializer}
     reduce_weight = {n.input[0]: n.input[1] for n in model.graph.node if n.op_type == "Conv"}
     gates = [(*dims[p.input[0]][1:], weights[reduce_weight[p.output[0]]][0]) for p in se_pools]  # C, H, W, CR
-    gate_dispatches = sum(se_gate_dispatches(*g) for g in gates)
+    # Every gate reads a depthwise conv's output, which also writes its channel sums.
+    gate_dispatches = [se_gate_dispatches(*g, after_depthwise=True) for g in gates]
     url, _ = page.compile(model, "mobilenet-v3-large-plan")
     got = plan(page, url, (1, 3, 224, 224))
     labels = got["labels"]
     split_sums = sum(label.endswith("split-k sum") for label in labels)
     layers = count("Conv") - 2 * se_blocks + count("Gemm", "MatMul")
     assert se_blocks == 8 and sum(label.endswith(":gate") for label in labels) == se_blocks
-    assert all(se_gate_spreads(*g) for g in gates), gates  # the rule's intent: every Large block spreads
-    assert len(labels) == 1 + layers + gate_dispatches + (count("GlobalAveragePool") - se_blocks) + split_sums, labels
+    # The rule's intent: the 28×28 blocks' FCs are small enough for one workgroup once the pool is
+    # in the depthwise conv; the wider blocks' FCs spread, as two GEMVs.
+    assert gate_dispatches == [1, 1, 1, 2, 2, 2, 2, 2], gates
+    assert len(labels) == 1 + layers + sum(gate_dispatches) + (count("GlobalAveragePool") - se_blocks) + split_sums, labels
     print(f"MobileNetV3-Large: {len(labels)} dispatches, {got['sources']} distinct WGSL sources")
 
 

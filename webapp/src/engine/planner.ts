@@ -5,7 +5,7 @@
 // for another call or take them from one (NormStatsMode, kernels/norm_stats.ts).
 
 import { bindSymbols, evaluateShape, type Manifest, type Precision } from './manifest';
-import { opDispatches } from './kernels/index';
+import { opDispatches, planChannelSums } from './kernels/index';
 import { DEFAULT_WORKGROUP_LIMITS, prod, UnsupportedOpError, type Arg, type KernelDispatch, type OpContext, type SubgroupSizes } from './kernels/common';
 import { permute } from './kernels/transpose';
 import { globalPoolNormStats, isNormStats } from './kernels/norm_stats';
@@ -86,7 +86,7 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
     storageBytes: limits.maxComputeWorkgroupStorageSize ?? DEFAULT_WORKGROUP_LIMITS.storageBytes,
   };
   const ctx: OpContext = { shape, precision, normStats, workgroupLimits, subgroups, convTiles: choices.convTiles,
-    weightShape: (slice: string) => manifest.weights.slices[slice].shape };
+    channelSums: planChannelSums(manifest, shape), weightShape: (slice: string) => manifest.weights.slices[slice].shape };
   for (const op of manifest.ops) {
     // An empty output has nothing to write (and its shape would bake in a division by zero).
     if (op.outputs.every((o) => prod(shape(o)) === 0)) continue;

@@ -31,7 +31,14 @@ export interface OpContext {
   /** 'large': every conv that can take the 128×128 tiling does, whatever its size (tests of
    *  that form on small shapes); otherwise conv2d.ts chooses by shape. */
   convTiles?: 'large';
+  /** The depthwise convs' outputs a squeeze-excite gate reads, by tensor: the conv also writes
+   *  their channel sums there, and the gate starts from those (depthwise.ts, planChannelSums). */
+  channelSums?: Map<string, ChannelSums>;
 }
+
+/** Partial sums over pixels of a depthwise conv's output per channel: a scratch buffer of
+ *  [N, parts, C/4] vec4s, one per strip of pixels of each image. */
+export interface ChannelSums { id: string; parts: number }
 
 /** The subgroup sizes the adapter says it may use (any size in the range, per pipeline). */
 export interface SubgroupSizes { minSize: number; maxSize: number }

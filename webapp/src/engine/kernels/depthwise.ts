@@ -1,18 +1,36 @@
 // Depthwise conv2d (groups = Cin = Cout, weights khkw_c4): one thread per output pixel and
 // vec4 of channels, the taps unrolled with their offsets baked in; bias, residual and
 // activations fused into the store.
+//
+// When a squeeze-excite gate reads the output (ctx.channelSums names it), the same conv also
+// sums its output over pixels per channel, so the gate starts from a few partial sums instead
+// of a pass over the whole map: each workgroup takes a strip of P pixels of one image and a
+// block of L channel vec4s, adds its P values per vec4 by a tree in workgroup memory and writes
+// one partial sum per (image, strip, vec4) — `parts` strips per image (channelSumLayout).
 
 import { activationCode, elementIndex, ENTRY_PARAMS, RowTensor, u32, weightedOpBindings, windowGeometry,
-  pad4, type KernelDispatch, type OpContext } from './common';
+  WORKGROUP_INDEX, pad4, type Arg, type ChannelSums, type KernelDispatch, type OpContext } from './common';
+import { sliceTree } from './reduce';
 import type { OpSpec } from '../manifest';
 
 const THREADS = 64;
+const SUM_THREADS = 256;
+const MAX_LANES = 8;
+
+/** The workgroup shape of the summing form for a map of HW pixels and C4 channel vec4s: L
+ *  vec4 lanes (a divisor of C4 from 4 to 8 where there is one, so no lane idles) by P pixels,
+ *  and the strips of P pixels per image. */
+export function channelSumLayout(HW: number, C4: number): { L: number; P: number; parts: number } {
+  const divisor = [8, 7, 6, 5, 4].find((d) => C4 % d === 0);
+  const L = divisor ?? Math.min(C4, MAX_LANES);
+  const P = Math.floor(SUM_THREADS / L);
+  return { L, P, parts: Math.ceil(HW / P) };
+}
 
 export function depthwiseConv2d(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const a = op.attrs;
   const { N, H, W, C, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL } = windowGeometry(op, ctx);
   const C4 = pad4(C) / 4;
-  const total = N * OH * OW * C4;
   const x = new RowTensor('x', C);
   const y = new RowTensor('y', C);
   const res = a.residual ? new RowTensor('res', C) : null;
@@ -27,12 +45,26 @@ export function depthwiseConv2d(op: OpSpec, ctx: OpContext): KernelDispatch[] {
     } }`);
     }
   }
+  // The output at pixel p of image row m (given c4, c, m, p, rowBase) into v, stored.
+  const conv = `
+  let iy0 = i32((p / ${u32(OW)}) * ${u32(SH)});
+  let ix0 = i32((p % ${u32(OW)}) * ${u32(SW)});
+  var acc = w4_bias(c4);
+  ${taps.join('\n  ')}
+  var v = acc;
+  ${res ? 'v += ld_res(m, c);' : ''}
+  ${activationCode(a.activations, 'v')}
+  st_y(m, c, v);`;
   const { decls, args } = weightedOpBindings(op, x, y, res, ctx.precision);
-  const source = `
+  const header = `
 ${decls}
 ${x.helpers(false)}
 ${y.helpers(true)}
-${res ? res.helpers(false) : ''}
+${res ? res.helpers(false) : ''}`;
+  const sums = ctx.channelSums?.get(op.outputs[0]);
+  if (sums) return [summingForm(op.name, header, conv, args, N, OH * OW, H * W, C4, sums)];
+  const total = N * OH * OW * C4;
+  const source = `${header}
 
 @compute @workgroup_size(${THREADS})
 fn main(${ENTRY_PARAMS}) {
@@ -42,14 +74,44 @@ fn main(${ENTRY_PARAMS}) {
   let c = c4 * 4u;
   let p = m % ${u32(OH * OW)};
   let rowBase = (m / ${u32(OH * OW)}) * ${u32(H * W)};
-  let iy0 = i32((p / ${u32(OW)}) * ${u32(SH)});
-  let ix0 = i32((p % ${u32(OW)}) * ${u32(SW)});
-  var acc = w4_bias(c4);
-  ${taps.join('\n  ')}
-  var v = acc;
-  ${res ? 'v += ld_res(m, c);' : ''}
-  ${activationCode(a.activations, 'v')}
-  st_y(m, c, v);
+  ${conv}
 }`;
   return [{ label: op.name, source, workgroups: Math.ceil(total / THREADS), args }];
+}
+
+/** The conv plus its per-strip channel sums (see the header); `OHW` output pixels per image. */
+function summingForm(label: string, header: string, conv: string, args: Arg[], N: number, OHW: number, HW: number,
+  C4: number, sums: ChannelSums): KernelDispatch {
+  const { L, P, parts } = channelSumLayout(OHW, C4);
+  if (parts !== sums.parts) throw new Error(`${label}: the planner expected ${sums.parts} channel-sum strips, not ${parts}`);
+  const blocks = Math.ceil(C4 / L);
+  const workgroups = N * parts * blocks;
+  const source = `${header}
+@group(0) @binding(${args.length}) var<storage, read_write> sums: array<vec4<f32>>;
+var<workgroup> part: array<vec4<f32>, ${L * P}>;
+
+@compute @workgroup_size(${L * P})
+fn main(${ENTRY_PARAMS}) {
+  ${WORKGROUP_INDEX}
+  if (wg >= ${u32(workgroups)}) { return; }
+  let lane = lid % ${u32(L)};
+  let slot = lid / ${u32(L)};
+  let c4 = (wg % ${u32(blocks)}) * ${u32(L)} + lane;
+  let strip = (wg / ${u32(blocks)}) % ${u32(parts)};
+  let n = wg / ${u32(blocks * parts)};
+  let p = strip * ${u32(P)} + slot;
+  var kept = vec4<f32>(0.0);
+  if (c4 < ${u32(C4)} && p < ${u32(OHW)}) {
+    let c = c4 * 4u;
+    let m = n * ${u32(OHW)} + p;
+    let rowBase = n * ${u32(HW)};
+    ${conv}
+    kept = v;
+  }
+  part[lid] = kept;
+  workgroupBarrier();
+  ${sliceTree('part', P, L, 'slot')}
+  if (slot == 0u && c4 < ${u32(C4)}) { sums[(n * ${u32(parts)} + strip) * ${u32(C4)} + c4] = part[lid]; }
+}`;
+  return { label, source, workgroups, args: [...args, { kind: 'scratch', id: sums.id, bytes: N * parts * C4 * 16 }] };
 }

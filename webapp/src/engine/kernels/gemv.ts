@@ -6,12 +6,13 @@
 // workgroup memory. One thread per output column walking all of K (the simple form) left the
 // GPU nearly idle: 4 workgroups for a 1000-class head.
 
-import { activationCode, ENTRY_PARAMS, pad4, RowTensor, u32, weightDecl, WORKGROUP_INDEX,
+import { activationCode, ENTRY_PARAMS, f32, pad4, RowTensor, u32, weightDecl, WORKGROUP_INDEX,
   type Arg, type KernelDispatch } from './common';
+import { sliceTree } from './reduce';
 import type { Activation, Precision } from '../manifest';
 
 const COLS = 4;                 // vec4 columns per workgroup
-const SLICES = 64;              // threads splitting K; a power of two (tree reduction)
+const SLICES = 64;              // threads splitting K
 const THREADS = COLS * SLICES;
 const MAX_ROWS = 8;             // rows whose sums one thread keeps
 
@@ -24,6 +25,9 @@ export interface GemvSpec {
   activations?: Activation[];
   x: Arg; weight: Arg; bias: Arg; y: Arg;
   res?: Arg;                    // added before the activations, shape of y
+  /** x holds `parts` partial sums of each row ([M, parts, K]): the row is their sum divided by
+   *  `divisor` (a mean from a depthwise conv's channel sums). Vec4 rows (K % 4 = 0) only. */
+  sums?: { parts: number; divisor: number };
 }
 
 /** The largest divisor of m up to MAX_ROWS: every workgroup then has whole rows, no guards. */
@@ -41,12 +45,23 @@ export function gemv(s: GemvSpec): KernelDispatch {
   const y = new RowTensor('y', N);
   const res = s.res ? new RowTensor('res', N) : null;
   const rowIdx = [...Array(R).keys()];
+  const parts = s.sums?.parts ?? 1;
+  if (s.sums && !x.vec) throw new Error(`${s.label}: summed rows need K % 4 = 0`);
+  // The vec4 of row r's k4: one load, or the sum of its parts.
+  const xv4 = (r: number) => (s.sums
+    ? `rowSum(m0 + ${u32(r)}, k4)`
+    : `x[(m0 + ${u32(r)}) * ${u32(K / 4)} + k4]`);
+  const rowSum = s.sums ? `fn rowSum(m: u32, k4: u32) -> vec4<f32> {
+  var v = vec4<f32>(0.0);
+  for (var p = 0u; p < ${u32(parts)}; p++) { v += x[(m * ${u32(parts)} + p) * ${u32(K / 4)} + k4]; }
+  return v / ${f32(s.sums.divisor)};
+}` : '';
   const accumulate = x.vec
     ? `for (var k4 = slice; k4 < ${u32(K / 4)}; k4 += ${u32(SLICES)}) {
     let w = k4 * ${u32(4 * N4)} + n4;
     let w0 = w4_weight(w); let w1 = w4_weight(w + ${u32(N4)});
     let w2 = w4_weight(w + ${u32(2 * N4)}); let w3 = w4_weight(w + ${u32(3 * N4)});
-    ${rowIdx.map((r) => `{ let xv = x[(m0 + ${u32(r)}) * ${u32(K / 4)} + k4];
+    ${rowIdx.map((r) => `{ let xv = ${xv4(r)};
       acc${r} += xv.x * w0 + xv.y * w1 + xv.z * w2 + xv.w * w3; }`).join('\n    ')}
   }`
     : `for (var k = slice; k < ${u32(K)}; k += ${u32(SLICES)}) {
@@ -56,10 +71,7 @@ export function gemv(s: GemvSpec): KernelDispatch {
   const finish = rowIdx.map((r) => `
   part[lid] = acc${r};
   workgroupBarrier();
-  for (var h = ${u32(SLICES / 2)}; h > 0u; h >>= 1u) {
-    if (slice < h) { part[lid] += part[lid + h * ${u32(COLS)}]; }
-    workgroupBarrier();
-  }
+  ${sliceTree('part', SLICES, COLS, 'slice')}
   if (slice == 0u && n4 < ${u32(N4)}) {
     var v = part[lid] + w4_bias(n4);
     ${res ? `v += ld_res(m0 + ${u32(r)}, n4 * 4u);` : ''}
@@ -75,6 +87,7 @@ ${y.decl(3, true)}
 ${res ? res.decl(4, false) : ''}
 ${y.helpers(true)}
 ${res ? res.helpers(false) : ''}
+${rowSum}
 var<workgroup> part: array<vec4<f32>, ${THREADS}>;
 
 @compute @workgroup_size(${THREADS})

@@ -3,7 +3,7 @@
 import { concat } from './concat';
 import { conv2dGemm } from './conv2d';
 import { convTranspose2d } from './conv_transpose2d';
-import { depthwiseConv2d } from './depthwise';
+import { channelSumLayout, depthwiseConv2d } from './depthwise';
 import { binary, unary } from './elementwise';
 import { gemm } from './gemm';
 import { instanceNorm } from './instance_norm';
@@ -13,7 +13,7 @@ import { resize } from './resize';
 import { reduce, softmax } from './softmax_reduce';
 import { squeezeExcite, squeezeExciteGate } from './squeeze_excite';
 import { slice, transpose } from './transpose';
-import { UnsupportedOpError, type KernelDispatch, type KernelGenerator, type OpContext } from './common';
+import { UnsupportedOpError, type ChannelSums, type KernelDispatch, type KernelGenerator, type OpContext } from './common';
 import type { Manifest, OpSpec } from '../manifest';
 
 const GENERATORS: Record<string, KernelGenerator> = {
@@ -59,4 +59,20 @@ export function checkSupported(manifest: Manifest): void {
 
 export function opDispatches(op: OpSpec, manifest: Manifest, ctx: OpContext): KernelDispatch[] {
   return generatorFor(op, manifest)!(op, ctx);
+}
+
+/** The depthwise convs whose output a squeeze-excite gate reads (vec4 channel rows): each also
+ *  writes the channel sums its gate starts from (OpContext.channelSums), by output tensor. */
+export function planChannelSums(manifest: Manifest, shape: (tensor: string) => number[]): Map<string, ChannelSums> {
+  const producers = new Map(manifest.ops.flatMap((op) => op.outputs.map((o) => [o, op] as const)));
+  const sums = new Map<string, ChannelSums>();
+  for (const op of manifest.ops) {
+    if (op.op !== 'squeeze_excite_gate' && op.op !== 'squeeze_excite') continue;
+    const map = op.inputs[0];
+    const conv = producers.get(map);
+    const [, H, W, C] = shape(map);
+    if (!conv || generatorFor(conv, manifest) !== depthwiseConv2d || C % 4 !== 0) continue;
+    sums.set(map, { id: `${conv.name}:channel sums`, parts: channelSumLayout(H * W, C / 4).parts });
+  }
+  return sums;
 }

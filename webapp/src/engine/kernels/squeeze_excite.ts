@@ -15,6 +15,10 @@
 // - spread: three short dispatches over many workgroups: the global average pool (pool.ts)
 //   into scratch means, then the two FCs as GEMVs with their activations (gemv.ts; the same
 //   k-major, vec4-padded weights), the second writing the gate.
+// When the map is a depthwise conv's output (ctx.channelSums), that conv also writes partial
+// sums over strips of pixels per channel (depthwise.ts): the single form's first stage adds up
+// those few rows instead of H×W, and the spread form has no pool dispatch (the first GEMV adds
+// the parts up as it reads them).
 // The compiler fuses blocks of any width (fuse_se.py): one whose C means and squeezed values
 // don't fit the device's workgroup memory beside the reduction takes the spread form whatever
 // its size; a device with more memory gets more threads in the single form.
@@ -23,6 +27,7 @@ import { activationCode, ENTRY_PARAMS, pad4, pixelVec4Index, RowTensor, u32, wei
   WORKGROUP_INDEX, type Arg, type KernelDispatch, type OpContext } from './common';
 import { gemv } from './gemv';
 import { globalPoolDispatch } from './pool';
+import { sliceTree } from './reduce';
 import type { OpSpec } from '../manifest';
 
 const SCALE_THREADS = 64;
@@ -35,9 +40,8 @@ const UNROLL = 8;
 function columnSum(threads: number, cols: number, rows: number, term: (r: string) => string, finish: string): string {
   const CB = Math.min(cols, threads);          // columns per pass
   const P = Math.floor(threads / CB);          // row slices per column
-  // The P slices' sums are added by a tree (log2 P steps; P is not always a power of two):
-  // one thread adding up to ~170 of them in turn was a long latency chain.
-  const half = P > 1 ? 2 ** (Math.ceil(Math.log2(P)) - 1) : 0;
+  // The P slices' sums are added by a tree: one thread adding up to ~170 of them in turn was a
+  // long latency chain.
   const sums = [...Array(UNROLL).keys()];
   return `for (var cb = 0u; cb < ${u32(cols)}; cb += ${u32(CB)}) {
     let col = cb + lid % ${u32(CB)};
@@ -52,10 +56,7 @@ function columnSum(threads: number, cols: number, rows: number, term: (r: string
     }
     part[lid] = ${sums.map((i) => `s${i}`).join(' + ')};
     workgroupBarrier();
-    for (var h = ${u32(half)}; h > 0u; h >>= 1u) {
-      if (slice < h && slice + h < ${u32(P)}) { part[lid] += part[lid + h * ${u32(CB)}]; }
-      workgroupBarrier();
-    }
+    ${sliceTree('part', P, CB, 'slice')}
     if (slice == 0u && col < ${u32(cols)}) {
       let s = part[lid];
       ${finish}
@@ -64,7 +65,9 @@ function columnSum(threads: number, cols: number, rows: number, term: (r: string
   }`;
 }
 
-interface GateShape { N: number; HW: number; C: number; CR: number }
+/** rows: what the pool adds up per channel and image, the HW pixels or the `parts` channel
+ *  sums of the depthwise conv before it. */
+interface GateShape { N: number; HW: number; rows: number; C: number; CR: number }
 
 /** Threads of the one-workgroup gate kernel, or 0 when its arrays don't fit workgroup memory. */
 function gateThreads(s: GateShape, ctx: OpContext): number {
@@ -75,7 +78,7 @@ function gateThreads(s: GateShape, ctx: OpContext): number {
 }
 
 function gateSource(op: OpSpec, s: GateShape, threads: number, ctx: OpContext): string {
-  const { HW, C, CR } = s;
+  const { HW, rows, C, CR } = s;
   const C4 = pad4(C) / 4;
   const CR4 = pad4(CR) / 4;
   const x = new RowTensor('x', C);
@@ -98,7 +101,7 @@ var<workgroup> part: array<vec4<f32>, ${threads}>;
 fn main(${ENTRY_PARAMS}) {
   ${WORKGROUP_INDEX}
   let n = wg;
-  ${columnSum(threads, C4, HW, (r) => `ld_x(n * ${u32(HW)} + ${r}, col * 4u)`,
+  ${columnSum(threads, C4, rows, (r) => `ld_x(n * ${u32(rows)} + ${r}, col * 4u)`,
     `se_mean[col] = s / ${HW}.0;`)}
   ${columnSum(threads, CR4, C, (k) => `se_mean[(${k}) / 4u][(${k}) % 4u] * w4_reduce_weight((${k}) * ${u32(CR4)} + col)`,
     `var v = s + w4_reduce_bias(col);
@@ -111,26 +114,28 @@ fn main(${ENTRY_PARAMS}) {
 }`;
 }
 
-/** Pool elements (H·W·C) or FC weights (C·CR, each FC) per image from which the gate takes the
- *  spread form. At 32768 the single workgroup's 1024 threads (at most) already make 8 vec4
- *  loads each, one UNROLL round of memory latency, per stage; each 32768 more is another round
- *  in a chain (one SM, plus a few µs of its FCs' latency), while the spread form's stages are
- *  each about one round over many SMs, for two more dispatches (~2.2 µs each). So tiny blocks
- *  (MobileNetV3-Small's 14×14×96/120/144 and 7×7×288: ≤ 28224 pool, ≤ 20736 weights) keep one
- *  dispatch, and every MobileNetV3-Large block (28×28×72 = 56448 pool elements up to 7×7×960
- *  with 230400 weights per FC) spreads. Only for one or two images: the single form runs one
- *  workgroup per image side by side, and measured on an H200 the spread form saved ~20 µs of
+/** Pool elements (H·W·C, or parts·C from a depthwise conv's channel sums) or FC weights (C·CR,
+ *  each FC) per image from which the gate takes the spread form. At 32768 the single
+ *  workgroup's 1024 threads (at most) already make 8 vec4 loads each, one UNROLL round of
+ *  memory latency, per stage; each 32768 more is another round in a chain (one SM, plus a few
+ *  µs of its FCs' latency), while the spread form's stages are each about one round over many
+ *  SMs, for one or two more dispatches (~2.2 µs each). So tiny blocks (MobileNetV3-Small's
+ *  14×14×96/120/144 and 7×7×288) keep one dispatch, and so do MobileNetV3-Large's 28×28 blocks
+ *  once their pool is in the depthwise conv (FCs of 72×24 and 120×32); its wider blocks (FCs
+ *  up to 960×240) spread. Only for one or two images: the single form runs one workgroup per
+ *  image side by side, and measured on an H200 the spread form saved ~20 µs of
  *  MobileNetV3-Large's 0.47 ms at batch 1 but cost ~45 µs of its 0.76 ms at batch 8. */
 const SPREAD_ELEMENTS = 32768;
 const SPREAD_MAX_IMAGES = 2;
 
-const spreads = (s: GateShape) => s.N <= SPREAD_MAX_IMAGES && Math.max(s.HW * s.C, s.C * s.CR) >= SPREAD_ELEMENTS;
+const spreads = (s: GateShape) => s.N <= SPREAD_MAX_IMAGES && Math.max(s.rows * s.C, s.C * s.CR) >= SPREAD_ELEMENTS;
 
 /** The dispatches writing the gate [N, C] of `op` into `out`; the last one's label ends in ':gate'. */
 function gateDispatches(op: OpSpec, ctx: OpContext, out: Arg): KernelDispatch[] {
   const [N, H, W, C] = ctx.shape(op.inputs[0]);
-  const s = { N, HW: H * W, C, CR: op.attrs.squeeze_channels as number };
-  const x: Arg = { kind: 'tensor', name: op.inputs[0] };
+  const sums = ctx.channelSums?.get(op.inputs[0]);
+  const s = { N, HW: H * W, rows: sums?.parts ?? H * W, C, CR: op.attrs.squeeze_channels as number };
+  const x: Arg = sums ? { kind: 'scratch', id: sums.id, bytes: N * sums.parts * C * 4 } : { kind: 'tensor', name: op.inputs[0] };
   const w = op.weights;
   const weight = (slice: string): Arg => ({ kind: 'weight', slice });
   // 0: spread, by size or because the single form's vectors don't fit workgroup memory.
@@ -139,10 +144,12 @@ function gateDispatches(op: OpSpec, ctx: OpContext, out: Arg): KernelDispatch[] 
     const mean: Arg = { kind: 'scratch', id: `${op.name}:mean`, bytes: N * C * 4 };
     const hidden: Arg = { kind: 'scratch', id: `${op.name}:hidden`, bytes: N * s.CR * 4 };
     const fc = { rows: N, precision: ctx.precision };
+    // With channel sums the first GEMV adds up their parts as it reads them: no pool dispatch.
+    const reduce = sums ? { x, sums: { parts: sums.parts, divisor: s.HW } } : { x: mean };
     return [
-      globalPoolDispatch(`${op.name}:pool`, N, s.HW, C, 'avg', x, mean),
-      gemv({ ...fc, label: `${op.name}:reduce`, inner: C, outputs: s.CR, activations: op.attrs.reduce_activations,
-        x: mean, weight: weight(w.reduce_weight), bias: weight(w.reduce_bias), y: hidden }),
+      ...(sums ? [] : [globalPoolDispatch(`${op.name}:pool`, N, s.HW, C, 'avg', x, mean)]),
+      gemv({ ...fc, ...reduce, label: `${op.name}:reduce`, inner: C, outputs: s.CR, activations: op.attrs.reduce_activations,
+        weight: weight(w.reduce_weight), bias: weight(w.reduce_bias), y: hidden }),
       gemv({ ...fc, label: `${op.name}:gate`, inner: s.CR, outputs: C, activations: op.attrs.expand_activations,
         x: hidden, weight: weight(w.expand_weight), bias: weight(w.expand_bias), y: out }),
     ];
