@@ -58,9 +58,13 @@ CONV_CASES = {
     "3x3 residual cin16": conv_model(1, 16, 8, 7, 16, 3, pad=1, residual=True, activation=("Relu", {})),
     "1x1 residual cin7": conv_model(1, 7, 5, 6, 7, 1, residual=True),
     # split-K: few tiles, long K (partial sums, then a reduce with the epilogue)
-    "split-K 1x1 cin256 co40": conv_model(1, 256, 7, 7, 40, 1, activation=("Relu", {})),
     "split-K 3x3 residual cin32": conv_model(1, 32, 5, 5, 32, 3, pad=1, residual=True, activation=("Relu", {})),
     "split-K 1x1 cin130 co21": conv_model(1, 130, 4, 5, 21, 1),
+    # 1×1 convs in vec4s that would split K split it inside the workgroup instead (one dispatch):
+    # M and the vec4 columns not multiples of the 16×16 tile, groups left with no K at all
+    "group-split 1x1 cin256 co40": conv_model(1, 256, 7, 7, 40, 1, activation=("Relu", {})),
+    "group-split 1x1 residual cin164 batch2": conv_model(2, 164, 5, 7, 164, 1, residual=True),
+    "group-split 1x1 cin256 co200 batch3": conv_model(3, 256, 3, 5, 200, 1, activation=("HardSwish", {})),
     "7x7 s2 cin4 co9": conv_model(1, 4, 23, 21, 9, 7, stride=2, pad=3,
                                   activation=("HardSigmoid", {"alpha": 0.2, "beta": 0.4})),
     # depthwise
@@ -365,7 +369,10 @@ def test_kernel_matches_onnxruntime(page, case):
     model_id = page.load(url, "fp32")
     if case in CONV_CASES and "dw" not in case:  # small grids: 64-pixel tiles, 4×4 per thread
         assert not conv_takes_large_tiles(*last_conv_gemm(model))
-        assert set(tilings(page.kernels(model_id)["kernels"]).values()) <= {f"64x{bn}x16, 4x4" for bn in (16, 32, 64)}, case
+        kernels = page.kernels(model_id)["kernels"]
+        assert set(tilings(kernels).values()) <= {f"64x{bn}x16, 4x4" for bn in (16, 32, 64)}, case
+        assert any("K split over" in k["source"] for k in kernels) == case.startswith("group-split"), case
+        assert any(k["label"].endswith("split-k sum") for k in kernels) == case.startswith("split-K"), case
     for _ in range(2):  # fresh inputs each time, buffers poisoned before each run
         x = rng.standard_normal(x_shape).astype(np.float32)
         out = page.run(model_id, x)

@@ -13,10 +13,12 @@
 // residual and activations are fused into the store. With `input_scale` (a squeeze-excite gate
 // [N, Cin] as the last input), every A element read is multiplied by its image's gate for its
 // input channel: the scaling of the excited map happens here, as it is loaded, instead of in a
-// dispatch of its own.
+// dispatch of its own. A 1×1 conv that would split K (and reads and writes whole vec4s) goes to
+// pointwise_split.ts instead, which splits K inside each workgroup: no sum dispatch.
 
 import { activationCode, elementIndex, ENTRY_PARAMS, RowTensor, u32, weightDecl, weightedOpBindings, windowGeometry,
   WORKGROUP_INDEX, pad4, type Arg, type KernelDispatch, type OpContext } from './common';
+import { pointwiseGroupSplit } from './pointwise_split';
 import type { OpSpec } from '../manifest';
 
 // Split K until about 4 workgroups per SM of a big GPU (the H100 has 132): with one 256-thread
@@ -92,6 +94,8 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const kChunk = Math.ceil(Math.ceil(K / BK) / S) * BK;   // K range of one split, whole steps
   const pointwise = KH === 1 && KW === 1 && SH === 1 && SW === 1 && PT === 0 && PL === 0;
   const scaled = a.input_scale === true;
+  // Rather than partials and a sum dispatch, a 1×1 conv in vec4s splits K inside the workgroup.
+  if (S > 1 && pointwise && G === 1 && vecA && aligned) return [pointwiseGroupSplit(op, ctx, { M, K, CO, OHW: OH * OW })];
 
   const A_HALF = BK * BM / 4;             // vec4s of one half of As / Bs
   const B_HALF = BK * BN / 4;
