@@ -43,3 +43,11 @@ def run_cli(webapp_dist, bundled_models):
                               capture_output=True, timeout=timeout, env={**os.environ, **(env or {})})
 
     return run
+
+
+def other_thread(pid: int) -> int:
+    """A thread of process pid other than its main thread (Linux: kill() to a thread's id
+    makes that thread the one the process-wide signal is delivered to)."""
+    threads = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid)
+    assert threads, "the app runs its server in threads of its own"
+    return threads[0]

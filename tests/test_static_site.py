@@ -6,6 +6,8 @@ no call to the shell's API; a rebuild's new worker replaces the old cache."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +26,7 @@ from tessera.compiler.pipeline import compile_to_folder
 from tessera.shells.browsers import COMMON_FLAGS, find_browser
 from tessera.static_server import parse_headers_file
 from tessera.zoo import reference
-from tests.conftest import REPO
+from tests.conftest import REPO, other_thread
 from tests.engine_harness import EnginePage
 from tests.test_engine_kernels import gemm_model
 
@@ -63,7 +65,7 @@ def serving(out: Path, port: int = 0):
         assert " at http://127.0.0.1:" in line, line + proc.stdout.read()
         yield line.split(" at ")[1].split()[0]
     finally:
-        proc.terminate()
+        os.kill(other_thread(proc.pid), signal.SIGTERM)   # the OS may hand it to any thread
         try:
             proc.wait(30)
         except subprocess.TimeoutExpired:

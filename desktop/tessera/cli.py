@@ -197,16 +197,18 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import threading
+    import time
 
     from tessera.static_server import StaticServer
 
     with StaticServer(args.static, args.port) as server:
         print(f"serving {args.static} at {server.url} (Ctrl-C stops)", flush=True)
         # The server runs in its own thread, so Ctrl-C or SIGTERM always lands here, never
-        # inside the request loop (which would take it for a failed request and go on).
-        threading.Event().wait()
-    return 0
+        # inside the request loop (which would take it for a failed request and go on). The
+        # wait is in slices: a signal the OS hands to the server's thread still gets the main
+        # thread back to run the handler.
+        while True:
+            time.sleep(0.25)
 
 
 def cmd_window(parser: argparse.ArgumentParser, shell: str | None) -> int:

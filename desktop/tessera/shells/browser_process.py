@@ -17,6 +17,8 @@ from pathlib import Path
 
 from tessera.shells.browsers import find_browser, launch_flags
 
+WAIT_SLICE_S = 0.25
+
 
 class BrowserProcess:
     def __init__(self, page_args: list[str], *, headless: bool, profile: Path | None = None):
@@ -41,7 +43,15 @@ class BrowserProcess:
         return self
 
     def wait(self) -> int:
-        return self.proc.wait() if self.proc else 0
+        """Block until the browser exits; its exit code. Waits in short slices: the OS may hand
+        SIGTERM to any of our threads, and then a blocking wait in the main thread would never
+        return to run Python's handler (which always runs there)."""
+        while self.proc is not None:
+            try:
+                return self.proc.wait(timeout=WAIT_SLICE_S)
+            except subprocess.TimeoutExpired:
+                pass
+        return 0
 
     def exited(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
