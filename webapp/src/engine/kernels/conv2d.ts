@@ -30,6 +30,13 @@ const MIN_STEPS_PER_SPLIT = 4;   // BK-deep steps each split must keep
 const LARGE_MIN_K = 128;         // taps per output from which the large tiling pays (see tiling)
 const PARTIALS = 'conv2d:split-k partials';   // one scratch buffer, reused by every split conv
 const REDUCE_THREADS = 64;
+// Multiply-adds up to which a 1×1 conv that would split K takes pointwise_split.ts's one-dispatch
+// form. Measured on an H200 with every such conv on it: the MobileNets and EfficientNet-Lite0 at
+// batch 1 (their split convs are 2–20 M) gained 7–11% of GPU time (MobileNetV3-Large 0.44 →
+// 0.40 ms), MobileNetV3-Small at batch 8 (~22 M) 9%; ResNet50 (51 M each, batch 1) lost 11% and
+// 17% at batch 8, and the other batch-8 models (60–120 M) 2–8%: past a few tens of millions the
+// tiled GEMM's reuse through workgroup memory is worth more than the sum dispatch costs.
+const MAX_GROUP_SPLIT_MACS = 2 ** 25;
 
 function splitCount(groups: number, tiles: number, K: number, BK: number): number {
   if (groups !== 1 || tiles >= WANTED_WORKGROUPS) return 1;
@@ -94,8 +101,10 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const kChunk = Math.ceil(Math.ceil(K / BK) / S) * BK;   // K range of one split, whole steps
   const pointwise = KH === 1 && KW === 1 && SH === 1 && SW === 1 && PT === 0 && PL === 0;
   const scaled = a.input_scale === true;
-  // Rather than partials and a sum dispatch, a 1×1 conv in vec4s splits K inside the workgroup.
-  if (S > 1 && pointwise && G === 1 && vecA && aligned) return [pointwiseGroupSplit(op, ctx, { M, K, CO, OHW: OH * OW })];
+  // Rather than partials and a sum dispatch, a small 1×1 conv in vec4s splits K inside the workgroup.
+  if (S > 1 && pointwise && G === 1 && vecA && aligned && M * K * CO <= MAX_GROUP_SPLIT_MACS) {
+    return [pointwiseGroupSplit(op, ctx, { M, K, CO, OHW: OH * OW })];
+  }
 
   const A_HALF = BK * BM / 4;             // vec4s of one half of As / Bs
   const B_HALF = BK * BN / 4;
