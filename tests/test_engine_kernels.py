@@ -221,10 +221,8 @@ SE_CASES = {
     "dw+se+project c120 r32 co40 28x28": dw_se_project_model(1, 120, 28, 28, 32, 40),
     # 5×5 stride 2, two images, 5 vec4 lanes; FCs wide enough to spread (two GEMVs, no pool)
     "dw+se+project c200 r168 co16 s2 batch2 spread": dw_se_project_model(2, 200, 19, 17, 168, 16, k=5, stride=2),
-    # three images, small FCs: the single form; C/4 = 11: lane blocks of 8 and 3
+    # three images (single form whatever the sizes); C/4 = 11: lane blocks of 8 and 3
     "dw+se+project c44 r12 co9 batch3": dw_se_project_model(3, 44, 11, 13, 12, 9),
-    # four images, wide FCs: the GEMVs read each weight once for all four
-    "dw+se+project c256 r132 co12 batch4 spread": dw_se_project_model(4, 256, 9, 10, 132, 12),
     # channels not in vec4s: no channel sums, the gate pools the map (spread: three dispatches)
     "dw+se+project c90 r23 co11 spread": dw_se_project_model(1, 90, 20, 19, 23, 11),
 }
@@ -245,11 +243,10 @@ def channel_sum_parts(hw: int, c: int) -> int:
 def se_gate_spreads(c: int, h: int, w: int, cr: int, n: int = 1, after_depthwise: bool = False) -> bool:
     """The engine's rule (squeeze_excite.ts): for one or two images, a gate whose pool (H·W·C,
     or the parts·C channel sums of a depthwise conv before it) or either FC (C·CR) reaches 32768
-    elements per image spreads over many workgroups, and after channel sums so does one whose
-    FCs reach it at any batch; otherwise one single-workgroup dispatch per image."""
-    summed = after_depthwise and c % 4 == 0
-    rows = channel_sum_parts(h * w, c) if summed else h * w
-    return (n <= 2 and max(rows * c, c * cr) >= SE_SPREAD_ELEMENTS) or (summed and c * cr >= SE_SPREAD_ELEMENTS)
+    elements per image spreads over many workgroups; otherwise one single-workgroup dispatch
+    per image."""
+    rows = channel_sum_parts(h * w, c) if after_depthwise and c % 4 == 0 else h * w
+    return n <= 2 and max(rows * c, c * cr) >= SE_SPREAD_ELEMENTS
 
 
 def se_gate_dispatches(c: int, h: int, w: int, cr: int, n: int = 1, after_depthwise: bool = False) -> int:

@@ -128,12 +128,7 @@ fn main(${ENTRY_PARAMS}) {
 const SPREAD_ELEMENTS = 32768;
 const SPREAD_MAX_IMAGES = 2;
 
-/** After a depthwise conv's channel sums there is no pool dispatch to pay for, and the GEMVs
- *  read each FC weight once for up to 8 images where the single form reads them once per image
- *  (on one SM each): wide FCs spread at any batch. */
-const spreads = (s: GateShape, summed: boolean) =>
-  (s.N <= SPREAD_MAX_IMAGES && Math.max(s.rows * s.C, s.C * s.CR) >= SPREAD_ELEMENTS)
-  || (summed && s.C * s.CR >= SPREAD_ELEMENTS);
+const spreads = (s: GateShape) => s.N <= SPREAD_MAX_IMAGES && Math.max(s.rows * s.C, s.C * s.CR) >= SPREAD_ELEMENTS;
 
 /** The dispatches writing the gate [N, C] of `op` into `out`; the last one's label ends in ':gate'. */
 function gateDispatches(op: OpSpec, ctx: OpContext, out: Arg): KernelDispatch[] {
@@ -144,7 +139,7 @@ function gateDispatches(op: OpSpec, ctx: OpContext, out: Arg): KernelDispatch[] 
   const w = op.weights;
   const weight = (slice: string): Arg => ({ kind: 'weight', slice });
   // 0: spread, by size or because the single form's vectors don't fit workgroup memory.
-  const threads = spreads(s, sums !== undefined) ? 0 : gateThreads(s, ctx);
+  const threads = spreads(s) ? 0 : gateThreads(s, ctx);
   if (!threads) {
     const mean: Arg = { kind: 'scratch', id: `${op.name}:mean`, bytes: N * C * 4 };
     const hidden: Arg = { kind: 'scratch', id: `${op.name}:hidden`, bytes: N * s.CR * 4 };
