@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from tessera.batch.pool import AheadPool
 
@@ -45,7 +46,10 @@ def test_close_cancels_what_has_not_started():
         return i
 
     pool = AheadPool(range(100), work, workers=2, ahead=10)
-    assert next(pool.batches(1)) == [0]       # now 10 more are queued, 2 of them running
+    assert next(pool.batches(1)) == [0]       # now 10 more are queued
+    deadline = time.monotonic() + 5
+    while len(started) < 3 and time.monotonic() < deadline:   # until both workers hold one (1 and 2)
+        time.sleep(0.01)
     closing = threading.Thread(target=pool.close)
     closing.start()
     closing.join(0.2)
