@@ -44,9 +44,12 @@ class EnginePage:
         compile_to_folder(path, folder, PackageMeta(name=name, **{"task": "other", **meta}), bindings=bindings)
         return f"{PACKAGES_MOUNT}/{name}/", path
 
-    def load(self, url: str, precision: str = "fp32", subgroups: bool = True) -> int:
-        """`subgroups=False`: kernels without subgroup operations even where the adapter has them."""
-        return self.page.evaluate("([u, p, s]) => tesseraEngine.load(u, p, true, s)", [url, precision, subgroups])
+    def load(self, url: str, precision: str = "fp32", subgroups: bool = True, split_k_in_workgroup: bool | None = None) -> int:
+        """`subgroups=False`: kernels without subgroup operations even where the adapter has them;
+        `split_k_in_workgroup=True`: small 1×1 convs split K inside the workgroup, as on a hardware
+        adapter (by default the engine leaves that form to hardware adapters)."""
+        return self.page.evaluate("([u, p, s, k]) => tesseraEngine.load(u, p, true, s, false, k ?? undefined)",
+                                  [url, precision, subgroups, split_k_in_workgroup])
 
     def kernels(self, model_id: int) -> dict:
         """{subgroups: {minSize, maxSize} or None, kernels: [{label, source}]}: what the model's

@@ -366,7 +366,7 @@ def page(webapp_dist, tmp_path_factory):
 def test_kernel_matches_onnxruntime(page, case):
     model, x_shape = ALL_CASES[case]
     url, path = page.compile(model, case.replace(" ", "_"))
-    model_id = page.load(url, "fp32")
+    model_id = page.load(url, "fp32", split_k_in_workgroup=True)     # the kernels a hardware adapter gets
     if case in CONV_CASES and "dw" not in case:  # small grids: 64-pixel tiles, 4×4 per thread
         assert not conv_takes_large_tiles(*last_conv_gemm(model))
         kernels = page.kernels(model_id)["kernels"]
@@ -383,6 +383,20 @@ def test_kernel_matches_onnxruntime(page, case):
         ref = onnxruntime_output(path, x)
         assert out.shape == (ref.size,)
         assert rel_l2(out, ref.ravel()) <= FP32_TOLERANCE, case
+    page.dispose(model_id)
+
+
+def test_software_adapters_keep_split_k_with_its_sum(page):
+    """On a software adapter (SwiftShader here), where K split inside the workgroup runs slower
+    than split-K, the engine leaves that form to hardware adapters unless told otherwise."""
+    model, x_shape = CONV_CASES["group-split 1x1 cin256 co40"]
+    url, path = page.compile(model, "software_default")
+    model_id = page.load(url, "fp32")
+    kernels = page.kernels(model_id)["kernels"]
+    assert any(k["label"].endswith("split-k sum") for k in kernels)
+    assert not any("K split over" in k["source"] for k in kernels)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    assert rel_l2(page.run(model_id, x), onnxruntime_output(path, x).ravel()) <= FP32_TOLERANCE
     page.dispose(model_id)
 
 

@@ -42,7 +42,6 @@ export async function probeAdapter(): Promise<AdapterReport> {
     if (!adapter) return report;
     const info = adapter.info;
     const fallback = Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter);
-    const text = `${info.vendor} ${info.architecture} ${info.description}`;
     Object.assign(report, {
       adapter: true,
       vendor: info.vendor,
@@ -50,7 +49,7 @@ export async function probeAdapter(): Promise<AdapterReport> {
       device: info.device,
       description: info.description,
       fallback,
-      software: fallback || /swiftshader|llvmpipe|lavapipe|software/i.test(text),
+      software: isSoftwareAdapter(info),
       features: [...adapter.features].sort(),
       limits: Object.fromEntries(LIMITS.map((k) => [k, adapter.limits[k]])),
     });
@@ -68,6 +67,12 @@ export function describeSubgroups(r: AdapterReport): string {
   const s = r.subgroupSizes;
   if (!s) return 'no';
   return s.min === s.max ? `yes, size ${s.min}` : `yes, sizes ${s.min}–${s.max}`;
+}
+
+/** A CPU implementation of WebGPU (the fallback flag, or SwiftShader, llvmpipe, lavapipe). */
+export function isSoftwareAdapter(info: GPUAdapterInfo): boolean {
+  const fallback = Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter);
+  return fallback || /swiftshader|llvmpipe|lavapipe|software/i.test(`${info.vendor} ${info.architecture} ${info.description}`);
 }
 
 /** `auto` takes WebGPU only on a hardware adapter: a software one is ~100x slower than wasm. */

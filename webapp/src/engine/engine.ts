@@ -3,6 +3,7 @@
 // the pipelines for the reference input shape compile; other input shapes (e.g. batch sizes)
 // are planned and compiled on first use and kept.
 
+import { isSoftwareAdapter } from './adapter';
 import { openDevice, type EngineDevice } from './device';
 import { PipelineCache, PreparedCall, type CallHooks, type CallInput, type CompileTimes, type TopEntry } from './executor';
 import { imageInputShape, imageScaling } from './image_input';
@@ -35,6 +36,9 @@ export interface EngineOptions {
   subgroups?: boolean;
   /** Tests: every conv that can take the large tiling does (conv2d.ts), whatever its size. */
   largeConvTiles?: boolean;
+  /** Small 1×1 convs split K inside the workgroup (pointwise_split.ts). Default: on a hardware
+   *  adapter only (on SwiftShader that form is slower than split-K); tests force it. */
+  splitKInWorkgroup?: boolean;
 }
 
 /** When each part of a load was done, in ms from its start (the bench reports these: what
@@ -85,7 +89,8 @@ export class EngineModel {
     const manifest = { ...fetched.manifest, pixel_range: options.pixelRange ?? fetched.manifest.pixel_range };
     const shape = evaluateShape(manifest.inputs[0].shape, manifest.memory.reference_bindings);
     // Pipelines start compiling now, all at once, while the shards still download and upload.
-    const choices: KernelChoices = { subgroups: gpu.subgroups, convTiles: options.largeConvTiles ? 'large' : undefined };
+    const choices: KernelChoices = { subgroups: gpu.subgroups, convTiles: options.largeConvTiles ? 'large' : undefined,
+      splitKInWorkgroup: options.splitKInWorkgroup ?? !isSoftwareAdapter(gpu.adapterInfo) };
     const plan = planCall(manifest, shape, precision, device.limits, undefined, choices);
     plan.dispatches.forEach((d) => pipelines.get(d));
     const model = new EngineModel(manifest, gpu, await uploading, pipelines, new Readback(device),

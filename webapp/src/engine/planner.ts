@@ -46,8 +46,9 @@ const isIdentity = (perm: number[]) => perm.every((p, i) => p === i);
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
 /** How the kernels are generated beyond shapes and limits: `subgroups`, the device's subgroup
- *  sizes when kernels may use subgroup operations; `convTiles` (tests), see OpContext. */
-export interface KernelChoices { subgroups?: SubgroupSizes | null; convTiles?: 'large' }
+ *  sizes when kernels may use subgroup operations; `convTiles` (tests) and `splitKInWorkgroup`
+ *  (default true), see OpContext. */
+export interface KernelChoices { subgroups?: SubgroupSizes | null; convTiles?: 'large'; splitKInWorkgroup?: boolean }
 
 export function planCall(manifest: Manifest, inputShape: number[], precision: Precision,
   limits: BufferLimits, normStats?: NormStatsMode, choices: KernelChoices = {}): Plan {
@@ -86,6 +87,7 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
     storageBytes: limits.maxComputeWorkgroupStorageSize ?? DEFAULT_WORKGROUP_LIMITS.storageBytes,
   };
   const ctx: OpContext = { shape, precision, normStats, workgroupLimits, subgroups, convTiles: choices.convTiles,
+    splitKInWorkgroup: choices.splitKInWorkgroup ?? true,
     channelSums: planChannelSums(manifest, shape), weightShape: (slice: string) => manifest.weights.slices[slice].shape };
   for (const op of manifest.ops) {
     // An empty output has nothing to write (and its shape would bake in a division by zero).

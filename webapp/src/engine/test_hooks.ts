@@ -75,9 +75,9 @@ const hooks = {
    *  (then only the first calls of each kind are, as in the app); `subgroups: false` keeps
    *  the kernels off subgroup operations. */
   async load(url: string, precision: Precision, validateEveryCall = true, subgroups = true,
-    largeConvTiles = false): Promise<number> {
+    largeConvTiles = false, splitKInWorkgroup?: boolean): Promise<number> {
     const model = await EngineModel.load(new URL(url, document.baseURI).href,
-      { precision, validateEveryCall, subgroups, largeConvTiles });
+      { precision, validateEveryCall, subgroups, largeConvTiles, splitKInWorkgroup });
     models.set(nextId, model);
     return nextId++;
   },

@@ -31,6 +31,9 @@ export interface OpContext {
   /** 'large': every conv that can take the 128×128 tiling does, whatever its size (tests of
    *  that form on small shapes); otherwise conv2d.ts chooses by shape. */
   convTiles?: 'large';
+  /** Small 1×1 convs that would split K split it inside the workgroup (pointwise_split.ts); the
+   *  engine turns this off on software adapters, where that form runs slower than split-K. */
+  splitKInWorkgroup: boolean;
   /** The depthwise convs' outputs a squeeze-excite gate reads, by tensor: the conv also writes
    *  their channel sums there, and the gate starts from those (depthwise.ts, planChannelSums). */
   channelSums?: Map<string, ChannelSums>;

@@ -102,7 +102,7 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const pointwise = KH === 1 && KW === 1 && SH === 1 && SW === 1 && PT === 0 && PL === 0;
   const scaled = a.input_scale === true;
   // Rather than partials and a sum dispatch, a small 1×1 conv in vec4s splits K inside the workgroup.
-  if (S > 1 && pointwise && G === 1 && vecA && aligned && M * K * CO <= MAX_GROUP_SPLIT_MACS) {
+  if (ctx.splitKInWorkgroup && S > 1 && pointwise && G === 1 && vecA && aligned && M * K * CO <= MAX_GROUP_SPLIT_MACS) {
     return [pointwiseGroupSplit(op, ctx, { M, K, CO, OHW: OH * OW })];
   }
 
