@@ -49,6 +49,23 @@ def test_import_choose_default_and_remove(api_server, bundled_models):
     assert settings.default_model() == "efficientnet-lite0"     # a removed default falls back
 
 
+def test_a_model_removed_while_the_list_is_read_is_left_out(api_server, bundled_models, monkeypatch):
+    """The Models view lists while another request removes a model: the listing found its
+    model.json, then its folder was gone. Once a 500 that the page failed on."""
+    from tessera import models as library
+
+    status, _, _ = call(api_server, "POST", "/api/models/import?filename=tiny.onnx", tiny_classifier())
+    assert status == 201
+    found = library.list_models()
+    tiny = next(m for m in found if m.name == "tiny")
+    call(api_server, "POST", "/api/models/tiny/remove", {})
+    assert not tiny.folder.exists()
+    monkeypatch.setattr(library, "list_models", lambda: found)     # the listing from before the removal
+    status, listed, _ = call(api_server, "GET", "/api/models")
+    assert status == 200 and "tiny" not in [m["name"] for m in listed]
+    assert "efficientnet-lite0" in [m["name"] for m in listed]
+
+
 def test_unsupported_op_is_reported_by_node(api_server, bundled_models):
     status, report, _ = call(api_server, "POST", "/api/models/import?filename=odd.onnx",
                              tiny_classifier(op="Hardmax"))

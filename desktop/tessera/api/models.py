@@ -14,8 +14,13 @@ from tessera.errors import TesseraError
 MAX_ONNX_BYTES = 2 << 30
 
 
-def _describe(m: models.InstalledModel, default: str) -> dict:
-    files = [f for f in m.folder.iterdir() if f.is_file()]
+def _describe(m: models.InstalledModel, default: str) -> dict | None:
+    """What the Models view shows of m; None when its package was removed while it was being
+    read (a removal racing the listing is not an error of the listing)."""
+    try:
+        size = sum(f.stat().st_size for f in m.folder.iterdir() if f.is_file())
+    except FileNotFoundError:
+        return None
     labels = m.folder / m.meta["labels"] if m.meta.get("labels") else None
     try:
         count = len(json.loads(labels.read_text(encoding="utf-8"))) if labels else 0
@@ -23,7 +28,7 @@ def _describe(m: models.InstalledModel, default: str) -> dict:
         count = 0
     return {"name": m.name, "title": m.title, "task": m.task, "url": f"models/{m.name}/",
             "bundled": m.bundled, "default": m.name == default,
-            "bytes": sum(f.stat().st_size for f in files),
+            "bytes": size,
             "input": m.input_size, "labels": count,
             "package_version": m.package_version, "origin": m.meta.get("origin", "")}
 
@@ -31,7 +36,8 @@ def _describe(m: models.InstalledModel, default: str) -> dict:
 @route("GET", r"/api/models")
 def list_models(api, request):
     default = settings.default_model()
-    return json_reply([_describe(m, default) for m in models.list_models()])
+    described = (_describe(m, default) for m in models.list_models())
+    return json_reply([d for d in described if d is not None])
 
 
 @route("POST", r"/api/models/import")
