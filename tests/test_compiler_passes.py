@@ -83,14 +83,14 @@ def _x(shape=(1, 3, 8, 8), name="x"):
 
 
 def test_every_unsupported_node_is_listed_and_no_package_is_left(tmp_path):
-    path = _save(tmp_path, [helper.make_node("Erf", ["x"], ["e"], name="erf1"),
+    path = _save(tmp_path, [helper.make_node("Round", ["x"], ["e"], name="round1"),
                             helper.make_node("Einsum", ["e"], ["y"], equation="ij->ji", name="ein")],
                  [_x((2, 2))], [_x((2, 2), "y")])
     out = tmp_path / "pkg"
     with pytest.raises(CompileError) as err:
         compile_to_folder(path, out, PackageMeta("m"))
     text = str(err.value)
-    assert "node 'erf1' (Erf, opset 17): unsupported op" in text
+    assert "node 'round1' (Round, opset 17): unsupported op" in text
     assert "node 'ein' (Einsum, opset 17): unsupported op" in text
     assert not out.exists() or not any(out.iterdir())
 
@@ -426,3 +426,41 @@ def test_a_broadcast_add_does_not_become_a_residual():
     values = _images(["map", "y"]) | {n: Value(n, (1, 8, 1, 1), (0, 2, 3, 1)) for n in ("vec", "c")}
     g = Graph("g", [_conv("conv", ["vec"], "c"), _binary("add", "map", "c", "y")], ["map", "vec"], ["y"], values)
     assert [n.op for n in fuse_residual_add(g).nodes] == ["conv2d", "binary"]
+
+
+def _opset7_classifier(tmp_path):
+    """A model zoo-era graph at opset 7: Upsample with a scales attribute, BatchNormalization
+    and Dropout of that opset, Softmax over the flattened logits."""
+    rng = np.random.default_rng(7)
+    init = lambda name, a: numpy_helper.from_array(np.asarray(a, F), name)  # noqa: E731
+    inits = [init("w", rng.standard_normal((4, 3, 3, 3))), init("b", rng.standard_normal(4)),
+             init("s", rng.random(4) + 0.5), init("bb", rng.standard_normal(4)), init("m", rng.standard_normal(4)),
+             init("v", rng.random(4) + 0.5), init("gw", rng.standard_normal((5, 4 * 7 * 9)) / 12),
+             init("gb", rng.standard_normal(5))]
+    make = helper.make_node
+    nodes = [make("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+             make("BatchNormalization", ["c", "s", "bb", "m", "v"], ["bn"]), make("Relu", ["bn"], ["r"]),
+             make("Upsample", ["r"], ["u"], mode="nearest", scales=[1.0, 1.0, 2.0, 2.0]),
+             make("MaxPool", ["u"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+             make("Dropout", ["p"], ["d"], ratio=0.3), make("Flatten", ["d"], ["f"]),
+             make("Gemm", ["f", "gw", "gb"], ["g"], transB=1), make("Softmax", ["g"], ["y"])]
+    return _save(tmp_path, nodes, [_x((2, 3, 7, 9))], [_x((2, 5), "y")], inits, opset=7)
+
+
+def test_an_opset_7_model_is_converted_up_and_matches_onnxruntime(tmp_path):
+    path = _opset7_classifier(tmp_path)
+    ops = [op["op"] for op in compile_to_folder(path, tmp_path, PackageMeta("m")).manifest["ops"]]
+    assert "resize" in ops and "softmax" in ops
+    x = np.random.default_rng(8).standard_normal((2, 3, 7, 9)).astype(F)
+    _matches_onnxruntime(tmp_path, path, x)
+
+
+def test_an_opset_that_cannot_be_converted_is_refused_saying_why(tmp_path):
+    scale = numpy_helper.from_array(np.ones(8, F), "s")
+    path = _save(tmp_path, [helper.make_node("RMSNormalization", ["x", "s"], ["y"], name="rms")],
+                 [_x()], [_x(name="y")], [scale], opset=23)
+    with pytest.raises(CompileError) as err:
+        compile_to_folder(path, tmp_path / "out", PackageMeta("m"))
+    text = str(err.value)
+    assert "opset 23; supported are opsets 11 to 21, and converting it to 21 failed" in text
+    assert "No Previous Version of RMSNormalization exists" in text

@@ -20,15 +20,16 @@ FP32_TOLERANCE = 1e-4
 rng = np.random.default_rng()
 
 
-def graph(nodes, x_shape, y_shape, initializers, name):
+def graph(nodes, x_shape, y_shape, initializers, name, opset=17):
     return helper.make_model(
         helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)],
-                          [numpy_helper.from_array(v.astype(np.float32), k) for k, v in initializers.items()]),
-        opset_imports=[helper.make_opsetid("", 17)])
+                          [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in initializers.items()]),
+        opset_imports=[helper.make_opsetid("", opset)])
 
 
-def conv_model(n, c, h, w, co, k, stride=1, pad=0, dilation=1, groups=1, activation=None, residual=False):
+def conv_model(n, c, h, w, co, k, stride=1, pad=0, dilation=1, groups=1, activation=None, residual=False,
+               opset=17):
     nodes = [helper.make_node("Conv", ["x", "w", "b"], ["conv"], kernel_shape=[k, k], strides=[stride] * 2,
                               pads=[pad] * 4, dilations=[dilation] * 2, group=groups)]
     last = "conv"
@@ -44,7 +45,7 @@ def conv_model(n, c, h, w, co, k, stride=1, pad=0, dilation=1, groups=1, activat
     ow = (w + 2 * pad - dilation * (k - 1) - 1) // stride + 1
     inits = {"w": rng.standard_normal((co, c // groups, k, k)) / np.sqrt(c // groups * k * k),
              "b": rng.standard_normal(co)}
-    return graph(nodes, [n, c, h, w], [n, co, oh, ow], inits, "conv"), (n, c, h, w)
+    return graph(nodes, [n, c, h, w], [n, co, oh, ow], inits, "conv", opset), (n, c, h, w)
 
 
 CONV_CASES = {
@@ -347,7 +348,94 @@ TRANSPOSE_CASES = {
     "transpose 3-D then matmul": transpose_model((3, 11, 5), [0, 2, 1], after=9),
 }
 
-ALL_CASES = {**CONV_CASES, **POOL_CASES, **GEMM_CASES, **SE_CASES, **SE_UNFUSED_CASES, **TRANSPOSE_CASES}
+# Activations past the MobileNets' (ViTs' and ConvNeXts' GELU, ELU-family, Mish, ...), fused into
+# a conv's store, or on their own (the unary kernel) where nothing produces their input.
+ACTIVATION_CASES = {
+    "1x1 cin12 co10 gelu": conv_model(1, 12, 5, 7, 10, 1, activation=("Gelu", {}), opset=20),
+    "3x3 cin5 co9 gelu tanh": conv_model(1, 5, 6, 5, 9, 3, pad=1, activation=("Gelu", {"approximate": "tanh"}),
+                                         opset=20),
+    "1x1 cin9 co11 erf": conv_model(1, 9, 4, 7, 11, 1, activation=("Erf", {})),
+    "3x3 cin6 co7 elu batch2": conv_model(2, 6, 5, 5, 7, 3, pad=1, activation=("Elu", {"alpha": 0.7})),
+    "1x1 cin8 co8 selu": conv_model(1, 8, 5, 3, 8, 1, activation=("Selu", {})),
+    "1x1 cin7 co13 celu": conv_model(1, 7, 6, 5, 13, 1, activation=("Celu", {"alpha": 1.5})),
+    "dw 3x3 c12 softplus": conv_model(1, 12, 7, 6, 12, 3, pad=1, groups=12, activation=("Softplus", {})),
+    "1x1 cin20 co20 mish": conv_model(1, 20, 5, 5, 20, 1, activation=("Mish", {}), opset=18),
+    "1x1 cin7 co5 softsign": conv_model(1, 7, 3, 9, 5, 1, activation=("Softsign", {})),
+    "1x1 cin9 co6 exp": conv_model(1, 9, 4, 4, 6, 1, activation=("Exp", {})),
+    "abs then log then neg": (graph([helper.make_node("Abs", ["x"], ["a"]), helper.make_node("Log", ["a"], ["l"]),
+                                     helper.make_node("Neg", ["l"], ["y"])], [2, 3, 5, 7], [2, 3, 5, 7], {}, "log"),
+                              (2, 3, 5, 7)),
+}
+
+
+def layer_norm_model(x_shape, axis):
+    """LayerNormalization over the axes from `axis` on (a transformer's last axis, or C, H, W of
+    an NHWC image), with scale and bias."""
+    norm_shape = x_shape[axis:]
+    inits = {"scale": rng.standard_normal(norm_shape), "bias": rng.standard_normal(norm_shape)}
+    nodes = [helper.make_node("LayerNormalization", ["x", "scale", "bias"], ["y"], axis=axis, epsilon=1e-5)]
+    return graph(nodes, list(x_shape), list(x_shape), inits, "layer_norm"), tuple(x_shape)
+
+
+def split_prelu_max_model(n, c, h, w, first):
+    """Split the channels in two; PRelu (a slope per channel) on the first part, Max with a
+    constant on the other; Concat them back."""
+    inits = {"slope": rng.random((first, 1, 1)), "floor": np.array(0.25)}
+    nodes = [helper.make_node("Split", ["x", "sizes"], ["a", "b"], axis=1),
+             helper.make_node("PRelu", ["a", "slope"], ["pa"]), helper.make_node("Max", ["b", "floor"], ["mb"]),
+             helper.make_node("Concat", ["pa", "mb"], ["y"], axis=1)]
+    model = graph(nodes, [n, c, h, w], [n, c, h, w], inits, "split")
+    model.graph.initializer.append(numpy_helper.from_array(np.array([first, c - first], np.int64), "sizes"))
+    return model, (n, c, h, w)
+
+
+def gather_model(x_shape, axis, indices, after=None):
+    """Gather of constant indices along `axis`; `after` output columns: a Gemm reading it (a
+    transformer's class token x[:, 0] going to its head)."""
+    inits: dict = {}
+    out = list(x_shape[:axis]) + list(np.shape(indices)) + list(x_shape[axis + 1:])
+    nodes = [helper.make_node("Gather", ["x", "idx"], ["g" if after else "y"], axis=axis)]
+    if after:
+        inits = {"w": rng.standard_normal((out[-1], after)), "b": rng.standard_normal(after)}
+        nodes.append(helper.make_node("Gemm", ["g", "w", "b"], ["y"]))
+        out = out[:-1] + [after]
+    model = graph(nodes, list(x_shape), out, inits, "gather")
+    model.graph.initializer.append(numpy_helper.from_array(np.array(indices, np.int64), "idx"))
+    return model, tuple(x_shape)
+
+
+def expand_sum_model():
+    """Expand [2, 1, 6] to [2, 3, 6], then the Sum of it, a constant and it again."""
+    nodes = [helper.make_node("Expand", ["x", "shape"], ["e"]), helper.make_node("Sum", ["e", "c", "e"], ["y"])]
+    model = graph(nodes, [2, 1, 6], [2, 3, 6], {"c": rng.standard_normal((3, 6))}, "expand")
+    model.graph.initializer.append(numpy_helper.from_array(np.array([2, 3, 6], np.int64), "shape"))
+    return model, (2, 1, 6)
+
+
+def reduce_model(op, x_shape, axes, keepdims):
+    y = [1 if i in axes else d for i, d in enumerate(x_shape)] if keepdims else \
+        [d for i, d in enumerate(x_shape) if i not in axes]
+    return graph([helper.make_node(op, ["x"], ["y"], axes=axes, keepdims=keepdims)], list(x_shape), y, {}, op), \
+        tuple(x_shape)
+
+
+# Ops written as other package ops (LayerNormalization, LRN) or as views and copies (Split,
+# Gather, Expand), and the binary/reduce fns past add..pow and sum/mean.
+MORE_OP_CASES = {
+    "layer norm last axis [2,7,13]": layer_norm_model((2, 7, 13), -1),
+    "layer norm C,H,W of an image": layer_norm_model((2, 5, 4, 6), 1),
+    "lrn size 5 c10": (graph([helper.make_node("LRN", ["x"], ["y"], size=5, alpha=0.5, beta=0.75, bias=2.0)],
+                             [1, 10, 6, 7], [1, 10, 6, 7], {}, "lrn"), (1, 10, 6, 7)),
+    "split, prelu, max, concat": split_prelu_max_model(2, 12, 5, 6, 5),
+    "gather token then gemm": gather_model((2, 9, 16), 1, 0, after=10),
+    "gather channel runs": gather_model((1, 11, 5, 4), 1, [3, 4, 5, 0, 8]),
+    "gather every other row, 2-D indices": gather_model((3, 10, 4), 1, [[1, 3], [5, 7]]),
+    "expand then sum of three": expand_sum_model(),
+    "reduce max over channels": reduce_model("ReduceMax", (2, 6, 5, 7), [1], 0),
+    "reduce min over h,w": reduce_model("ReduceMin", (2, 6, 5, 7), [2, 3], 1),
+}
+
+ALL_CASES = {**CONV_CASES, **ACTIVATION_CASES, **MORE_OP_CASES, **POOL_CASES, **GEMM_CASES, **SE_CASES, **SE_UNFUSED_CASES, **TRANSPOSE_CASES}
 
 
 def plan(page, url: str, shape) -> dict:

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import onnx
+import onnx.version_converter
 from onnx import TensorProto
 
 from tessera.compiler.errors import CompileError, Problem
@@ -60,11 +61,11 @@ def opset_of(model: onnx.ModelProto) -> int:
 
 def validate(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
     """The model after ONNX shape inference; CompileError listing every problem found."""
-    opset = opset_of(model)
     problems: list[Problem] = []
-    if not MIN_OPSET <= opset <= MAX_OPSET:
-        problems.append(Problem(f"the model uses ONNX opset {opset}; supported are opsets "
-                                f"{MIN_OPSET} to {MAX_OPSET} (re-export it with one of those)"))
+    model, problem = _at_supported_opset(model)
+    if problem:
+        problems.append(problem)
+    opset = opset_of(model)
     for node in model.graph.node:
         name = node.name or (node.output[0] if node.output else "")
         if node.domain not in ONNX_DOMAINS:
@@ -98,6 +99,23 @@ def validate(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
         return onnx.shape_inference.infer_shapes(model, strict_mode=True)
     except Exception as exc:
         raise CompileError(label, [_inference_problem(str(exc), model, opset)]) from None
+
+
+def _at_supported_opset(model: onnx.ModelProto) -> tuple[onnx.ModelProto, Problem | None]:
+    """The model at an opset the compiler reads: as it is, or converted by ONNX's version
+    converter to the nearest one (opset 7-10 models of the older model zoos come up to 11, with
+    Upsample becoming Resize and so on; a newer export comes down to 21 where its ops allow)."""
+    opset = opset_of(model)
+    if MIN_OPSET <= opset <= MAX_OPSET:
+        return model, None
+    target = MIN_OPSET if opset < MIN_OPSET else MAX_OPSET
+    try:
+        return onnx.version_converter.convert_version(model, target), None
+    except Exception as exc:  # the converter raises bare RuntimeErrors/ValueErrors naming the op
+        reason = " ".join(str(exc).split()).rsplit("failed: ", 1)[-1][:200] or type(exc).__name__
+        return model, Problem(f"the model uses ONNX opset {opset}; supported are opsets {MIN_OPSET} "
+                              f"to {MAX_OPSET}, and converting it to {target} failed ({reason}); "
+                              "re-export it with one of those")
 
 
 def _inference_problem(message: str, model: onnx.ModelProto, opset: int) -> Problem:

@@ -9,6 +9,8 @@ rounded to float32 first, as the ONNX ops define them).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 F32 = np.float32
@@ -39,11 +41,40 @@ def apply_activation(x: np.ndarray, fn: str, p: dict) -> np.ndarray:
         # network's flat channels quantise variance + eps to 0, and fake_quant saturates inf)
         with np.errstate(divide="ignore"):
             return F32(1) / x
+    if fn in SIMPLE_UNARY:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return SIMPLE_UNARY[fn](x)
+    if fn == "elu":
+        return np.where(x > 0, x, F32(p["alpha"]) * np.expm1(np.minimum(x, 0)))
+    if fn == "celu":
+        alpha = F32(p["alpha"])
+        return np.maximum(x, 0) + np.minimum(0, alpha * np.expm1(np.minimum(x, 0) / alpha))
+    if fn == "selu":
+        return F32(p["gamma"]) * np.where(x > 0, x, F32(p["alpha"]) * np.expm1(np.minimum(x, 0)))
+    if fn == "gelu":
+        if p["approximate"] == "tanh":
+            return F32(0.5) * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + F32(0.044715) * x ** 3)))
+        return (F32(0.5) * x * (1 + _erf(x / np.sqrt(2)))).astype(x.dtype)
     if fn == "fake_quant":
         # x / scale rounded in float32, as QuantizeLinear computes it, so ties round alike
         q = np.clip(np.rint(x.astype(F32) / F32(p["scale"])) + p["zero_point"], p["qmin"], p["qmax"])
         return ((q - p["zero_point"]) * F32(p["scale"])).astype(x.dtype)
     raise ValueError(f"unknown activation {fn!r}")
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _softplus(x):
+    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+SIMPLE_UNARY = {
+    "exp": np.exp, "log": np.log, "neg": np.negative, "abs": np.abs,
+    "erf": lambda x: _erf(x).astype(x.dtype),
+    "softplus": _softplus, "softsign": lambda x: x / (1 + np.abs(x)),
+    "mish": lambda x: x * np.tanh(_softplus(x)),
+}
 
 
 def epilogue(y: np.ndarray, activations: list[dict]) -> np.ndarray:
@@ -113,7 +144,8 @@ def gemm(x, weight, bias, a, n_out, residual=None):
     return epilogue(y, a["activations"])
 
 
-BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power}
+BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power,
+          "max": np.maximum, "min": np.minimum, "prelu": lambda x, slope: np.where(x < 0, x * slope, x)}
 
 
 def binary(a_in, b_in, a):
@@ -208,9 +240,11 @@ def softmax(x, a):
     return e / e.sum(axis=axes, keepdims=True)
 
 
+REDUCE = {"mean": np.mean, "sum": np.sum, "max": np.max, "min": np.min}
+
+
 def reduce(x, a):
-    fn = np.mean if a["fn"] == "mean" else np.sum
-    return fn(x, axis=tuple(a["axes"]), keepdims=a["keepdims"])
+    return REDUCE[a["fn"]](x, axis=tuple(a["axes"]), keepdims=a["keepdims"])
 
 
 def slice_(x, a, out_shape):

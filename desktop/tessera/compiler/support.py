@@ -14,8 +14,11 @@ LOWERED = frozenset({
     "GlobalAveragePool", "GlobalMaxPool", "Pad", "Resize", "Upsample", "Concat", "Reshape",
     "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Softmax", "ReduceMean",
     "ReduceSum", "Identity", "Constant", "QuantizeLinear", "DequantizeLinear", "Cast",
+    "Exp", "Log", "Neg", "Abs", "Erf", "Gelu", "Elu", "Selu", "Celu", "Softplus", "Softsign",
+    "Mish", "PRelu", "Sum", "Mean", "Max", "Min", "Dropout", "Split", "Gather", "Expand",
+    "ReduceMax", "ReduceMin", "LayerNormalization", "LRN",
 })
 
-FOLD_ONLY = frozenset({"Shape", "Gather", "ConstantOfShape", "Range", "Size"})
+FOLD_ONLY = frozenset({"Shape", "ConstantOfShape", "Range", "Size"})
 
 SUPPORTED = LOWERED | FOLD_ONLY

@@ -12,7 +12,7 @@ export interface IoSpec {
   layout: string;
 }
 
-export interface Activation { fn: string; params?: Record<string, number | null> }
+export interface Activation { fn: string; params?: Record<string, number | string | null> }
 
 export interface OpSpec {
   op: string;

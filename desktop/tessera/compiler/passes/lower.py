@@ -27,8 +27,13 @@ class Unsupported(Exception):
 
 UNARY = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSigmoid": "hard_sigmoid",
          "HardSwish": "hard_swish", "LeakyRelu": "leaky_relu", "Sqrt": "sqrt",
-         "Reciprocal": "reciprocal", "Clip": "clip", "FakeQuant": "fake_quant"}
-BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow"}
+         "Reciprocal": "reciprocal", "Clip": "clip", "FakeQuant": "fake_quant", "Exp": "exp",
+         "Log": "log", "Neg": "neg", "Abs": "abs", "Erf": "erf", "Gelu": "gelu", "Elu": "elu",
+         "Selu": "selu", "Celu": "celu", "Softplus": "softplus", "Softsign": "softsign",
+         "Mish": "mish"}
+BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow", "PRelu": "prelu"}
+# Ops of any number of inputs, folded left pairwise into this binary fn (Mean: a sum, then / n).
+VARIADIC = {"Sum": "add", "Mean": "add", "Max": "max", "Min": "min"}
 
 
 def broadcast_dims(a: tuple, b: tuple) -> tuple:
@@ -192,21 +197,28 @@ class Lowerer:
         if isinstance(c, str) or c != cig * groups:
             raise Unsupported(f"input has {c} channels; the weight expects {cig * groups}")
         pads = self._window(node, (h, wd), (kh, kw), strides, dil)
+        self._conv2d(node, x, w, b, groups, strides, dil, pads, node.outputs[0])
+
+    def _conv2d(self, node: Node, x: Value, w: np.ndarray, b: np.ndarray | None, groups: int,
+                strides, dil, pads, out: str) -> str:
+        co, _, kh, kw = w.shape
+        n, c, h, wd = x.shape
+        owner = node.name if out == node.outputs[0] else out   # names the op and its weights
         if groups == 1:
             packed = weight_layouts.conv(w)
         elif groups == c == co:
             packed = weight_layouts.depthwise(w)
         else:
             packed = weight_layouts.grouped(w, groups)
-        weights = {"weight": self.weight(node.name, "weight", packed),
-                   "bias": self.weight(node.name, "bias", weight_layouts.vector(
+        weights = {"weight": self.weight(owner, "weight", packed),
+                   "bias": self.weight(owner, "bias", weight_layouts.vector(
                        b if b is not None else np.zeros(co, np.float32)))}
         oh = dims.sliding_out(h, dil[0] * (kh - 1) + 1, pads[0] + pads[2], strides[0])
         ow = dims.sliding_out(wd, dil[1] * (kw - 1) + 1, pads[1] + pads[3], strides[1])
         attrs = {"kernel": [kh, kw], "stride": list(strides), "pads": pads, "dilation": list(dil),
                  "groups": groups, "activations": [], "residual": False}
-        self.emit("conv2d", [self.in_layout(x.name, NHWC)], node.outputs[0], (n, co, oh, ow), NHWC,
-                  node.name, attrs, weights)
+        return self.emit("conv2d", [self.in_layout(x.name, NHWC)], out, (n, co, oh, ow), NHWC,
+                         owner, attrs, weights)
 
     def rule_ConvTranspose(self, node: Node):
         x = self.image(node.inputs[0])
@@ -321,8 +333,20 @@ class Lowerer:
             "leaky_relu": lambda: {"alpha": a.get("alpha", 0.01)},
             "clip": lambda: self._clip_bounds(node),
             "fake_quant": lambda: dict(a),
+            "elu": lambda: {"alpha": a.get("alpha", 1.0)},
+            "celu": lambda: {"alpha": a.get("alpha", 1.0)},
+            "selu": lambda: {"alpha": a.get("alpha", 1.67326319217681884765625),
+                             "gamma": a.get("gamma", 1.05070102214813232421875)},
+            "gelu": lambda: {"approximate": self._gelu_form(a)},
         }.get(fn, dict)()
         self._unary(node, fn, params, node.inputs[0], node.outputs[0])
+
+    @staticmethod
+    def _gelu_form(attrs: dict) -> str:
+        form = attrs.get("approximate", "none")
+        if form not in ("none", "tanh"):
+            raise Unsupported(f"Gelu approximate={form!r} is not supported (none, tanh are)")
+        return form
 
     def _clip_bounds(self, node: Node) -> dict:
         """{"min", "max"}; None where there is no bound (JSON has no infinity)."""
@@ -332,6 +356,8 @@ class Lowerer:
 
     rule_Relu = rule_Sigmoid = rule_Tanh = rule_HardSigmoid = rule_HardSwish = _unary_rule
     rule_LeakyRelu = rule_Sqrt = rule_Reciprocal = rule_Clip = rule_FakeQuant = _unary_rule
+    rule_Exp = rule_Log = rule_Neg = rule_Abs = rule_Erf = rule_Gelu = rule_Elu = _unary_rule
+    rule_Selu = rule_Celu = rule_Softplus = rule_Softsign = rule_Mish = _unary_rule
 
     def _binary(self, node: Node, fn: str, operands: list, out: str) -> str:
         """operands: tensor names or constant arrays (at most one constant)."""
@@ -371,7 +397,32 @@ class Lowerer:
             raise Unsupported("both operands are constants (constant folding should have removed it)")
         self._binary(node, BINARY[node.op], list(node.inputs), node.outputs[0])
 
-    rule_Add = rule_Sub = rule_Mul = rule_Div = rule_Pow = _binary_rule
+    rule_Add = rule_Sub = rule_Mul = rule_Div = rule_Pow = rule_PRelu = _binary_rule
+
+    def _variadic_rule(self, node: Node):
+        operands = [i for i in node.inputs if i]
+        if sum(o in self.src.constants for o in operands) > 1:
+            raise Unsupported(f"{node.op} of more than one constant operand is not supported")
+        if len(operands) == 1:
+            return self.rule_Identity(node)
+        fn, mean = VARIADIC[node.op], node.op == "Mean"
+        acc = operands[0]
+        for i, other in enumerate(operands[1:], 2):
+            last = i == len(operands) and not mean
+            acc = self._binary(node, fn, [acc, other], node.outputs[0] if last else self.fresh(f"{node.name}:{i}"))
+        if mean:
+            self._binary(node, "div", [acc, np.float32(len(operands))], node.outputs[0])
+
+    rule_Sum = rule_Mean = rule_Max = rule_Min = _variadic_rule
+
+    def rule_Dropout(self, node: Node):
+        """Inference: the identity. Its mask (training only in effect) is not computed."""
+        if len(node.outputs) > 1 and node.outputs[1]:
+            raise Unsupported("Dropout's mask output is not supported")
+        training = self.need_const(node, 2, "training_mode")
+        if training is not None and bool(training.reshape(-1)[0]):
+            raise Unsupported("training-mode Dropout is not supported")
+        self.rule_Identity(node)
 
     def rule_BatchNormalization(self, node: Node):
         if node.attrs.get("training_mode", 0) or len(node.outputs) > 1:
@@ -524,10 +575,98 @@ class Lowerer:
                   {"axis": physical_axis(first.perm, axis)})
 
     def _reshape_to(self, node: Node, shape: tuple, out: str | None = None):
+        self._reshape(node, node.inputs[0], shape, out or node.outputs[0])
+
+    def _reshape(self, node: Node, name: str, shape: tuple, out: str) -> str:
+        src = self.in_layout(self.act(name).name, plain(len(self.values[name].shape)))
+        return self.emit("reshape", [src], out, shape, plain(len(shape)),
+                         node.name if out == node.outputs[0] else out, {"shape": list(shape)})
+
+    def _slice(self, node: Node, name: str, axis: int, start: int, count: int, step: int, out: str) -> str:
+        """``count`` elements of logical ``axis`` from ``start`` by ``step``, in ``name``'s layout."""
+        x = self.values[name]
+        shape = tuple(count if i == axis else d for i, d in enumerate(x.shape))
+        starts = [start if p == axis else 0 for p in x.perm]
+        steps = [step if p == axis else 1 for p in x.perm]
+        return self.emit("slice", [name], out, shape, x.perm, node.name if out == node.outputs[0] else out,
+                         {"starts": starts, "steps": steps})
+
+    def _static_axis(self, x: Value, axis: int, op: str) -> int:
+        d = x.shape[axis]
+        if not isinstance(d, int):
+            raise Unsupported(f"{op} along the symbolic axis {d!r} is not supported")
+        return d
+
+    def rule_Split(self, node: Node):
         x = self.act(node.inputs[0])
-        src = self.in_layout(x.name, plain(len(x.shape)))
-        self.emit("reshape", [src], out or node.outputs[0], shape, plain(len(shape)), node.name,
-                  {"shape": list(shape)})
+        axis = node.attrs.get("axis", 0) % len(x.shape)
+        d = self._static_axis(x, axis, "Split")
+        sizes = self.need_const(node, 1, "split") if len(node.inputs) > 1 else None
+        sizes = [int(v) for v in sizes] if sizes is not None else node.attrs.get("split")
+        if sizes is None:
+            parts = node.attrs.get("num_outputs", len(node.outputs))
+            each = -(-d // parts)
+            sizes = [min(each, d - i * each) for i in range(parts)]
+            if "num_outputs" not in node.attrs and d % parts:
+                raise Unsupported(f"{d} elements don't split evenly into {parts} outputs")
+        if sum(sizes) != d or len(sizes) != len(node.outputs) or min(sizes) < 0:
+            raise Unsupported(f"split sizes {list(sizes)} don't cover the axis of {d} "
+                              f"in {len(node.outputs)} outputs")
+        start = 0
+        for size, out in zip(sizes, node.outputs):
+            if out:
+                self._slice(node, x.name, axis, start, size, 1, out)
+            start += size
+
+    def rule_Gather(self, node: Node):
+        """Constant indices along one axis of an activation: a strided slice when they step
+        evenly (a class token x[:, 0], every other channel), else the concatenation of their
+        runs of consecutive indices, then a free reshape to the indices' shape."""
+        x = self.act(node.inputs[0])
+        indices = self.need_const(node, 1, "the indices")
+        rank = len(x.shape)
+        axis = node.attrs.get("axis", 0) % rank
+        d = self._static_axis(x, axis, "Gather")
+        flat = [int(i) for i in indices.reshape(-1)]
+        if any(not -d <= i < d for i in flat):
+            raise Unsupported(f"an index is outside the axis of {d} elements")
+        flat = [i % d for i in flat]
+        if not flat:
+            raise Unsupported("Gather with no indices is not supported")
+        shape = x.shape[:axis] + tuple(indices.shape) + x.shape[axis + 1:]
+        direct = indices.ndim == 1
+        taken = node.outputs[0] if direct else self.fresh(f"{node.name}:taken")
+        step = flat[1] - flat[0] if len(flat) > 1 else 1
+        if step and flat == list(range(flat[0], flat[0] + step * len(flat), step)):
+            self._slice(node, x.name, axis, flat[0], len(flat), step, taken)
+        else:
+            runs = [[flat[0]]]
+            for i in flat[1:]:
+                if i == runs[-1][-1] + 1:
+                    runs[-1].append(i)
+                else:
+                    runs.append([i])
+            if len(runs) > MAX_CONCAT_PARTS:
+                raise Unsupported(f"Gather of {len(runs)} separate runs of indices is not supported "
+                                  f"(at most {MAX_CONCAT_PARTS})")
+            parts = [self._slice(node, x.name, axis, r[0], len(r), 1, self.fresh(f"{node.name}:run"))
+                     for r in runs]
+            self.emit("concat", parts, taken, x.shape[:axis] + (len(flat),) + x.shape[axis + 1:], x.perm,
+                      node.name if direct else taken, {"axis": physical_axis(x.perm, axis)})
+        if not direct:
+            self._reshape(node, taken, shape, node.outputs[0])
+
+    def rule_Expand(self, node: Node):
+        """x times ones of the target shape: numpy broadcasting is Expand's."""
+        x = self.act(node.inputs[0])
+        target = [int(v) for v in self.need_const(node, 1, "the target shape")]
+        rank = max(len(target), len(x.shape))
+        have = (1,) * (rank - len(x.shape)) + tuple(x.shape)
+        want = [1] * (rank - len(target)) + target
+        ones = np.ones([w if h == 1 else 1 for h, w in zip(have, want)], np.float32)
+        if ones.size == 1 and rank == len(x.shape):
+            return self.rule_Identity(node)
+        self._binary(node, "mul", [node.inputs[0], ones], node.outputs[0])
 
     def rule_Reshape(self, node: Node):
         x = self.act(node.inputs[0])
@@ -637,8 +776,14 @@ class Lowerer:
             if node.attrs.get("noop_with_empty_axes", 0):
                 return self.rule_Identity(node)
             axes = list(range(rank))
+        self._reduce_op(node, x.name, fn, axes, node.attrs.get("keepdims", 1), node.outputs[0])
+
+    def _reduce_op(self, node: Node, name: str, fn: str, axes, keep, out: str) -> str:
+        x = self.values[name]
+        rank = len(x.shape)
         axes = sorted(a % rank for a in axes)
-        keep = node.attrs.get("keepdims", 1)
+        if fn in ("max", "min") and any(x.shape[a] == 0 for a in axes):
+            raise Unsupported(f"Reduce{fn.title()} over an empty axis is not supported")
         shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape)) if keep else \
             tuple(d for i, d in enumerate(x.shape) if i not in axes)
         if keep:
@@ -647,7 +792,8 @@ class Lowerer:
             remaining = [p for p in x.perm if p not in axes]
             perm = tuple(sorted(remaining).index(p) for p in remaining)
         attrs = {"fn": fn, "axes": sorted(physical_axis(x.perm, a) for a in axes), "keepdims": bool(keep)}
-        self.emit("reduce", [x.name], node.outputs[0], shape, perm, node.name, attrs)
+        return self.emit("reduce", [x.name], out, shape, perm, node.name if out == node.outputs[0] else out,
+                         attrs)
 
     def rule_ReduceMean(self, node: Node):
         self._reduce(node, "mean")
@@ -655,12 +801,63 @@ class Lowerer:
     def rule_ReduceSum(self, node: Node):
         self._reduce(node, "sum")
 
+    def rule_ReduceMax(self, node: Node):
+        self._reduce(node, "max")
+
+    def rule_ReduceMin(self, node: Node):
+        self._reduce(node, "min")
+
+    # -- normalisations written as the ops above -----------------------------------------------
+    def rule_LayerNormalization(self, node: Node):
+        """(x - mean) / sqrt(var + epsilon) * scale + bias over the axes from ``axis`` on; its
+        optional Mean and InvStdDev outputs are the intermediate tensors of those names."""
+        x = self.act(node.inputs[0])
+        rank = len(x.shape)
+        axes = list(range(node.attrs.get("axis", -1) % rank, rank))
+        outs = list(node.outputs) + [""] * (3 - len(node.outputs))
+        name = lambda i, hint: outs[i] or self.fresh(f"{node.name}:{hint}")  # noqa: E731
+        mean = self._reduce_op(node, x.name, "mean", axes, 1, name(1, "mean"))
+        centred = self._binary(node, "sub", [x.name, mean], self.fresh(f"{node.name}:centred"))
+        square = self._binary(node, "mul", [centred, centred], self.fresh(f"{node.name}:square"))
+        var = self._reduce_op(node, square, "mean", axes, 1, self.fresh(f"{node.name}:var"))
+        shifted = self._binary(node, "add", [var, np.float32(node.attrs.get("epsilon", 1e-5))],
+                               self.fresh(f"{node.name}:var+eps"))
+        root = self._unary(node, "sqrt", {}, shifted, self.fresh(f"{node.name}:std"))
+        inv = self._unary(node, "reciprocal", {}, root, name(2, "inv_std"))
+        normed = self._binary(node, "mul", [centred, inv], self.fresh(f"{node.name}:normed")
+                              if len(node.inputs) > 1 else outs[0])
+        bias = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else None
+        scaled = self._binary(node, "mul", [normed, node.inputs[1]],
+                              self.fresh(f"{node.name}:scaled") if bias else outs[0])
+        if bias:
+            self._binary(node, "add", [scaled, bias], outs[0])
+
+    def rule_LRN(self, node: Node):
+        """x / (bias + alpha/size · Σ x² over a window of channels)^beta: the windowed sum of
+        squares is a 1×1 conv with a banded weight, so no kernel of its own."""
+        x = self.image(node.inputs[0])
+        c = x.shape[1]
+        if not isinstance(c, int):
+            raise Unsupported("LRN over a symbolic number of channels is not supported")
+        size = node.attrs["size"]
+        alpha, beta = node.attrs.get("alpha", 1e-4), node.attrs.get("beta", 0.75)
+        lo, hi = (size - 1) // 2, -(-(size - 1) // 2)
+        band = np.array([[-lo <= ci - co <= hi for ci in range(c)] for co in range(c)], np.float32)
+        window = (band * np.float32(alpha / size)).reshape(c, c, 1, 1)
+        square = self._binary(node, "mul", [x.name, x.name], self.fresh(f"{node.name}:square"))
+        total = self._conv2d(node, self.values[square], window,
+                             np.full(c, node.attrs.get("bias", 1.0), np.float32), 1, [1, 1], [1, 1],
+                             [0, 0, 0, 0], self.fresh(f"{node.name}:window"))
+        scale = self._binary(node, "pow", [total, np.float32(beta)], self.fresh(f"{node.name}:scale"))
+        self._binary(node, "div", [x.name, scale], node.outputs[0])
+
 
 def _rational(scale: float) -> tuple[int, int]:
     f = Fraction(float(np.float32(scale)))
     return f.numerator, f.denominator
 
 
+MAX_CONCAT_PARTS = 4      # runs of indices a Gather may concatenate (each one a binding)
 LAYOUT_FREE = frozenset({"Identity", "Cast", "FakeQuant", "Pad", "Resize", "Upsample"})
 
 

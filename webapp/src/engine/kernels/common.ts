@@ -123,7 +123,8 @@ fn w4_${name}(i: u32) -> vec4<f32> { let p = ${name}[i]; return vec4<f32>(unpack
 fn w1_${name}(i: u32) -> f32 { return unpack2x16float(${name}[i / 4u][(i / 2u) % 2u])[i % 2u]; }`;
 }
 
-const param = (a: Activation, key: string) => a.params?.[key] ?? null;
+// A numeric parameter (null where JSON has none, e.g. an unbounded clip); gelu's `approximate` is a string.
+const param = (a: Activation, key: string) => (a.params?.[key] ?? null) as number | null;
 
 /** WGSL statements applying the manifest's activation list, in order, to the vec4 `v`. */
 export function activationCode(acts: Activation[] | undefined, v: string): string {
@@ -151,9 +152,54 @@ export function activationCode(acts: Activation[] | undefined, v: string): strin
         return `${v} = (clamp(round(${v} / ${s}) + ${zp}, vec4<f32>(${f32(param(a, 'qmin')!)}), `
           + `vec4<f32>(${f32(param(a, 'qmax')!)})) - ${zp}) * ${s};`;
       }
+      case 'exp': return `${v} = exp(${v});`;
+      case 'log': return `${v} = log4(${v});`;
+      case 'neg': return `${v} = -${v};`;
+      case 'abs': return `${v} = abs(${v});`;
+      case 'erf': return `${v} = erf4(${v});`;
+      case 'gelu': return a.params?.approximate === 'tanh'
+        ? `${v} = 0.5 * ${v} * (1.0 + tanh(clamp(0.7978845608028654 * (${v} + 0.044715 * ${v} * ${v} * ${v}), `
+          + `vec4<f32>(-15.0), vec4<f32>(15.0))));`
+        : `${v} = 0.5 * ${v} * (1.0 + erf4(${v} * 0.7071067811865476));`;
+      case 'elu': return `${v} = select(${f32(param(a, 'alpha')!)} * (exp(min(${v}, vec4<f32>(0.0))) - 1.0), ${v}, ${v} > vec4<f32>(0.0));`;
+      case 'celu': {
+        const alpha = f32(param(a, 'alpha')!);
+        return `${v} = max(${v}, vec4<f32>(0.0)) + min(vec4<f32>(0.0), ${alpha} * (exp(min(${v}, vec4<f32>(0.0)) / ${alpha}) - 1.0));`;
+      }
+      case 'selu': return `${v} = ${f32(param(a, 'gamma')!)} * select(${f32(param(a, 'alpha')!)} * (exp(min(${v}, vec4<f32>(0.0))) - 1.0), ${v}, ${v} > vec4<f32>(0.0));`;
+      case 'softplus': return `${v} = softplus4(${v});`;
+      case 'softsign': return `${v} = ${v} / (1.0 + abs(${v}));`;
+      case 'mish': return `${v} = ${v} * tanh(clamp(softplus4(${v}), vec4<f32>(-15.0), vec4<f32>(15.0)));`;
       default: throw new UnsupportedOpError(`unsupported activation ${a.fn}`);
     }
   }).join('\n    ');
+}
+
+// Module-scope WGSL that activationCode's output may call. WGSL has no erf: erf4 is 1 − erfc
+// with erfc by its Chebyshev fit (Numerical Recipes' erfcc, fractional error below 1.2e-7), so
+// erf is within ~1.2e-7 of exact everywhere. softplus4 never overflows: max(x, 0) + log(1 + e^-|x|).
+const ACTIVATION_HELPERS = `
+fn erf4(x: vec4<f32>) -> vec4<f32> {
+  let z = abs(x);
+  let t = 1.0 / (1.0 + 0.5 * z);
+  let p = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806
+    + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+  return sign(x) * (1.0 - t * exp(p - z * z));
+}
+fn log4(x: vec4<f32>) -> vec4<f32> {
+  // log(±0) = -inf as ONNX says (some devices give log of the smallest normal instead); the
+  // infinity is made at run time, since a WGSL constant can't be one.
+  let lowest = abs(x) * 0.0 + ${F32_LOWEST};
+  return select(log(x), lowest * 2.0, x == vec4<f32>(0.0));
+}
+fn softplus4(x: vec4<f32>) -> vec4<f32> {
+  return max(x, vec4<f32>(0.0)) + log(1.0 + exp(-abs(x)));
+}`;
+
+/** The dispatch with the activation helpers appended when its source calls one: any kernel
+ *  that applies activations may, and only those that do carry them. */
+export function withActivationHelpers(d: KernelDispatch): KernelDispatch {
+  return /\b(erf4|log4|softplus4)\(/.test(d.source) ? { ...d, source: d.source + ACTIVATION_HELPERS } : d;
 }
 
 /** The model uses something the engine has no kernel for: callers fall back to wasm. */

@@ -1,4 +1,4 @@
-// binary {fn: add|sub|mul|div|pow, constant_operand, activations} with numpy broadcasting over
+// binary {fn: add|sub|mul|div|pow|max|min|prelu, constant_operand, activations} with numpy broadcasting over
 // physical shapes, and unary {fn, params} (an activation function on its own). One thread per
 // output element; when every operand's innermost axis is either the output's (a multiple of 4)
 // or 1, a thread does a vec4 of that axis (the residual adds and per-channel constants of
@@ -16,6 +16,9 @@ const BINARY: Record<string, (a: string, b: string) => string> = {
   mul: (a, b) => `${a} * ${b}`,
   div: (a, b) => `${a} / ${b}`,
   pow: (a, b) => `signed_pow(${a}, ${b})`,
+  max: (a, b) => `max(${a}, ${b})`,
+  min: (a, b) => `min(${a}, ${b})`,
+  prelu: (a, b) => `select(${a}, ${a} * ${b}, ${a} < vec4<f32>(0.0))`,
 };
 
 // WGSL's pow is undefined for a negative base; ONNX (C's pow) gives ±|a|^b for an integer b,

@@ -13,7 +13,7 @@ import { resize } from './resize';
 import { reduce, softmax } from './softmax_reduce';
 import { squeezeExcite, squeezeExciteGate } from './squeeze_excite';
 import { slice, transpose } from './transpose';
-import { UnsupportedOpError, type ChannelSums, type KernelDispatch, type KernelGenerator, type OpContext } from './common';
+import { UnsupportedOpError, withActivationHelpers, type ChannelSums, type KernelDispatch, type KernelGenerator, type OpContext } from './common';
 import type { Manifest, OpSpec } from '../manifest';
 
 const GENERATORS: Record<string, KernelGenerator> = {
@@ -58,7 +58,7 @@ export function checkSupported(manifest: Manifest): void {
 }
 
 export function opDispatches(op: OpSpec, manifest: Manifest, ctx: OpContext): KernelDispatch[] {
-  return generatorFor(op, manifest)!(op, ctx);
+  return generatorFor(op, manifest)!(op, ctx).map(withActivationHelpers);
 }
 
 /** The depthwise convs whose output a squeeze-excite gate reads (vec4 channel rows): each also
