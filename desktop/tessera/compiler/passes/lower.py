@@ -77,10 +77,18 @@ class Lowerer:
         return value
 
     def act(self, name: str) -> Value:
+        if name in self.values:
+            return self.values[name]
         if name in self.src.constants:
-            raise Unsupported(f"constant tensor {name!r} used as an activation input is not supported")
-        if name not in self.values:
-            raise Unsupported(f"input {name!r} has no known shape")
+            return self._materialised(name)
+        raise Unsupported(f"input {name!r} has no known shape")
+
+    def _materialised(self, name: str) -> Value:
+        """A constant read where an op takes a tensor (a class token concatenated to the patch
+        embeddings, a stored matrix multiplied from the left): a ``constant`` op writes it."""
+        array = np.asarray(self.src.constants[name], np.float32)
+        weights = {"value": self.weight(name, "value", weight_layouts.broadcast(array))}
+        self.emit("constant", [], name, array.shape, plain(array.ndim), name, {}, weights)
         return self.values[name]
 
     def weight(self, node_name: str, role: str, packed: tuple[np.ndarray, str]) -> str:

@@ -2,7 +2,7 @@
 // physical shapes, and unary {fn, params} (an activation function on its own). One thread per
 // output element; when every operand's innermost axis is either the output's (a multiple of 4)
 // or 1, a thread does a vec4 of that axis (the residual adds and per-channel constants of
-// NHWC tensors), else one element.
+// NHWC tensors), else one element. constant {} is the copy of its weight into its tensor.
 
 import { activationCode, elementIndex, ENTRY_PARAMS, prod, u32, weightDecl,
   type Arg, type KernelDispatch, type OpContext } from './common';
@@ -90,6 +90,12 @@ export function binary(op: OpSpec, ctx: OpContext): KernelDispatch[] {
     operands.splice(a.constant_operand, 0, weightOperand(slice, ctx.weightShape(slice), ctx.precision, 'operand'));
   }
   return elementwise(op, ctx, operands, ([x, y]) => fn(x, y), a.fn === 'pow' ? SIGNED_POW : '');
+}
+
+/** constant: writes its weight `value` (the tensor's own shape) into the tensor. */
+export function constant(op: OpSpec, ctx: OpContext): KernelDispatch[] {
+  const slice = op.weights.value;
+  return elementwise(op, ctx, [weightOperand(slice, ctx.weightShape(slice), ctx.precision, 'value')], ([x]) => x);
 }
 
 export function unary(op: OpSpec, ctx: OpContext): KernelDispatch[] {

@@ -4,9 +4,10 @@ import { concat } from './concat';
 import { conv2dGemm } from './conv2d';
 import { convTranspose2d } from './conv_transpose2d';
 import { channelSumLayout, depthwiseConv2d } from './depthwise';
-import { binary, unary } from './elementwise';
+import { binary, constant, unary } from './elementwise';
 import { gemm } from './gemm';
 import { instanceNorm } from './instance_norm';
+import { matmul } from './matmul';
 import { pad } from './pad';
 import { globalPool, pool } from './pool';
 import { resize } from './resize';
@@ -18,6 +19,7 @@ import type { Manifest, OpSpec } from '../manifest';
 
 const GENERATORS: Record<string, KernelGenerator> = {
   gemm,
+  matmul,
   pool,
   global_pool: globalPool,
   squeeze_excite: squeezeExcite,
@@ -27,6 +29,7 @@ const GENERATORS: Record<string, KernelGenerator> = {
   resize,
   binary,
   unary,
+  constant,
   conv_transpose2d: convTranspose2d,
   transpose,
   slice,
