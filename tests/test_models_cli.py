@@ -11,6 +11,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from tessera import cli, models
+from tessera.compiler.package import IMAGENET, default_preprocess
 
 
 def tiny_classifier(path, classes: int = 3):
@@ -42,6 +43,9 @@ def test_import_list_remove(tmp_path, data_dir, capsys):
     assert {"manifest.json", "model.json", "source.onnx", "labels.json"} <= {f.name for f in folder.iterdir()}
     page = json.loads((folder / "model.json").read_text())
     assert page["source"] == "source.onnx" and page["input"]["shape"] == [1, 3, 8, 8]
+    # The file says nothing of its preprocessing: the engine and wasm both get ImageNet's at 8×8.
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["preprocess"] == page["preprocess"] == {"resize": 9, "crop": 8, **IMAGENET}
 
     assert cli.main(["models", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -73,3 +77,13 @@ def test_a_taken_name_is_refused(tmp_path, data_dir, capsys):
     source = tiny_classifier(tmp_path / "tiny.onnx")
     assert cli.main(["models", "import", str(source), "--name", "mobilenet-v2"]) == cli.EXIT_ERROR
     assert "already installed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("shape, side", [
+    ([1, 3, 224, 224], 224), (["N", 3, 96, 96], 96), (["N", 3, "H", "W"], 224),   # NCHW: fixed, free
+    ([1, 160, 160, 3], 160), (["N", "H", "W", 3], 224),                           # NHWC
+    ([1, 3, 224, 320], None), ([1, 1, 28, 28], None), ([1, 3, 224], None),        # can't take a photo
+])
+def test_an_imported_classifier_assumes_imagenet_preprocessing_for_a_square_rgb_input(shape, side):
+    expected = None if side is None else {"resize": side * 8 // 7, "crop": side, **IMAGENET}
+    assert default_preprocess(shape) == expected

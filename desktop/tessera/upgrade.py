@@ -102,7 +102,8 @@ def _recompile_stale_models(models_dir: Path, report: UpgradeReport) -> None:
 
 
 def _recompile(package: Path) -> None:
-    """Compile ``package`` again from its source ONNX, keeping its name, title, task and labels."""
+    """Compile ``package`` again from its source ONNX, keeping its name, title, task, labels and
+    preprocessing."""
     from tessera.compiler.library import compile_in_place
     from tessera.compiler.package import PackageMeta
 
@@ -114,5 +115,6 @@ def _recompile(package: Path) -> None:
     if manifest.get("labels"):
         labels = json.loads((package / manifest["labels"]).read_text(encoding="utf-8"))
     meta = PackageMeta(name=manifest["name"], title=manifest.get("title", ""),
-                       task=manifest.get("task", "classify"), labels=manifest.get("labels"))
+                       task=manifest.get("task", "classify"), labels=manifest.get("labels"),
+                       preprocess=manifest.get("preprocess"))
     compile_in_place(source, package, meta, labels)

@@ -5,9 +5,8 @@ filesystem) and renamed into place only when complete, so a listing never sees a
 import; a failed compile leaves nothing behind.
 
 Beside the package, ``model.json`` describes the model to today's page, which runs the source
-ONNX (``manifest.source``) on onnxruntime-web. An imported file carries no preprocessing, so a
-classifier is assumed to take ImageNet-normalised RGB at its input size (resize to 8/7 of it,
-centre crop); docs/model-package.md says so.
+ONNX (``manifest.source``) on onnxruntime-web, with the manifest's preprocessing (for an
+imported classifier, the default that package.default_preprocess assumes).
 """
 
 from __future__ import annotations
@@ -21,17 +20,13 @@ from tessera.compiler.errors import CompileError, Problem
 from tessera.compiler.package import MANIFEST, PackageMeta
 from tessera.compiler.pipeline import compile_to_folder
 
-IMAGENET = {"mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375]}
 PAGE_META = "model.json"
 
 
 def page_meta(manifest: dict) -> dict:
     """The page's model.json for a package (see webapp/src/engine/model.ts)."""
     first, out = manifest["inputs"][0], manifest["outputs"][0]
-    side = first["shape"][-1]
-    preprocess = None
-    if manifest["task"] == "classify" and isinstance(side, int):
-        preprocess = {"resize": side * 8 // 7, "crop": side, **IMAGENET}
+    preprocess = manifest["preprocess"] if manifest["task"] == "classify" else None
     return {"format": 1, "name": manifest["name"], "title": manifest["title"],
             "task": manifest["task"], "source": manifest["source"], "labels": manifest["labels"],
             "input": {"name": first["name"], "shape": first["shape"], "layout": "NCHW"},

@@ -44,13 +44,38 @@ def _io(graph: Graph, name: str) -> dict:
             "physical_shape": list(v.physical_shape)}
 
 
+# torchvision's convention, which most exported classifiers follow: RGB, ImageNet mean and std
+# (0..255 units), the short side resized to 8/7 of the input size, then a centre crop.
+IMAGENET = {"mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375]}
+SYMBOLIC_INPUT_SIDE = 224     # the crop for a classifier whose H and W are free
+
+
+def default_preprocess(shape: list) -> dict | None:
+    """The preprocessing assumed for a classifier whose file says none (an imported ONNX file):
+    for a square RGB image input, NCHW or NHWC, of a fixed side or free H and W; None for any
+    other input (the model then takes tensors only)."""
+    if len(shape) != 4 or 3 not in (shape[1], shape[3]):
+        return None
+    h, w = shape[2:] if shape[1] == 3 else shape[1:3]
+    if isinstance(h, str) and isinstance(w, str):
+        side = SYMBOLIC_INPUT_SIDE
+    elif isinstance(h, int) and h == w:
+        side = h
+    else:
+        return None
+    return {"resize": side * 8 // 7, "crop": side, **IMAGENET}
+
+
 def build_manifest(graph: Graph, plan: MemoryPlan, meta: PackageMeta, slices: dict) -> dict:
     symbols = sorted({s for n in graph.inputs for d in graph.values[n].shape
                       if isinstance(d, str) for s in [d]})
+    preprocess = meta.preprocess
+    if preprocess is None and meta.task == "classify":
+        preprocess = default_preprocess(list(graph.values[graph.inputs[0]].shape))
     return {
         "format": FORMAT, "version": VERSION,
         "name": meta.name, "title": meta.title or meta.name, "task": meta.task,
-        "source": meta.source, "labels": meta.labels, "preprocess": meta.preprocess,
+        "source": meta.source, "labels": meta.labels, "preprocess": preprocess,
         **meta.extra,
         "symbols": symbols,
         "inputs": [_io(graph, n) for n in graph.inputs],
