@@ -165,3 +165,24 @@ def test_stopping_tessera_stops_its_browser(webapp_dist, bundled_models, tmp_pat
     while _browsers_with(str(tmp_path)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _browsers_with(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize("backend", ["webgpu", "wasm"])
+def test_an_imported_classifier_classifies_photos(run_cli, tmp_path, backend):
+    """An ONNX file says nothing of its preprocessing: the import assumes ImageNet's, and both
+    backends turn photos into the model's input with it. The file is at the IR version today's
+    onnx writes (14), past what onnxruntime-web reads: the wasm backend gets it restamped."""
+    from tests.test_models_cli import tiny_classifier
+
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps(["cat", "dog", "fox"]))
+    r = run_cli("models", "import", str(tiny_classifier(tmp_path / "tiny.onnx")), "--name", "tiny",
+                "--labels", str(labels))
+    assert r.returncode == 0, r.stderr
+    r = run_cli("classify", str(SAMPLES / "chelsea.jpg"), str(SAMPLES / "rocket.jpg"), "--model", "tiny",
+                "--backend", backend, "--json", "--top", "3")
+    assert r.returncode == 0, r.stderr
+    for row in json_lines(r.stdout).values():
+        assert row["ok"] and row["backend"] == backend, row
+        assert sorted(p["label"] for p in row["top"]) == ["cat", "dog", "fox"]
+        assert abs(sum(p["score"] for p in row["top"]) - 1) < 1e-4

@@ -17,11 +17,17 @@ from tessera.compiler.errors import CompileError, Problem
 from tessera.compiler.support import MAX_OPSET, MIN_OPSET, SUPPORTED
 
 ONNX_DOMAINS = ("", "ai.onnx")
+# The newest ONNX IR version the wasm fallback's onnxruntime-web (webapp/package.json, 1.30)
+# reads. A newer file (onnx ≥ 1.20 writes 14 by default even for a plain float model) is kept
+# for it restamped at this version: the IR versions since changed nothing a float32 image
+# model of opsets 11-21 uses, and onnxruntime-web would otherwise refuse the whole file.
+WASM_MAX_IR_VERSION = 13
 
 
 def read_model(path: Path) -> tuple[onnx.ModelProto, bytes]:
     """The model with its external data loaded, and a self-contained copy of the file's bytes
-    (for the wasm fallback); CompileError if the file can't be read."""
+    (for the wasm fallback) at an IR version onnxruntime-web reads; CompileError if the file
+    can't be read."""
     path = Path(path)
     label = path.name
     try:
@@ -39,9 +45,15 @@ def read_model(path: Path) -> tuple[onnx.ModelProto, bytes]:
     if missing:
         raise CompileError(label, [Problem(f"external data file {m!r} is missing (expected beside "
                                            f"{label})") for m in missing])
+    restamp = model.ir_version > WASM_MAX_IR_VERSION
     if any(True for _ in _external_tensors(model)):
         onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
-        data = model.SerializeToString()
+        restamp = True
+    if restamp:
+        kept = onnx.ModelProto()
+        kept.CopyFrom(model)
+        kept.ir_version = min(kept.ir_version, WASM_MAX_IR_VERSION)
+        data = kept.SerializeToString()
     return model, data
 
 
