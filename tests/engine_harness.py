@@ -63,6 +63,13 @@ class EnginePage:
                                  [model_id, x.astype(np.float32).ravel().tolist(), list(x.shape), extra])
         return np.asarray(out, np.float32)
 
+    def run_all(self, model_id: int, x: np.ndarray, others: dict[str, np.ndarray] | None = None) -> list[np.ndarray]:
+        """As run, every output of the model (flat, in manifest order)."""
+        extra = {k: np.asarray(v, np.float32).ravel().tolist() for k, v in (others or {}).items()}
+        outs = self.page.evaluate("([id, x, s, o]) => tesseraEngine.runAll(id, x, s, o)",
+                                  [model_id, x.astype(np.float32).ravel().tolist(), list(x.shape), extra])
+        return [np.asarray(o, np.float32) for o in outs]
+
     def top_k(self, model_id: int, x: np.ndarray, k: int) -> list[list[dict]]:
         return self.page.evaluate("([id, x, s, k]) => tesseraEngine.topK(id, x, s, k)",
                                   [model_id, x.astype(np.float32).ravel().tolist(), list(x.shape), k])

@@ -2,7 +2,7 @@
 claims that the compiler accepts (tests/onnx_conformance.py: the same cases, compiled the same
 way as tests/test_compiler_conformance.py) is loaded by the engine with fp32 weights and run
 on the test's inputs, all in one browser page, every buffer poisoned (NaN) first. Each case
-must either give the expected outputs (rtol 1e-4, atol 1e-5) or be refused at load with an
+must either give every expected output (rtol 1e-4, atol 1e-5) or be refused at load with an
 UnsupportedOpError whose sentence names the op (or the output) the engine can't take; never a
 wrong answer, a crash or an uncaught WebGPU error. A case the compiler accepted with its
 operands as run-time inputs that the engine refuses is tried once more with every input after
@@ -47,13 +47,15 @@ def run_on_engine(page, case: Case, compiled: Compiled) -> tuple[str, str]:
         return REFUSED, message
     first, *others = manifest["inputs"]
     try:
-        out = page.run(loaded["id"], np.asarray(compiled.feeds[first["name"]]),
-                       {o["name"]: compiled.feeds[o["name"]] for o in others})
+        outs = page.run_all(loaded["id"], np.asarray(compiled.feeds[first["name"]]),
+                            {o["name"]: compiled.feeds[o["name"]] for o in others})
     finally:
         page.dispose(loaded["id"])
-    want = np.asarray(case.outputs[0])
-    assert out.size == want.size, f"{case.name}: {out.size} values, expected {want.size}"
-    check_outputs(case, [out.reshape(want.shape)])
+    assert len(outs) == len(case.outputs), f"{case.name}: {len(outs)} outputs, expected {len(case.outputs)}"
+    wants = [np.asarray(w) for w in case.outputs]
+    for out, want in zip(outs, wants):
+        assert out.size == want.size, f"{case.name}: {out.size} values, expected {want.size}"
+    check_outputs(case, [out.reshape(want.shape) for out, want in zip(outs, wants)])
     return PASSED, ""
 
 

@@ -183,6 +183,14 @@ export class EngineModel {
     return this.wholeOutput({ data: input, others }, shape);
   }
 
+  /** Every output in logical order, from one call; `run` gives the first alone (all a
+   *  classifier or a style network has), this the rest too (a Split's parts, auxiliary heads). */
+  runAll(input: Float32Array, shape: number[], others: Record<string, Float32Array> = {}): Promise<Float32Array[]> {
+    const outputs = this.manifest.outputs;
+    return this.checked(shape, async (call) => (await call.runAllPhysical({ data: input, others }))
+      .map((data, i) => toLogical(data, call.plan.shapes.get(outputs[i].name)!, outputs[i].perm)));
+  }
+
   /** As run, with the first input made on the GPU from images, one per batch row. */
   runImages(sources: ImageSource[], others: Record<string, Float32Array> = {}): Promise<Float32Array> {
     return this.wholeOutput({ data: sources, others }, this.imageShape(sources));

@@ -26,6 +26,7 @@ const MAX_WORKGROUPS_PER_DIM = 65535;
  *  uncaptured-error check still fails it (or the next call) loudly. */
 const VALIDATED_CALLS = 2;
 const TOPK_OUT = 'topk:out';
+const ALL_OUTPUTS = 'outputs:all';   // every output side by side, for runAllPhysical
 
 export interface TopEntry { index: number; score: number }
 
@@ -113,6 +114,7 @@ export class PreparedCall {
   private readonly rings = new Map<number, ReadbackRing>();
   private topKSteps = new Map<string, Step>();
   private otherInputs = new Map<string, GPUBuffer>();   // inputs after the first, by name
+  private outputBuffers: GPUBuffer[] = [];               // every output's, in manifest order
   private imageInput: Promise<ImageInput> | null = null;
   private canvasOutput: CanvasOutput | null = null;
   private readonly validated = new Map<string, number>();   // calls passed in a scope, by kind
@@ -160,6 +162,7 @@ export class PreparedCall {
     call.buffers = own;
     call.validateEveryCall = validateEveryCall;
     call.otherInputs = new Map(manifest.inputs.slice(1).map((s) => [s.name, tensorBuffer(s.name)]));
+    call.outputBuffers = manifest.outputs.map((o) => tensorBuffer(o.name));
     return call;
   }
 
@@ -230,6 +233,20 @@ export class PreparedCall {
   async runPhysical(input: CallInput, hooks: CallHooks = {}): Promise<Float32Array> {
     const plain = Object.keys(hooks).length === 0;
     return new Float32Array((await this.submit(input, this.outputBinding, hooks, plain ? 'output' : undefined))!);
+  }
+
+  /** Every output of one call (a model with several), each in the package's physical layout:
+   *  copied side by side into one buffer after the pass, one readback. */
+  async runAllPhysical(input: CallInput): Promise<Float32Array[]> {
+    const bytes = this.manifest.outputs.map((o) => this.plan.shapes.get(o.name)!.reduce((a, b) => a * b, 4));
+    const offsets = bytes.map((_, i) => bytes.slice(0, i).reduce((a, b) => a + b, 0));
+    const total = offsets[offsets.length - 1] + bytes[bytes.length - 1];
+    const all = this.scratchBuffer(ALL_OUTPUTS, total);
+    const copyAll = (enc: GPUCommandEncoder) => this.outputBuffers.forEach((buffer, i) => {
+      if (bytes[i] > 0) enc.copyBufferToBuffer(buffer, 0, all, offsets[i], bytes[i]);
+    });
+    const raw = (await this.submit(input, { buffer: all, size: total }, { after: copyAll }, 'all outputs'))!;
+    return bytes.map((b, i) => new Float32Array(raw, offsets[i], b / 4));
   }
 
   /** A call whose results stay on the GPU, for the hooks to use; nothing is read back. */

@@ -107,6 +107,12 @@ const hooks = {
     await model.poison(shape);
     return Array.from(await model.run(Float32Array.from(input), shape, floats(others)));
   },
+  /** As run, every output (in manifest order). */
+  async runAll(id: number, input: number[], shape: number[], others: Record<string, number[]> = {}): Promise<number[][]> {
+    const model = models.get(id)!;
+    await model.poison(shape);
+    return (await model.runAll(Float32Array.from(input), shape, floats(others))).map((o) => Array.from(o));
+  },
   async topK(id: number, input: number[], shape: number[], k: number) {
     const model = models.get(id)!;
     await model.poison(shape);

@@ -45,18 +45,12 @@ function generatorFor(op: OpSpec, manifest: Manifest): KernelGenerator | undefin
   return layout === 'khkw_c4' ? depthwiseConv2d : conv2dGemm;
 }
 
-/** Throws UnsupportedOpError naming every op of the model the engine can't run, or saying
- *  that it has outputs the engine would drop. */
+/** Throws UnsupportedOpError naming every op of the model the engine can't run. */
 export function checkSupported(manifest: Manifest): void {
   const missing = [...new Set(manifest.ops.filter((op) => !generatorFor(op, manifest)).map((op) => op.op))];
   if (missing.length) {
     throw new UnsupportedOpError(`unsupported op${missing.length > 1 ? 's' : ''} ${missing.join(', ')} `
       + `in ${manifest.name}: the WebGPU engine has no kernel for ${missing.length > 1 ? 'them' : 'it'} yet`);
-  }
-  // A call reads back the first output only: refused rather than half answered.
-  if (manifest.outputs.length > 1) {
-    throw new UnsupportedOpError(`${manifest.name} has ${manifest.outputs.length} outputs `
-      + `(${manifest.outputs.map((o) => o.name).join(', ')}); the WebGPU engine returns only one`);
   }
 }
 
