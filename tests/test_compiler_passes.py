@@ -341,9 +341,10 @@ def _se_then_conv_model(tmp_path, c, cr, co, also_used: bool, hw=(5, 6), residua
 
 
 def _matches_onnxruntime(tmp_path, path, x):
+    """The package's output y (its first) against onnxruntime's."""
     import onnxruntime as ort
 
-    [expected] = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     got = run_package(tmp_path, {"x": x})["y"]
     assert np.linalg.norm(got - expected) / np.linalg.norm(expected) <= 1e-5
 
@@ -464,3 +465,23 @@ def test_an_opset_that_cannot_be_converted_is_refused_saying_why(tmp_path):
     text = str(err.value)
     assert "opset 23; supported are opsets 11 to 21, and converting it to 21 failed" in text
     assert "No Previous Version of RMSNormalization exists" in text
+
+
+@pytest.mark.parametrize("shape, axis, stats, fused", [
+    ((2, 7, 12), -1, False, True),        # a transformer's tokens
+    ((2, 5, 4, 6), 1, False, True),       # C, H, W of an image: all of NHWC's inner axes
+    ((2, 5, 4, 6), 3, False, False),      # W alone: not innermost in NHWC memory
+    ((2, 7, 12), -1, True, False),        # Mean and InvStdDev asked for
+])
+def test_layer_normalization_is_one_op_where_its_rows_are_contiguous(tmp_path, shape, axis, stats, fused):
+    rng = np.random.default_rng(5)
+    norm = shape[axis % len(shape):]
+    inits = [numpy_helper.from_array(rng.standard_normal(norm).astype(F), n) for n in ("g", "b")]
+    outputs = ["y", "mean", "inv"] if stats else ["y"]
+    path = _save(tmp_path, [helper.make_node("LayerNormalization", ["x", "g", "b"], outputs, axis=axis)],
+                 [_x(shape)], [_x(shape, "y")] + ([_x(shape[:-1] + (1,), n) for n in ("mean", "inv")] if stats else []),
+                 inits)
+    ops = [op["op"] for op in compile_to_folder(path, tmp_path, PackageMeta("m")).manifest["ops"]]
+    assert (ops == ["layer_norm"]) == fused, ops
+    x = rng.standard_normal(shape).astype(F)
+    _matches_onnxruntime(tmp_path, path, x)

@@ -64,6 +64,8 @@ def _run_op(op: dict, args: list[np.ndarray], w: dict[str, np.ndarray], out_shap
         return k.pad(args[0], a)
     if kind == "resize":
         return k.resize(args[0], a, out_shape)
+    if kind == "layer_norm":
+        return k.layer_norm(args[0], w["scale"], w["bias"], a)
     if kind == "instance_norm":
         given = {**w, **dict(zip(a.get("affine_inputs", []), args[1:]))}
         return k.instance_norm(args[0], given["scale"], given["bias"], a)

@@ -225,6 +225,16 @@ def _per_channel(p: np.ndarray, c: int) -> np.ndarray:
     return p[:c] if p.ndim == 1 else p[:, None, None, :c]
 
 
+def layer_norm(x, scale, bias, a):
+    """Over rows of ``length`` contiguous elements; scale, bias: c4 weights of that length."""
+    n = a["length"]
+    rows = x.reshape(-1, n)
+    mean = rows.mean(axis=1, keepdims=True)
+    var = ((rows - mean) ** 2).mean(axis=1, keepdims=True)
+    y = (rows - mean) / np.sqrt(var + F32(a["epsilon"])) * scale[:n] + bias[:n]
+    return y.reshape(x.shape)
+
+
 def instance_norm(x, scale, bias, a):
     """scale, bias: the c4 weights, or the inputs named in ``affine_inputs``."""
     c = x.shape[3]

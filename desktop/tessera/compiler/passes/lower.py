@@ -817,12 +817,16 @@ class Lowerer:
 
     # -- normalisations written as the ops above -----------------------------------------------
     def rule_LayerNormalization(self, node: Node):
-        """(x - mean) / sqrt(var + epsilon) * scale + bias over the axes from ``axis`` on; its
-        optional Mean and InvStdDev outputs are the intermediate tensors of those names."""
+        """(x - mean) / sqrt(var + epsilon) * scale + bias over the axes from ``axis`` on: one
+        ``layer_norm`` op when those axes are x's innermost in memory, of static sizes, with
+        constant scale and bias, and Mean / InvStdDev not asked for; else written out in
+        reduce and elementwise ops (Mean and InvStdDev are then two of their tensors)."""
         x = self.act(node.inputs[0])
         rank = len(x.shape)
         axes = list(range(node.attrs.get("axis", -1) % rank, rank))
         outs = list(node.outputs) + [""] * (3 - len(node.outputs))
+        if not (outs[1] or outs[2]) and self._layer_norm(node, x, axes):
+            return
         name = lambda i, hint: outs[i] or self.fresh(f"{node.name}:{hint}")  # noqa: E731
         mean = self._reduce_op(node, x.name, "mean", axes, 1, name(1, "mean"))
         centred = self._binary(node, "sub", [x.name, mean], self.fresh(f"{node.name}:centred"))
@@ -839,6 +843,23 @@ class Lowerer:
                               self.fresh(f"{node.name}:scaled") if bias else outs[0])
         if bias:
             self._binary(node, "add", [scaled, bias], outs[0])
+
+    def _layer_norm(self, node: Node, x: Value, axes: list[int]) -> bool:
+        """Emits the one-op form if it applies (see rule_LayerNormalization); False if not."""
+        rank = len(x.shape)
+        inner = [x.perm[p] for p in range(rank - len(axes), rank)]   # logical axes, memory order
+        scale = self.const(node.inputs[1])
+        bias = self.const(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else np.zeros(1, np.float32)
+        sizes = [x.shape[a] for a in axes]
+        if sorted(inner) != axes or scale is None or bias is None or not all(isinstance(d, int) for d in sizes):
+            return False
+        order = [a - axes[0] for a in inner]
+        flat = lambda v: np.broadcast_to(v, sizes).transpose(order).ravel()  # noqa: E731 (memory order)
+        weights = {role: self.weight(node.name, role, weight_layouts.vector(flat(v).astype(np.float32)))
+                   for role, v in (("scale", scale), ("bias", bias))}
+        attrs = {"epsilon": float(node.attrs.get("epsilon", 1e-5)), "length": int(np.prod(sizes))}
+        self.emit("layer_norm", [x.name], node.outputs[0], x.shape, x.perm, node.name, attrs, weights)
+        return True
 
     def rule_LRN(self, node: Node):
         """x / (bias + alpha/size · Σ x² over a window of channels)^beta: the windowed sum of

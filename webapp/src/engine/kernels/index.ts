@@ -7,6 +7,7 @@ import { channelSumLayout, depthwiseConv2d } from './depthwise';
 import { binary, constant, unary } from './elementwise';
 import { gemm } from './gemm';
 import { instanceNorm } from './instance_norm';
+import { layerNorm } from './layer_norm';
 import { matmul } from './matmul';
 import { pad } from './pad';
 import { globalPool, pool } from './pool';
@@ -26,6 +27,7 @@ const GENERATORS: Record<string, KernelGenerator> = {
   squeeze_excite_gate: squeezeExciteGate,
   pad,
   instance_norm: instanceNorm,
+  layer_norm: layerNorm,
   resize,
   binary,
   unary,
