@@ -485,3 +485,42 @@ def test_layer_normalization_is_one_op_where_its_rows_are_contiguous(tmp_path, s
     assert (ops == ["layer_norm"]) == fused, ops
     x = rng.standard_normal(shape).astype(F)
     _matches_onnxruntime(tmp_path, path, x)
+
+
+def _gelu_nodes(x, out, half_first: bool, multiply: bool):
+    """Exact GELU written out as PyTorch exports it below opset 20 (two placements of the ½,
+    x/√2 as a Div or a Mul)."""
+    make = helper.make_node
+    nodes = [make("Mul" if multiply else "Div", [x, "inv_root2" if multiply else "root2"], ["g_s"]),
+             make("Erf", ["g_s"], ["g_e"]), make("Add", ["g_e", "one"], ["g_a"])]
+    if half_first:
+        return nodes + [make("Mul", [x, "half"], ["g_h"]), make("Mul", ["g_h", "g_a"], [out])]
+    return nodes + [make("Mul", [x, "g_a"], ["g_p"]), make("Mul", ["g_p", "half"], [out])]
+
+
+@pytest.mark.parametrize("pattern", ["silu", "gelu", "gelu half first", "gelu times 1/root2"])
+def test_written_out_silu_and_gelu_become_the_layers_activation(tmp_path, pattern):
+    rng = np.random.default_rng(6)
+    init = lambda name, a: numpy_helper.from_array(np.asarray(a, F), name)  # noqa: E731
+    inits = [init("w", rng.standard_normal((6, 5))), init("b", rng.standard_normal(6)), init("root2", np.sqrt(2)),
+             init("inv_root2", 1 / np.sqrt(2)), init("one", 1.0), init("half", 0.5)]
+    gemm = helper.make_node("Gemm", ["x", "w", "b"], ["z"], transB=1)
+    if pattern == "silu":
+        act = [helper.make_node("Sigmoid", ["z"], ["s"]), helper.make_node("Mul", ["s", "z"], ["y"])]
+    else:
+        act = _gelu_nodes("z", "y", half_first="half first" in pattern, multiply="1/root2" in pattern)
+    path = _save(tmp_path, [gemm, *act], [_x((4, 5))], [_x((4, 6), "y")], inits)
+    [op] = compile_to_folder(path, tmp_path, PackageMeta("m")).manifest["ops"]
+    assert op["op"] == "gemm" and [a["fn"] for a in op["attrs"]["activations"]] == [pattern.split()[0]]
+    _matches_onnxruntime(tmp_path, path, rng.standard_normal((4, 5)).astype(F))
+
+
+def test_a_sigmoid_read_elsewhere_is_not_fused_away(tmp_path):
+    """Swish's sigmoid also used as an output of its own: the Mul stays a Mul."""
+    w = numpy_helper.from_array(np.ones((3, 3, 1, 1), F), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Sigmoid", ["c"], ["s"]),
+             helper.make_node("Mul", ["c", "s"], ["y"]), helper.make_node("Relu", ["s"], ["r"])]
+    path = _save(tmp_path, nodes, [_x()], [_x(name="y"), _x(name="r")], [w])
+    ops = compile_to_folder(path, tmp_path, PackageMeta("m")).manifest["ops"]
+    assert not any(a["fn"] == "silu" for op in ops for a in op["attrs"].get("activations", []))
+    assert any(op["op"] == "binary" and op["attrs"]["fn"] == "mul" for op in ops)

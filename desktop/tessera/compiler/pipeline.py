@@ -18,6 +18,7 @@ from tessera.compiler.passes.dead_nodes import remove_dead_nodes
 from tessera.compiler.passes.fold_batchnorm import fold_batchnorm
 from tessera.compiler.passes.fold_constants import fold_constants
 from tessera.compiler.passes.fold_qdq import fold_qdq
+from tessera.compiler.passes.fuse_activation_patterns import fuse_activation_patterns
 from tessera.compiler.passes.fuse import fuse_activations, fuse_residual_add
 from tessera.compiler.passes.fuse_instance_norm import fuse_instance_norm
 from tessera.compiler.passes.fuse_se import fuse_squeeze_excite
@@ -50,7 +51,7 @@ def compile_graph(model: onnx.ModelProto, label: str) -> Graph:
     graph = import_graph(validate(model, label), label)
     graph = fold_constants(graph)
     graph, problems = fold_qdq(graph)
-    graph = fold_batchnorm(fold_constants(graph))
+    graph = fuse_activation_patterns(fold_batchnorm(fold_constants(graph)))
     lowered, more = lower(graph)
     if problems + more:
         raise CompileError(label, problems + more)

@@ -13,6 +13,17 @@ def _is_noop_view(graph: Graph, node) -> bool:
     return a.physical_shape == b.physical_shape and a.shape == b.shape and a.perm == b.perm
 
 
+def reaching(nodes: list, outputs: list[str]) -> list:
+    """The nodes, in order, that some of ``outputs`` depend on."""
+    needed = set(outputs)
+    kept = []
+    for node in reversed(nodes):
+        if needed & set(node.outputs):
+            kept.append(node)
+            needed.update(node.inputs)
+    return kept[::-1]
+
+
 def remove_dead_nodes(graph: Graph) -> Graph:
     rename: dict[str, str] = {}
     nodes = []
@@ -22,13 +33,7 @@ def remove_dead_nodes(graph: Graph) -> Graph:
             rename[node.outputs[0]] = node.inputs[0]
         else:
             nodes.append(node)
-    needed = set(graph.outputs)
-    kept = []
-    for node in reversed(nodes):
-        if needed & set(node.outputs):
-            kept.append(node)
-            needed.update(node.inputs)
-    kept.reverse()
+    kept = reaching(nodes, graph.outputs)
     live = set(graph.inputs) | {o for n in kept for o in n.outputs}
     values = {k: v for k, v in graph.values.items() if k in live}
     used = {w for n in kept for w in n.weights.values()}

@@ -30,7 +30,7 @@ UNARY = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSigmoid": "h
          "Reciprocal": "reciprocal", "Clip": "clip", "FakeQuant": "fake_quant", "Exp": "exp",
          "Log": "log", "Neg": "neg", "Abs": "abs", "Erf": "erf", "Gelu": "gelu", "Elu": "elu",
          "Selu": "selu", "Celu": "celu", "Softplus": "softplus", "Softsign": "softsign",
-         "Mish": "mish"}
+         "Mish": "mish", "Silu": "silu"}
 BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow", "PRelu": "prelu"}
 # Ops of any number of inputs, folded left pairwise into this binary fn (Mean: a sum, then / n).
 VARIADIC = {"Sum": "add", "Mean": "add", "Max": "max", "Min": "min"}
@@ -365,7 +365,7 @@ class Lowerer:
     rule_Relu = rule_Sigmoid = rule_Tanh = rule_HardSigmoid = rule_HardSwish = _unary_rule
     rule_LeakyRelu = rule_Sqrt = rule_Reciprocal = rule_Clip = rule_FakeQuant = _unary_rule
     rule_Exp = rule_Log = rule_Neg = rule_Abs = rule_Erf = rule_Gelu = rule_Elu = _unary_rule
-    rule_Selu = rule_Celu = rule_Softplus = rule_Softsign = rule_Mish = _unary_rule
+    rule_Selu = rule_Celu = rule_Softplus = rule_Softsign = rule_Mish = rule_Silu = _unary_rule
 
     def _binary(self, node: Node, fn: str, operands: list, out: str) -> str:
         """operands: tensor names or constant arrays (at most one constant)."""
