@@ -524,3 +524,19 @@ def test_a_sigmoid_read_elsewhere_is_not_fused_away(tmp_path):
     ops = compile_to_folder(path, tmp_path, PackageMeta("m")).manifest["ops"]
     assert not any(a["fn"] == "silu" for op in ops for a in op["attrs"].get("activations", []))
     assert any(op["op"] == "binary" and op["attrs"]["fn"] == "mul" for op in ops)
+
+
+@pytest.mark.parametrize("shift_shape, fused", [((6,), True), ((1, 1, 6), True), ((1,), True), ((3, 1), False)])
+def test_matmul_then_add_of_a_row_vector_is_one_gemm_with_that_bias(tmp_path, shift_shape, fused):
+    """A linear layer as exporters write it (MatMul, Add), then exact GELU: one gemm op with the
+    add in its bias and the GELU in its epilogue, unless the constant varies along other axes."""
+    rng = np.random.default_rng(9)
+    init = lambda name, a: numpy_helper.from_array(np.asarray(a, F), name)  # noqa: E731
+    inits = [init("w", rng.standard_normal((5, 6))), init("shift", rng.standard_normal(shift_shape)),
+             init("root2", np.sqrt(2)), init("inv_root2", 1 / np.sqrt(2)), init("one", 1.0), init("half", 0.5)]
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["m", "shift"], ["z"]),
+             *_gelu_nodes("z", "y", half_first=False, multiply=False)]
+    path = _save(tmp_path, nodes, [_x((2, 3, 5))], [_x((2, 3, 6), "y")], inits)
+    ops = compile_to_folder(path, tmp_path, PackageMeta("m")).manifest["ops"]
+    assert ([op["op"] for op in ops] == ["gemm"]) == fused, ops
+    _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 3, 5)).astype(F))

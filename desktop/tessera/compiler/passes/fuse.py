@@ -5,12 +5,18 @@
   input: y = conv + bias + r.
 - fuse_activations: a ``unary`` op that is the only user of a conv2d / conv_transpose2d /
   gemm / binary / instance_norm output is appended to that op's ``activations`` list.
+- fuse_bias_add: ``binary add`` of a gemm output (used only there, no epilogue yet) and a
+  constant that varies along the last axis only goes into the gemm's bias: what an exporter
+  writes for a linear layer as MatMul then Add (every transformer block has several).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
+from tessera.compiler import weight_layouts
 from tessera.compiler.ir import Graph, Node
 
 EPILOGUE_OPS = {"conv2d", "conv_transpose2d", "gemm", "binary", "instance_norm"}
@@ -64,3 +70,30 @@ def fuse_activations(graph: Graph) -> Graph:
         for out in node.outputs:
             by_output[out] = node
     return graph.replace(nodes=nodes)
+
+
+def fuse_bias_add(graph: Graph) -> Graph:
+    producers, users = graph.producers(), graph.consumers()
+    nodes = list(graph.nodes)
+    constants, layouts = dict(graph.constants), dict(graph.layouts)
+    for add in graph.nodes:
+        if (add.op != "binary" or add.attrs["fn"] != "add" or add.attrs["activations"]
+                or add.attrs["constant_operand"] is None):
+            continue
+        gemm = producers.get(add.inputs[0])
+        shift = graph.constants[add.weights["operand"]]
+        if (gemm is None or gemm.op != "gemm" or gemm.attrs["activations"] or gemm.attrs["residual"]
+                or not _single_use(graph, users, add.inputs[0]) or gemm not in nodes
+                or graph.values[add.outputs[0]].shape != graph.values[gemm.outputs[0]].shape):
+            continue
+        n = graph.values[gemm.outputs[0]].shape[-1]
+        if shift.size not in (1, n) or any(d != 1 for d in shift.shape[:-1]):
+            continue
+        name = f"{gemm.name}+{add.name}/bias"
+        bias = graph.constants[gemm.weights["bias"]][:n] + np.broadcast_to(shift.reshape(-1), (n,))
+        constants[name], layouts[name] = weight_layouts.vector(bias.astype(np.float32))
+        fused = replace(gemm, outputs=list(add.outputs), weights={**gemm.weights, "bias": name},
+                        name=f"{gemm.name}+{add.name}")
+        nodes.remove(gemm)
+        nodes[nodes.index(add)] = fused
+    return graph.replace(nodes=nodes, constants=constants, layouts=layouts)
