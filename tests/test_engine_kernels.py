@@ -136,7 +136,23 @@ GEMM_CASES = {
     # Rows kept per workgroup: all 8 at once; 12 rows as two workgroups of 6; K over many slices.
     "gemm 8x264x130": gemm_model(8, 264, 130),
     "gemm 12x20x9 relu": gemm_model(12, 20, 9, "Relu"),
+    # Many rows (a transformer's tokens): conv2d.ts's tiled GEMM, as a 1×1 conv over M pixels;
+    # rows, K and N off the tiles; a long K on few tiles (split); a residual.
+    "tiled gemm 100x24x40 relu": gemm_model(100, 24, 40, "Relu"),
+    "tiled gemm 130x7x13": gemm_model(130, 7, 13),
+    "tiled gemm 70x300x20 split": gemm_model(70, 300, 20),
 }
+
+
+def linear_residual_model(n, t, d):
+    """A transformer's projection: x [n, t, d] @ W + b + x (MatMul, Add, Add)."""
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["m", "b"], ["z"]),
+             helper.make_node("Add", ["z", "x"], ["y"])]
+    return graph(nodes, [n, t, d], [n, t, d], {"w": rng.standard_normal((d, d)) / np.sqrt(d),
+                                              "b": rng.standard_normal(d)}, "linear"), (n, t, d)
+
+
+GEMM_CASES["tiled linear residual 2x40x16"] = linear_residual_model(2, 40, 16)
 
 
 def se_nodes(cr_init: dict, c: int, cr: int, out: str = "y", src: str = "x") -> list:
@@ -725,6 +741,14 @@ def test_softmax_top_k_with_and_without_subgroups(page, subgroups):
             assert rel_l2(np.array([e["score"] for e in row]), scores) <= FP32_TOLERANCE
         assert_subgroup_form(page, model_id, subgroups, "softmax+top-k")
         page.dispose(model_id)
+
+
+@pytest.mark.parametrize("case, tiled", [("gemm 8x264x130", False), ("tiled gemm 100x24x40 relu", True),
+                                         ("tiled linear residual 2x40x16", True)])
+def test_a_gemm_of_many_rows_is_the_tiled_gemm(page, case, tiled):
+    model, x_shape = GEMM_CASES[case]
+    url, _ = page.compile(model, "plan_" + case.replace(" ", "_"))
+    assert bool(tilings(plan(page, url, x_shape)["kernels"])) == tiled
 
 
 def test_unsupported_op_is_refused_at_load_naming_it(page):
