@@ -479,6 +479,10 @@ MORE_OP_CASES = {
     "reduce min over h,w": reduce_model("ReduceMin", (2, 6, 5, 7), [2, 3], 1),
     "attention, one head, batch 2": attention_model(2, 19, 24, 20),
     "matmul of a constant stack, batch broadcast": constant_times_batch_model(),
+    # x @ xᵀ per head: 70×70 outputs over K = 33 (tiles of 64 and steps of 16 cut through both)
+    "matmul x times its transpose, 2x2 heads": (graph(
+        [helper.make_node("Transpose", ["x"], ["t"], perm=[0, 1, 3, 2]), helper.make_node("MatMul", ["x", "t"], ["y"])],
+        [2, 2, 70, 33], [2, 2, 70, 70], {}, "gram"), (2, 2, 70, 33)),
 }
 
 ALL_CASES = {**CONV_CASES, **ACTIVATION_CASES, **MORE_OP_CASES, **POOL_CASES, **GEMM_CASES, **SE_CASES, **SE_UNFUSED_CASES, **TRANSPOSE_CASES}

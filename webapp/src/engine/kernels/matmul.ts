@@ -1,12 +1,16 @@
 // matmul: numpy matmul of two activations in plain layout, [..., M, K] @ [..., K, N] with the
 // batch axes broadcast (a transformer's Q·Kᵀ and attention · V; a product with a stored matrix
-// is a gemm). 16×16 output tiles, one output per thread, 16-deep K steps through workgroup
-// memory; out-of-range rows, columns and taps read 0.
+// is a gemm). 64×64 output tiles of 256 threads, each thread a 4×4 block (4 consecutive rows ×
+// 4 consecutive columns) in registers; 16-deep K steps through workgroup memory, where A is
+// kept k-major so that a thread's 4 rows are one vec4 read, as are its 4 columns of B. Reads
+// past M, N or K give 0, so no shape needs to fit the tiles.
 
 import { ENTRY_PARAMS, prod, u32, WORKGROUP_INDEX, type KernelDispatch, type OpContext } from './common';
 import type { OpSpec } from '../manifest';
 
-const T = 16;
+const T = 64;          // output tile side
+const BK = 16;         // K step
+const Q = T / 4;       // threads per tile side, each 4 rows or 4 columns
 
 /** WGSL offset of batch `bi`'s matrix in an operand of `shape`, broadcast against `batch`. */
 function matrixOffset(shape: number[], batch: number[]): string {
@@ -28,37 +32,53 @@ export function matmul(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const nTiles = Math.ceil(N / T);
   const workgroups = prod(batch) * mTiles * nTiles;
   const last = (d: number) => u32(Math.max(d - 1, 0));   // clamped reads stay in bounds
+  // Each thread stages 4 elements of each tile per K step: A's row lid/4 at 4 consecutive k,
+  // B's row lid/16 at 4 consecutive columns (coalesced along each operand's rows).
+  const stage = Array.from({ length: 4 }, (_, j) => `
+    { let k = k0 + (lid % 4u) * 4u + ${u32(j)};
+      As[((lid % 4u) * 4u + ${u32(j)}) * ${u32(Q)} + (lid / 4u) / 4u][(lid / 4u) % 4u] =
+        select(0.0, a[aBase + min(m0 + lid / 4u, ${last(M)}) * ${u32(K)} + min(k, ${last(K)})], m0 + lid / 4u < ${u32(M)} && k < ${u32(K)}); }
+    { let k = k0 + lid / ${u32(Q)}; let n = n0 + (lid % ${u32(Q)}) * 4u + ${u32(j)};
+      Bs[(lid / ${u32(Q)}) * ${u32(Q)} + lid % ${u32(Q)}][${j}] =
+        select(0.0, b[bBase + min(k, ${last(K)}) * ${u32(N)} + min(n, ${last(N)})], k < ${u32(K)} && n < ${u32(N)}); }`).join('');
+  const store = Array.from({ length: 4 }, (_, i) => `
+  { let row = m0 + ty * 4u + ${u32(i)};
+    for (var j = 0u; j < 4u; j++) {
+      let col = n0 + tx * 4u + j;
+      if (row < ${u32(M)} && col < ${u32(N)}) { y[bi * ${u32(M * N)} + row * ${u32(N)} + col] = acc${i}[j]; }
+    } }`).join('');
   const source = `
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
-var<workgroup> As: array<f32, ${T * T}>;   // [row][k]
-var<workgroup> Bs: array<f32, ${T * T}>;   // [k][column]
+var<workgroup> As: array<vec4<f32>, ${BK * Q}>;   // [k][row quad]
+var<workgroup> Bs: array<vec4<f32>, ${BK * Q}>;   // [k][column quad]
 
-@compute @workgroup_size(${T * T})
+@compute @workgroup_size(${Q * Q})
 fn main(${ENTRY_PARAMS}) {
   ${WORKGROUP_INDEX}
   if (wg >= ${u32(workgroups)}) { return; }
   let tn = wg % ${u32(nTiles)};
   let tm = (wg / ${u32(nTiles)}) % ${u32(mTiles)};
   let bi = wg / ${u32(nTiles * mTiles)};
-  let r = lid / ${u32(T)};
-  let c = lid % ${u32(T)};
-  let row = tm * ${u32(T)} + r;
-  let col = tn * ${u32(T)} + c;
+  let m0 = tm * ${u32(T)};
+  let n0 = tn * ${u32(T)};
+  let tx = lid % ${u32(Q)};
+  let ty = lid / ${u32(Q)};
   let aBase = ${matrixOffset(a, batch)};
   let bBase = ${matrixOffset(b, batch)};
-  var acc = 0.0;
-  for (var k0 = 0u; k0 < ${u32(K)}; k0 += ${u32(T)}) {
-    As[lid] = select(0.0, a[aBase + min(row, ${last(M)}) * ${u32(K)} + min(k0 + c, ${last(K)})],
-                     row < ${u32(M)} && k0 + c < ${u32(K)});
-    Bs[lid] = select(0.0, b[bBase + min(k0 + r, ${last(K)}) * ${u32(N)} + min(col, ${last(N)})],
-                     k0 + r < ${u32(K)} && col < ${u32(N)});
+  var acc0 = vec4<f32>(0.0); var acc1 = vec4<f32>(0.0); var acc2 = vec4<f32>(0.0); var acc3 = vec4<f32>(0.0);
+  for (var k0 = 0u; k0 < ${u32(K)}; k0 += ${u32(BK)}) {
+    ${stage}
     workgroupBarrier();
-    for (var kk = 0u; kk < ${u32(T)}; kk++) { acc += As[r * ${u32(T)} + kk] * Bs[kk * ${u32(T)} + c]; }
+    for (var kk = 0u; kk < ${u32(BK)}; kk++) {
+      let av = As[kk * ${u32(Q)} + ty];
+      let bv = Bs[kk * ${u32(Q)} + tx];
+      acc0 += av.x * bv; acc1 += av.y * bv; acc2 += av.z * bv; acc3 += av.w * bv;
+    }
     workgroupBarrier();
   }
-  if (row < ${u32(M)} && col < ${u32(N)}) { y[bi * ${u32(M * N)} + row * ${u32(N)} + col] = acc; }
+  ${store}
 }`;
   return [{ label: op.name, source, workgroups,
     args: [{ kind: 'tensor', name: aName }, { kind: 'tensor', name: bName }, { kind: 'tensor', name: op.outputs[0] }] }];
