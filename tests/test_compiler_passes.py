@@ -540,3 +540,18 @@ def test_matmul_then_add_of_a_row_vector_is_one_gemm_with_that_bias(tmp_path, sh
     ops = compile_to_folder(path, tmp_path, PackageMeta("m")).manifest["ops"]
     assert ([op["op"] for op in ops] == ["gemm"]) == fused, ops
     _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 3, 5)).astype(F))
+
+
+def test_a_free_size_where_a_number_is_needed_is_refused_naming_it(tmp_path):
+    """Shape arithmetic over a free dim folds to symbolic shapes for Reshape and Expand; a Slice
+    whose end is the free height can't be written with a fixed end: one sentence says so."""
+    ints = lambda name, v: numpy_helper.from_array(np.array(v, np.int64), name)  # noqa: E731
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Slice", ["s", "two", "three"], ["h"]),
+             helper.make_node("Slice", ["x", "zero", "h", "two"], ["y"], name="crop")]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "H", 8])
+    path = _save(tmp_path, nodes, [x], [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                 [ints("two", [2]), ints("three", [3]), ints("zero", [0])])
+    with pytest.raises(CompileError) as err:
+        compile_to_folder(path, tmp_path / "out", PackageMeta("m"))
+    assert "node 'crop' (Slice, opset 17): ends depends on the input's size (H)" in str(err.value)

@@ -463,6 +463,38 @@ def constant_times_batch_model():
                  {"c": rng.standard_normal((3, 4, 5))}, "stacked"), (2, 1, 5, 6)
 
 
+def free_batch_model(c=6, hw=5, groups=2, classes=7):
+    """Shapes computed from the input's free batch size N, as a dynamic-batch export writes them
+    (Shape → Gather → Unsqueeze → Concat): a channel shuffle's reshapes, a class token expanded
+    to every image, a flatten to [N, -1]; then a linear head."""
+    make = helper.make_node
+    tokens = hw * hw + 1
+    shape = lambda name: [make("Concat", ["n1", f"{name}_rest"], [name], axis=0)]  # noqa: E731
+    nodes = [make("Shape", ["x"], ["s"]), make("Gather", ["s", "zero"], ["n"], axis=0),
+             make("Unsqueeze", ["n", "axis0"], ["n1"]),
+             *shape("split"), make("Reshape", ["x", "split"], ["r1"]),
+             make("Transpose", ["r1"], ["t"], perm=[0, 2, 1, 3, 4]),
+             *shape("merge"), make("Reshape", ["t", "merge"], ["r2"]),
+             make("Transpose", ["r2"], ["tk"], perm=[0, 2, 1]),
+             *shape("cls"), make("Expand", ["cls_token", "cls"], ["e"]),
+             make("Concat", ["e", "tk"], ["z"], axis=1),
+             *shape("flat"), make("Reshape", ["z", "flat"], ["f"]),
+             make("Gemm", ["f", "w", "b"], ["y"])]
+    model = helper.make_model(helper.make_graph(
+        nodes, "free_batch", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", c, hw, hw])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", classes])],
+        [numpy_helper.from_array(v, k) for k, v in {
+            "zero": np.array(0, np.int64), "axis0": np.array([0], np.int64),
+            "split_rest": np.array([groups, c // groups, hw, hw], np.int64),
+            "merge_rest": np.array([c, hw * hw], np.int64), "cls_rest": np.array([1, c], np.int64),
+            "cls_token": rng.standard_normal((1, 1, c)).astype(np.float32),
+            "flat_rest": np.array([-1], np.int64),
+            "w": (rng.standard_normal((tokens * c, classes)) / np.sqrt(tokens * c)).astype(np.float32),
+            "b": rng.standard_normal(classes).astype(np.float32)}.items()]),
+        opset_imports=[helper.make_opsetid("", 17)])
+    return model, (3, c, hw, hw)
+
+
 # Ops written as other package ops (LayerNormalization, LRN) or as views and copies (Split,
 # Gather, Expand), and the binary/reduce fns past add..pow and sum/mean.
 MORE_OP_CASES = {
@@ -479,6 +511,7 @@ MORE_OP_CASES = {
     "reduce min over h,w": reduce_model("ReduceMin", (2, 6, 5, 7), [2, 3], 1),
     "attention, one head, batch 2": attention_model(2, 19, 24, 20),
     "matmul of a constant stack, batch broadcast": constant_times_batch_model(),
+    "shapes from a free batch size": free_batch_model(),
     # x @ xᵀ per head: 70×70 outputs over K = 33 (tiles of 64 and steps of 16 cut through both)
     "matmul x times its transpose, 2x2 heads": (graph(
         [helper.make_node("Transpose", ["x"], ["t"], perm=[0, 1, 3, 2]), helper.make_node("MatMul", ["x", "t"], ["y"])],

@@ -47,6 +47,8 @@ def _run_op(op: dict, args: list[np.ndarray], w: dict[str, np.ndarray], out_shap
         return k.gemm(args[0], w["weight"], w["bias"], a, out_shape[-1], *args[1:])
     if kind == "matmul":
         return np.matmul(args[0], args[1])
+    if kind == "expand":
+        return np.broadcast_to(args[0], out_shape).copy()
     if kind == "constant":
         return w["value"].reshape(out_shape)
     if kind == "unary":

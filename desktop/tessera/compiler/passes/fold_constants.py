@@ -2,7 +2,8 @@
 Size) of tensors whose shape is static, so shape arithmetic folds into constants.
 
 Nodes are evaluated with ONNX's reference implementation at the model's own opset, so the
-folded value means exactly what the ONNX spec says.
+folded value means exactly what the ONNX spec says. Shape arithmetic over symbolic dims (a free
+batch size) folds to shape tensors of dims instead (symbolic_shapes.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 from tessera.compiler.ir import Graph, Node
+from tessera.compiler.passes import symbolic_shapes
 
 # ONNX's reference implements these only from opset 19; for the int8/uint8 tensors that
 # opsets 13-18 allow, the semantics did not change, so they are evaluated at 19.
@@ -43,6 +45,18 @@ def _evaluate(node: Node, args: list[np.ndarray], opset: int) -> list[np.ndarray
     return [np.asarray(o) for o in ReferenceEvaluator(model).run(None, feeds)]
 
 
+def _symbolic(graph: Graph, node: Node, constants: dict) -> list[np.ndarray] | None:
+    """The outputs of shape arithmetic over symbolic dims (symbolic_shapes.py), else None."""
+    if node.op == "Shape":
+        v = graph.values.get(node.inputs[0])
+        return None if v is None else [symbolic_shapes.shape_of(v.shape, node)]
+    args = [constants.get(i) if i else None for i in node.inputs]
+    if not any(symbolic_shapes.is_symbolic(a) for a in args) or any(
+            a is None for a, i in zip(args, node.inputs) if i):
+        return None
+    return symbolic_shapes.evaluate(node, args)
+
+
 def fold_constants(graph: Graph) -> Graph:
     constants = dict(graph.constants)
     kept = []
@@ -54,7 +68,11 @@ def fold_constants(graph: Graph) -> Graph:
             args, foldable = [np.zeros(shape, np.float32)], True
         else:
             args = [constants.get(i) for i in present]
-            foldable = all(a is not None for a in args)
+            foldable = all(a is not None for a in args) and not any(symbolic_shapes.is_symbolic(a) for a in args)
+        symbolic = None if foldable or keep_outputs & set(node.outputs) else _symbolic(graph, node, constants)
+        if symbolic is not None:
+            constants.update(zip(node.outputs, symbolic))
+            continue
         if not foldable or keep_outputs & set(node.outputs):
             kept.append(node)
             continue

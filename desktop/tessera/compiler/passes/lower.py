@@ -19,6 +19,7 @@ from tessera.compiler.errors import Problem
 from tessera.compiler.ir import Graph, Node, Value
 from tessera.compiler.passes.layout import (NHWC, physical_axis, plain, relabelled,
                                             same_memory)
+from tessera.compiler.passes.symbolic_shapes import is_symbolic
 
 
 class Unsupported(Exception):
@@ -68,12 +69,17 @@ class Lowerer:
     def const(self, name: str) -> np.ndarray | None:
         return self.src.constants.get(name) if name else None
 
-    def need_const(self, node: Node, index: int, what: str) -> np.ndarray:
+    def need_const(self, node: Node, index: int, what: str, symbolic: bool = False) -> np.ndarray:
+        """The constant input ``index`` (None if absent). A shape tensor of symbolic dims
+        (symbolic_shapes.py) is taken only by the rules that say ``symbolic``."""
         if index >= len(node.inputs) or not node.inputs[index]:
             return None
         value = self.const(node.inputs[index])
         if value is None:
             raise Unsupported(f"{what} must be a constant (it is computed at run time)")
+        if is_symbolic(value) and not symbolic:
+            raise Unsupported(f"{what} depends on the input's size ({', '.join(map(str, value.ravel()))}), "
+                              "which is free here; bind it (a fixed input size) or re-export")
         return value
 
     def act(self, name: str) -> Value:
@@ -665,20 +671,26 @@ class Lowerer:
             self._reshape(node, taken, shape, node.outputs[0])
 
     def rule_Expand(self, node: Node):
-        """x times ones of the target shape: numpy broadcasting is Expand's."""
+        """An ``expand`` op: numpy broadcasting of x to the target shape (which may hold the
+        input's free batch size: a class token expanded to every image)."""
         x = self.act(node.inputs[0])
-        target = [int(v) for v in self.need_const(node, 1, "the target shape")]
+        target = _dims(self.need_const(node, 1, "the target shape", symbolic=True))
         rank = max(len(target), len(x.shape))
         have = (1,) * (rank - len(x.shape)) + tuple(x.shape)
         want = [1] * (rank - len(target)) + target
-        ones = np.ones([w if h == 1 else 1 for h, w in zip(have, want)], np.float32)
-        if ones.size == 1 and rank == len(x.shape):
+        shape = []
+        for h, w in zip(have, want):
+            if h != 1 and w not in (1, h):
+                raise Unsupported(f"can't expand a tensor of shape {list(x.shape)} to {target}")
+            shape.append(w if h == 1 else h)
+        if tuple(shape) == tuple(x.shape):
             return self.rule_Identity(node)
-        self._binary(node, "mul", [node.inputs[0], ones], node.outputs[0])
+        src = x.name if len(x.shape) == rank else self._reshape(node, x.name, have, self.fresh(f"{node.name}:rank"))
+        self.emit("expand", [src], node.outputs[0], tuple(shape), self.values[src].perm, node.name)
 
     def rule_Reshape(self, node: Node):
         x = self.act(node.inputs[0])
-        target = [int(v) for v in self.need_const(node, 1, "the target shape")]
+        target = _dims(self.need_const(node, 1, "the target shape", symbolic=True))
         allowzero = node.attrs.get("allowzero", 0)
         shape = [x.shape[i] if v == 0 and not allowzero else v for i, v in enumerate(target)]
         if -1 in shape:
@@ -879,6 +891,11 @@ class Lowerer:
                              [0, 0, 0, 0], self.fresh(f"{node.name}:window"))
         scale = self._binary(node, "pow", [total, np.float32(beta)], self.fresh(f"{node.name}:scale"))
         self._binary(node, "div", [x.name, scale], node.outputs[0])
+
+
+def _dims(shape_tensor: np.ndarray) -> list:
+    """A shape tensor's entries as dims: ints, or symbolic expressions (symbolic_shapes.py)."""
+    return [v if isinstance(v, str) else int(v) for v in shape_tensor.reshape(-1)]
 
 
 def _rational(scale: float) -> tuple[int, int]:

@@ -2,7 +2,8 @@
 // physical shapes, and unary {fn, params} (an activation function on its own). One thread per
 // output element; when every operand's innermost axis is either the output's (a multiple of 4)
 // or 1, a thread does a vec4 of that axis (the residual adds and per-channel constants of
-// NHWC tensors), else one element. constant {} is the copy of its weight into its tensor.
+// NHWC tensors), else one element. constant {} is the copy of its weight into its tensor,
+// expand {} its input broadcast to its output's shape.
 
 import { activationCode, elementIndex, ENTRY_PARAMS, prod, u32, weightDecl,
   type Arg, type KernelDispatch, type OpContext } from './common';
@@ -96,6 +97,11 @@ export function binary(op: OpSpec, ctx: OpContext): KernelDispatch[] {
 export function constant(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const slice = op.weights.value;
   return elementwise(op, ctx, [weightOperand(slice, ctx.weightShape(slice), ctx.precision, 'value')], ([x]) => x);
+}
+
+/** expand: its input broadcast to the output's shape. */
+export function expand(op: OpSpec, ctx: OpContext): KernelDispatch[] {
+  return elementwise(op, ctx, [tensorOperand(op.inputs[0], ctx, 'in0')], ([x]) => x);
 }
 
 export function unary(op: OpSpec, ctx: OpContext): KernelDispatch[] {

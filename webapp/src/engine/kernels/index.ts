@@ -4,7 +4,7 @@ import { concat } from './concat';
 import { conv2dGemm } from './conv2d';
 import { convTranspose2d } from './conv_transpose2d';
 import { channelSumLayout, depthwiseConv2d } from './depthwise';
-import { binary, constant, unary } from './elementwise';
+import { binary, constant, expand, unary } from './elementwise';
 import { gemm } from './gemm';
 import { instanceNorm } from './instance_norm';
 import { layerNorm } from './layer_norm';
@@ -32,6 +32,7 @@ const GENERATORS: Record<string, KernelGenerator> = {
   binary,
   unary,
   constant,
+  expand,
   conv_transpose2d: convTranspose2d,
   transpose,
   slice,
