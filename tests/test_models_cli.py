@@ -14,14 +14,16 @@ from tessera import cli, models
 from tessera.compiler.package import IMAGENET, default_preprocess
 
 
-def tiny_classifier(path, classes: int = 3):
-    """A 1x3x8x8 -> logits[classes] conv net."""
+def tiny_classifier(path, classes: int = 3, last: str | None = None):
+    """A 1x3x8x8 -> logits[classes] conv net; `last`: an op after the logits (Softmax, LogSoftmax)."""
     rng = np.random.default_rng(0)
     w = numpy_helper.from_array(rng.standard_normal((classes, 3, 3, 3)).astype(np.float32), "w")
     nodes = [helper.make_node("Conv", ["image", "w"], ["c"], pads=[1, 1, 1, 1]),
              helper.make_node("Relu", ["c"], ["r"]),
              helper.make_node("GlobalAveragePool", ["r"], ["g"]),
-             helper.make_node("Flatten", ["g"], ["logits"])]
+             helper.make_node("Flatten", ["g"], ["flat" if last else "logits"])]
+    if last:
+        nodes.append(helper.make_node(last, ["flat"], ["logits"], axis=1))
     graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 8, 8])],
                               [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, classes])], [w])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
@@ -87,3 +89,13 @@ def test_a_taken_name_is_refused(tmp_path, data_dir, capsys):
 def test_an_imported_classifier_assumes_imagenet_preprocessing_for_a_square_rgb_input(shape, side):
     expected = None if side is None else {"resize": side * 8 // 7, "crop": side, **IMAGENET}
     assert default_preprocess(shape) == expected
+
+
+@pytest.mark.parametrize("last, kind", [(None, "logits"), ("Softmax", "probabilities"), ("LogSoftmax", "logits")])
+def test_a_classifier_ending_in_softmax_is_not_given_a_second_one(tmp_path, data_dir, last, kind):
+    """The page applies softmax to logits only: a model's own softmax output is taken as it is
+    (a log-softmax's is logits to it: softmax gives back the probabilities)."""
+    source = tiny_classifier(tmp_path / "tiny.onnx", last=last)
+    assert cli.main(["models", "import", str(source), "--name", "tiny"]) == 0
+    page = json.loads((data_dir / "models" / "tiny" / "model.json").read_text())
+    assert page["output"]["kind"] == kind

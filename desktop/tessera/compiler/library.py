@@ -23,6 +23,16 @@ from tessera.compiler.pipeline import compile_to_folder
 PAGE_META = "model.json"
 
 
+def output_kind(manifest: dict) -> str:
+    """"probabilities" when the first output comes from a softmax (through views), so that the
+    page doesn't apply one again; else "logits" (a log-softmax's too: softmax undoes its log)."""
+    producers = {o: op for op in manifest["ops"] for o in op["outputs"]}
+    op = producers.get(manifest["outputs"][0]["name"])
+    while op is not None and op["op"] == "reshape":
+        op = producers.get(op["inputs"][0])
+    return "probabilities" if op is not None and op["op"] == "softmax" and not op["attrs"].get("log") else "logits"
+
+
 def page_meta(manifest: dict) -> dict:
     """The page's model.json for a package (see webapp/src/engine/model.ts)."""
     first, out = manifest["inputs"][0], manifest["outputs"][0]
@@ -30,7 +40,7 @@ def page_meta(manifest: dict) -> dict:
     return {"format": 1, "name": manifest["name"], "title": manifest["title"],
             "task": manifest["task"], "source": manifest["source"], "labels": manifest["labels"],
             "input": {"name": first["name"], "shape": first["shape"], "layout": "NCHW"},
-            "output": {"name": out["name"], "kind": "logits"}, "preprocess": preprocess}
+            "output": {"name": out["name"], "kind": output_kind(manifest)}, "preprocess": preprocess}
 
 
 def install(onnx_path: Path, root: Path, meta: PackageMeta, labels: list[str] | None) -> Path:

@@ -245,9 +245,11 @@ def instance_norm(x, scale, bias, a):
 
 
 def softmax(x, a):
+    """softmax over ``axes``, or its log (LogSoftmax) when ``log``."""
     axes = tuple(a["axes"])
-    e = np.exp(x - x.max(axis=axes, keepdims=True))
-    return e / e.sum(axis=axes, keepdims=True)
+    shifted = x - x.max(axis=axes, keepdims=True)
+    total = np.exp(shifted).sum(axis=axes, keepdims=True)
+    return shifted - np.log(total) if a.get("log") else np.exp(shifted) / total
 
 
 REDUCE = {"mean": np.mean, "sum": np.sum, "max": np.max, "min": np.min}

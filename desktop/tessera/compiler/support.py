@@ -16,7 +16,8 @@ LOWERED = frozenset({
     "ReduceSum", "Identity", "Constant", "QuantizeLinear", "DequantizeLinear", "Cast",
     "Exp", "Log", "Neg", "Abs", "Erf", "Gelu", "Elu", "Selu", "Celu", "Softplus", "Softsign",
     "Mish", "PRelu", "Sum", "Mean", "Max", "Min", "Dropout", "Split", "Gather", "Expand",
-    "ReduceMax", "ReduceMin", "LayerNormalization", "LRN",
+    "ReduceMax", "ReduceMin", "LayerNormalization", "LRN", "LogSoftmax", "DepthToSpace",
+    "SpaceToDepth",
 })
 
 FOLD_ONLY = frozenset({"Shape", "ConstantOfShape", "Range", "Size"})

@@ -786,7 +786,37 @@ class Lowerer:
             src = self.in_layout(x.name, plain(rank))
             axes = list(range(axis, rank))
         self.emit("softmax", [src], node.outputs[0], x.shape, self.values[src].perm, node.name,
-                  {"axes": axes})
+                  {"axes": axes, **({"log": True} if node.op == "LogSoftmax" else {})})
+
+    rule_LogSoftmax = rule_Softmax
+
+    def rule_DepthToSpace(self, node: Node):
+        """[N, C, H, W] → [N, C/b², H·b, W·b] (PixelShuffle): a view, a 6-D transpose, a view."""
+        x = self.image(node.inputs[0])
+        b = node.attrs["blocksize"]
+        n, c, h, w = x.shape
+        if not isinstance(c, int) or c % (b * b):
+            raise Unsupported(f"{c} channels don't split into blocks of {b}×{b}")
+        crd = node.attrs.get("mode", "DCR") == "CRD"
+        split = (n, c // (b * b), b, b, h, w) if crd else (n, b, b, c // (b * b), h, w)
+        perm = (0, 1, 4, 2, 5, 3) if crd else (0, 3, 4, 1, 5, 2)
+        self._blocks(node, x, split, perm, (n, c // (b * b), dims.mul(h, b), dims.mul(w, b)))
+
+    def rule_SpaceToDepth(self, node: Node):
+        """[N, C, H, W] → [N, C·b², H/b, W/b]: a view, a 6-D transpose, a view."""
+        x = self.image(node.inputs[0])
+        b = node.attrs["blocksize"]
+        n, c, h, w = x.shape
+        if not all(isinstance(d, int) and d % b == 0 for d in (h, w)):
+            raise Unsupported(f"a {h}×{w} map doesn't split into blocks of {b}×{b}")
+        crd = node.attrs.get("mode", "DCR") == "CRD"
+        self._blocks(node, x, (n, c, h // b, b, w // b, b), (0, 1, 3, 5, 2, 4) if crd else (0, 3, 5, 1, 2, 4),
+                     (n, c * b * b, h // b, w // b))
+
+    def _blocks(self, node: Node, x: Value, split: tuple, perm: tuple, shape: tuple):
+        blocks = self._reshape(node, x.name, split, self.fresh(f"{node.name}:blocks"))
+        moved = self._transpose(node, blocks, perm)
+        self._reshape(node, moved, shape, node.outputs[0])
 
     def _reduce(self, node: Node, fn: str):
         x = self.act(node.inputs[0])

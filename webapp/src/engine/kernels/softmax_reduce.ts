@@ -1,4 +1,4 @@
-// softmax {axes} and reduce {fn: mean|sum|max|min, axes, keepdims} over any set of (physical) axes:
+// softmax {axes, log} (log: LogSoftmax) and reduce {fn: mean|sum|max|min, axes, keepdims} over any set of (physical) axes:
 // thread per element of the axes kept (in their memory order, which is the output's for
 // reduce), looping over the reduced ones. Plain loops: the node tests and a classifier's
 // final softmax (one row per image) are small; a spread reduction would be the next step.
@@ -32,7 +32,7 @@ export function softmax(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   for (var j = 0u; j < ${n}; j++) { m = max(m, src[at(t, j)]); }
   var s = 0.0;
   for (var j = 0u; j < ${n}; j++) { s += exp(src[at(t, j)] - m); }
-  for (var j = 0u; j < ${n}; j++) { let o = at(t, j); dst[o] = exp(src[o] - m) / s; }`);
+  for (var j = 0u; j < ${n}; j++) { let o = at(t, j); dst[o] = ${op.attrs.log ? 'src[o] - m - log(s)' : 'exp(src[o] - m) / s'}; }`);
 }
 
 // How each reduce fn starts and folds in element `e` (max and min never see an empty set:
