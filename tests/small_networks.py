@@ -1,0 +1,117 @@
+"""Two small networks of the kinds users bring besides CNN classifiers, written the way
+torch.onnx.export writes them (opset 17, dynamic batch N, exact GELU as Erf, linear layers as
+MatMul + Add), with seeded random weights: a ViT and a ConvNeXt. 64×64 inputs keep them quick
+on SwiftShader; their structure, not their size, is what the tests exercise."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+IMG = 64
+CLASSES = 10
+
+
+class _Graph:
+    def __init__(self, seed: int):
+        self.rng = np.random.default_rng(seed)
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self.batch: str | None = None     # [N] from Shape(x), made on first use
+
+    def const(self, name: str, value, dtype=np.float32) -> str:
+        self.inits.append(numpy_helper.from_array(np.asarray(value, dtype), name))
+        return name
+
+    def random(self, name: str, shape, scale: float) -> str:
+        return self.const(name, self.rng.standard_normal(shape) * scale)
+
+    def op(self, op: str, inputs: list[str], out: str, **attrs) -> str:
+        self.nodes.append(helper.make_node(op, inputs, [out], **attrs))
+        return out
+
+    def linear(self, x: str, cin: int, cout: int, tag: str) -> str:
+        product = self.op("MatMul", [x, self.random(f"{tag}.w", (cin, cout), cin ** -0.5)], f"{tag}.mm")
+        return self.op("Add", [product, self.random(f"{tag}.b", cout, 0.02)], tag)
+
+    def layer_norm(self, x: str, d: int, tag: str) -> str:
+        return self.op("LayerNormalization", [x, self.const(f"{tag}.g", 1 + 0.1 * self.rng.standard_normal(d)),
+                                              self.random(f"{tag}.b", d, 0.1)], tag, axis=-1, epsilon=1e-6)
+
+    def gelu(self, x: str, tag: str) -> str:
+        """Exact GELU as torch writes it below opset 20: x · (1 + erf(x / √2)) · ½."""
+        erf = self.op("Erf", [self.op("Div", [x, self.const(f"{tag}.root2", np.sqrt(2))], f"{tag}.d")], f"{tag}.erf")
+        plus = self.op("Add", [erf, self.const(f"{tag}.one", 1.0)], f"{tag}.plus")
+        return self.op("Mul", [self.op("Mul", [x, plus], f"{tag}.xp"), self.const(f"{tag}.half", 0.5)], tag)
+
+    def batch_shape(self, tag: str, rest: list[int]) -> str:
+        """Concat(N, rest): a shape whose first entry is the input's free batch size."""
+        if self.batch is None:
+            n = self.op("Gather", [self.op("Shape", ["x"], "x.shape"), self.const("zero", 0, np.int64)], "n", axis=0)
+            self.batch = self.op("Unsqueeze", [n, self.const("axis0", [0], np.int64)], "batch")
+        return self.op("Concat", [self.batch, self.const(f"{tag}.rest", rest, np.int64)], tag, axis=0)
+
+    def model(self, name: str, out: str) -> onnx.ModelProto:
+        graph = helper.make_graph(
+            self.nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, IMG, IMG])],
+            [helper.make_tensor_value_info(out, TensorProto.FLOAT, ["N", CLASSES])], self.inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        onnx.checker.check_model(model, full_check=True)
+        return model
+
+
+def vit(dim: int = 32, heads: int = 2, patch: int = 16, depth: int = 2) -> onnx.ModelProto:
+    """Patchify conv, class token Expand-ed to the batch, position embedding, pre-norm blocks
+    (qkv, heads by Reshape/Transpose/Slice, Q·Kᵀ, Softmax, attention · V, projection, MLP with
+    GELU, residuals), final LayerNorm, the class token's row (Gather) to a linear head."""
+    g = _Graph(5)
+    tokens = (IMG // patch) ** 2 + 1
+    x = g.op("Conv", ["x", g.random("patch.w", (dim, 3, patch, patch), 0.02), g.random("patch.b", dim, 0.02)],
+             "patch", kernel_shape=[patch, patch], strides=[patch, patch])
+    x = g.op("Transpose", [g.op("Reshape", [x, g.batch_shape("flat", [dim, -1])], "patch.flat")], "tokens",
+             perm=[0, 2, 1])
+    cls = g.op("Expand", [g.random("cls", (1, 1, dim), 0.02), g.batch_shape("cls.shape", [1, dim])], "cls.all")
+    z = g.op("Add", [g.op("Concat", [cls, x], "cat", axis=1), g.random("pos", (1, tokens, dim), 0.02)], "z")
+    for layer in range(depth):
+        t = f"block{layer}"
+        qkv = g.linear(g.layer_norm(z, dim, f"{t}.ln1"), dim, 3 * dim, f"{t}.qkv")
+        qkv = g.op("Transpose", [g.op("Reshape", [qkv, g.batch_shape(f"{t}.split", [tokens, 3, heads, dim // heads])],
+                                      f"{t}.heads")], f"{t}.qkv_t", perm=[2, 0, 3, 1, 4])
+        q, k, v = (g.op("Squeeze", [g.op("Slice", [qkv, g.const(f"{t}.s{i}", [i], np.int64),
+                                                   g.const(f"{t}.e{i}", [i + 1], np.int64)], f"{t}.slice{i}"),
+                                    "axis0"], f"{t}.{name}") for i, name in enumerate("qkv"))
+        scores = g.op("MatMul", [q, g.op("Transpose", [k], f"{t}.kt", perm=[0, 1, 3, 2])], f"{t}.scores")
+        scaled = g.op("Mul", [scores, g.const(f"{t}.scale", (dim // heads) ** -0.5)], f"{t}.scaled")
+        attn = g.op("MatMul", [g.op("Softmax", [scaled], f"{t}.p", axis=-1), v], f"{t}.attn")
+        merged = g.op("Reshape", [g.op("Transpose", [attn], f"{t}.attn_t", perm=[0, 2, 1, 3]),
+                                  g.batch_shape(f"{t}.merge", [tokens, dim])], f"{t}.merged")
+        z = g.op("Add", [z, g.linear(merged, dim, dim, f"{t}.proj")], f"{t}.z1")
+        hidden = g.gelu(g.linear(g.layer_norm(z, dim, f"{t}.ln2"), dim, 2 * dim, f"{t}.fc1"), f"{t}.gelu")
+        z = g.op("Add", [z, g.linear(hidden, 2 * dim, dim, f"{t}.fc2")], f"{t}.z2")
+    first = g.op("Gather", [g.layer_norm(z, dim, "final.ln"), g.const("first", 0, np.int64)], "cls.out", axis=1)
+    g.op("Gemm", [first, g.random("head.w", (CLASSES, dim), 1.0), g.random("head.b", CLASSES, 1.0)], "logits",
+         transB=1)
+    return g.model("vit", "logits")
+
+
+def convnext(dim: int = 24, depth: int = 2) -> onnx.ModelProto:
+    """Patchify conv, blocks of depthwise 7×7 → to NHWC → LayerNorm → linear → GELU → linear →
+    layer scale → back to NCHW → residual, then global mean, LayerNorm and a linear head."""
+    g = _Graph(3)
+    x = g.op("Conv", ["x", g.random("stem.w", (dim, 3, 4, 4), 0.1), g.random("stem.b", dim, 0.1)], "stem",
+             kernel_shape=[4, 4], strides=[4, 4])
+    for layer in range(depth):
+        t = f"block{layer}"
+        y = g.op("Conv", [x, g.random(f"{t}.dw.w", (dim, 1, 7, 7), 0.1), g.random(f"{t}.dw.b", dim, 0.1)], f"{t}.dw",
+                 group=dim, pads=[3] * 4, kernel_shape=[7, 7])
+        y = g.op("Transpose", [y], f"{t}.nhwc", perm=[0, 2, 3, 1])
+        y = g.linear(g.gelu(g.linear(g.layer_norm(y, dim, f"{t}.ln"), dim, 4 * dim, f"{t}.fc1"), f"{t}.gelu"),
+                     4 * dim, dim, f"{t}.fc2")
+        y = g.op("Mul", [y, g.const(f"{t}.gamma", 0.5 + 0.1 * g.rng.standard_normal(dim))], f"{t}.scaled")
+        x = g.op("Add", [x, g.op("Transpose", [y], f"{t}.nchw", perm=[0, 3, 1, 2])], f"{t}.out")
+    pooled = g.layer_norm(g.op("ReduceMean", [x], "pool", axes=[2, 3], keepdims=0), dim, "final.ln")
+    g.op("Gemm", [pooled, g.random("head.w", (CLASSES, dim), 1.0), g.random("head.b", CLASSES, 1.0)], "logits",
+         transB=1)
+    return g.model("convnext", "logits")

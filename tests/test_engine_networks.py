@@ -1,0 +1,48 @@
+"""Whole networks beyond the CNN classifiers, as exported from PyTorch with a dynamic batch (a
+ViT and a ConvNeXt in miniature: tests/small_networks.py), compiled and run by the engine in
+headless Chromium against onnxruntime (CPU) on fresh random inputs, buffers poisoned first; and
+the compiler's fusions on them, which decide how many dispatches they take."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests import small_networks
+from tests.engine_harness import engine_page, onnxruntime_output, rel_l2
+
+FP32_TOLERANCE = 1e-4
+rng = np.random.default_rng()
+
+NETWORKS = {"vit": small_networks.vit, "convnext": small_networks.convnext}
+
+
+@pytest.fixture(scope="module")
+def page(webapp_dist, tmp_path_factory):
+    with engine_page(webapp_dist, tmp_path_factory.mktemp("engine-packages")) as p:
+        yield p
+        assert p.errors == []
+
+
+@pytest.mark.parametrize("name", list(NETWORKS))
+def test_network_matches_onnxruntime(page, name):
+    """At batch 2: N is free in the file and bound at load (the reference plan, so SwiftShader
+    compiles one set of pipelines)."""
+    url, path = page.compile(NETWORKS[name](), name, {"N": 2})
+    model_id = page.load(url, "fp32", split_k_in_workgroup=True)
+    x = rng.standard_normal((2, 3, small_networks.IMG, small_networks.IMG)).astype(np.float32)
+    assert rel_l2(page.run(model_id, x), onnxruntime_output(path, x).ravel()) <= FP32_TOLERANCE, name
+    page.dispose(model_id)
+
+
+def test_each_transformer_block_is_its_fused_ops():
+    """Per ViT block: two layer_norms, four gemms (GELU in the first MLP one, the residual adds
+    in the projection and the second MLP one), two matmuls and one softmax."""
+    from tessera.compiler.pipeline import compile_graph
+
+    ops = [n for n in compile_graph(small_networks.vit(depth=1), "vit").nodes]
+    count = lambda op: sum(n.op == op for n in ops)  # noqa: E731
+    assert (count("layer_norm"), count("matmul"), count("softmax")) == (3, 2, 1)
+    gemms = [n for n in ops if n.op == "gemm"]
+    assert [a["fn"] for g in gemms for a in g.attrs["activations"]] == ["gelu"]
+    assert sum(g.attrs["residual"] for g in gemms) == 2 and len(gemms) == 5   # 4 in the block, the head
