@@ -63,9 +63,13 @@ CONV_CASES = {
     "split-K 1x1 cin130 co21": conv_model(1, 130, 4, 5, 21, 1),
     # 1×1 convs in vec4s that would split K split it inside the workgroup instead (one dispatch):
     # M and the vec4 columns not multiples of the 16×16 tile, groups left with no K at all
-    "group-split 1x1 cin256 co40": conv_model(1, 256, 7, 7, 40, 1, activation=("Relu", {})),
-    "group-split 1x1 residual cin164 batch2": conv_model(2, 164, 5, 7, 164, 1, residual=True),
-    "group-split 1x1 cin256 co200 batch3": conv_model(3, 256, 3, 5, 200, 1, activation=("HardSwish", {})),
+    # (8×8 outputs split 64 ways where K is long and the grid small; 16×16 split 16 ways else)
+    "group-split 1x1 cin256 co40 (64 groups)": conv_model(1, 256, 7, 7, 40, 1, activation=("Relu", {})),
+    "group-split 1x1 residual cin164 batch2 (64 groups)": conv_model(2, 164, 5, 7, 164, 1, residual=True),
+    "group-split 1x1 cin256 co200 batch3 (64 groups)": conv_model(3, 256, 3, 5, 200, 1,
+                                                                  activation=("HardSwish", {})),
+    "group-split 1x1 cin120 co36, short K (16 groups)": conv_model(1, 120, 5, 6, 36, 1),
+    "group-split 1x1 cin256 co128 20x20, big grid (16 groups)": conv_model(1, 256, 20, 20, 128, 1),
     "7x7 s2 cin4 co9": conv_model(1, 4, 23, 21, 9, 7, stride=2, pad=3,
                                   activation=("HardSigmoid", {"alpha": 0.2, "beta": 0.4})),
     # depthwise
@@ -546,6 +550,8 @@ def test_kernel_matches_onnxruntime(page, case):
         summed = any(k["label"].endswith("split-k sum") for k in kernels)
         if case.startswith("group-split"):
             assert split_in_workgroup and not summed, case
+            groups = case.split("(")[-1].split()[0]
+            assert any(f"K split over {groups} thread groups" in k["source"] for k in kernels), case
         if case.startswith("split-K"):
             assert summed and not split_in_workgroup, case
     for _ in range(2):  # fresh inputs each time, buffers poisoned before each run
@@ -560,7 +566,7 @@ def test_kernel_matches_onnxruntime(page, case):
 def test_software_adapters_keep_split_k_with_its_sum(page):
     """On a software adapter (SwiftShader here), where K split inside the workgroup runs slower
     than split-K, the engine leaves that form to hardware adapters unless told otherwise."""
-    model, x_shape = CONV_CASES["group-split 1x1 cin256 co40"]
+    model, x_shape = CONV_CASES["group-split 1x1 cin256 co40 (64 groups)"]
     url, path = page.compile(model, "software_default")
     model_id = page.load(url, "fp32")
     kernels = page.kernels(model_id)["kernels"]

@@ -17,11 +17,14 @@ import { activationCode, ENTRY_PARAMS, RowTensor, u32, weightedOpBindings, WORKG
   type Arg, type KernelDispatch, type OpContext } from './common';
 import type { OpSpec } from '../manifest';
 
-const TILE = 16;                          // pixels and channels of a workgroup's outputs
-const GROUP_THREADS = (TILE / 4) ** 2;    // 4×4 outputs each
-const GROUPS = 16;                        // a power of two (tree); 256 threads in all
-const THREADS = GROUP_THREADS * GROUPS;
+const THREADS = 256;
 const PIXELS = [0, 1, 2, 3];
+// A workgroup owns 8×8 outputs split 64 ways instead of 16×16 split 16 ways when K has at
+// least this many vec4 steps and 16×16 tiles would make fewer than SMALL_TILE_MAX_GRID
+// workgroups (under one per SM of a big GPU): four times the workgroups and a quarter of the
+// chain of loads and multiply-adds per thread.
+const SMALL_TILE_MIN_K4 = 32;
+const SMALL_TILE_MAX_GRID = 128;
 
 /** M pixels (rows of y), K input channels (multiple of 4), CO output channels (multiple of 4),
  *  OHW pixels per image (which gate row a pixel reads). */
@@ -31,6 +34,10 @@ export function pointwiseGroupSplit(op: OpSpec, ctx: OpContext, s: PointwiseShap
   const { M, K, CO, OHW } = s;
   const K4 = K / 4;
   const N4 = CO / 4;
+  const grid16 = Math.ceil(M / 16) * Math.ceil(N4 / 4);
+  const TILE = K4 >= SMALL_TILE_MIN_K4 && grid16 < SMALL_TILE_MAX_GRID ? 8 : 16;   // outputs' side
+  const GROUP_THREADS = (TILE / 4) ** 2;    // 4×4 outputs each
+  const GROUPS = THREADS / GROUP_THREADS;   // a power of two (tree)
   const KG4 = Math.ceil(K4 / GROUPS);    // vec4 steps of K per group
   const mTiles = Math.ceil(M / TILE);
   const nTiles = Math.ceil(N4 / (TILE / 4));
