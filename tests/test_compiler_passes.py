@@ -555,22 +555,3 @@ def test_a_free_size_where_a_number_is_needed_is_refused_naming_it(tmp_path):
     with pytest.raises(CompileError) as err:
         compile_to_folder(path, tmp_path / "out", PackageMeta("m"))
     assert "node 'crop' (Slice, opset 17): ends depends on the input's size (H)" in str(err.value)
-
-
-@pytest.mark.parametrize("channels, fused", [(36, True), (30, False)])
-def test_a_global_average_pool_before_a_gemm_is_read_by_the_gemm(tmp_path, channels, fused):
-    """A classifier's head: the pool goes into the gemm (pooled), which averages the map's rows
-    as it loads them, where the channels are whole vec4s."""
-    rng = np.random.default_rng(10)
-    init = lambda name, a: numpy_helper.from_array(np.asarray(a, F), name)  # noqa: E731
-    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[1, 1]), helper.make_node("Relu", ["c"], ["r"]),
-             helper.make_node("GlobalAveragePool", ["r"], ["g"]), helper.make_node("Flatten", ["g"], ["f"]),
-             helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], transB=1)]
-    inits = [init("w", rng.standard_normal((channels, 3, 1, 1))), init("b", rng.standard_normal(channels)),
-             init("fw", rng.standard_normal((7, channels))), init("fb", rng.standard_normal(7))]
-    path = _save(tmp_path, nodes, [_x((2, 3, 5, 6))], [_x((2, 7), "y")], inits)
-    ops = compile_to_folder(path, tmp_path, PackageMeta("m")).manifest["ops"]
-    assert [op["op"] for op in ops if op["op"] != "reshape"] == (["conv2d", "gemm"] if fused else
-                                                                   ["conv2d", "global_pool", "gemm"])
-    assert ops[-1]["attrs"].get("pooled", False) == fused
-    _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 3, 5, 6)).astype(F))

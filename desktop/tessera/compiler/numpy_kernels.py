@@ -138,9 +138,6 @@ def conv_transpose2d(x, weight, bias, a, out_shape):
 
 
 def gemm(x, weight, bias, a, n_out, residual=None):
-    """``pooled``: x is an [N, H, W, C] map, each image's pixels averaged first."""
-    if a.get("pooled"):
-        x = x.mean(axis=(1, 2))
     y = x @ weight[:, :n_out] + bias[:n_out]
     if residual is not None:
         y = y + residual

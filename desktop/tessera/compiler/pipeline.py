@@ -19,8 +19,7 @@ from tessera.compiler.passes.fold_batchnorm import fold_batchnorm
 from tessera.compiler.passes.fold_constants import fold_constants
 from tessera.compiler.passes.fold_qdq import fold_qdq
 from tessera.compiler.passes.fuse_activation_patterns import fuse_activation_patterns
-from tessera.compiler.passes.fuse import (fuse_activations, fuse_bias_add, fuse_pool_into_gemm,
-                                          fuse_residual_add)
+from tessera.compiler.passes.fuse import fuse_activations, fuse_bias_add, fuse_residual_add
 from tessera.compiler.passes.fuse_instance_norm import fuse_instance_norm
 from tessera.compiler.passes.fuse_se import fuse_squeeze_excite
 from tessera.compiler.passes.fuse_weighted_sum import fuse_weighted_sum
@@ -59,7 +58,7 @@ def compile_graph(model: onnx.ModelProto, label: str) -> Graph:
     graph = fuse_instance_norm(fuse_weighted_sum(lowered))
     graph = fuse_residual_add(fuse_bias_add(graph))
     graph = fuse_activations(graph)
-    graph = fuse_pool_into_gemm(fuse_squeeze_excite(graph))
+    graph = fuse_squeeze_excite(graph)
     return remove_dead_nodes(graph)
 
 

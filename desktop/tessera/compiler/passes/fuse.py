@@ -5,9 +5,6 @@
   input: y = conv + bias + r.
 - fuse_activations: a ``unary`` op that is the only user of a conv2d / conv_transpose2d /
   gemm / binary / instance_norm output is appended to that op's ``activations`` list.
-- fuse_pool_into_gemm: a classifier's head, ``global_pool avg`` (through views) then gemm,
-  becomes the gemm alone with ``pooled``: it reads the [N, H, W, C] map and averages each
-  image's H·W rows as it loads them (one dispatch fewer in every CNN classifier).
 - fuse_bias_add: ``binary add`` of a gemm output (used only there, no epilogue yet) and a
   constant that varies along the last axis only goes into the gemm's bias: what an exporter
   writes for a linear layer as MatMul then Add (every transformer block has several).
@@ -100,28 +97,3 @@ def fuse_bias_add(graph: Graph) -> Graph:
         nodes.remove(gemm)
         nodes[nodes.index(add)] = fused
     return graph.replace(nodes=nodes, constants=constants, layouts=layouts)
-
-
-def fuse_pool_into_gemm(graph: Graph) -> Graph:
-    producers, users = graph.producers(), graph.consumers()
-    nodes = list(graph.nodes)
-    for gemm in graph.nodes:
-        if gemm.op != "gemm" or gemm.attrs["residual"] or gemm.attrs.get("pooled"):
-            continue
-        views, node = [], producers.get(gemm.inputs[0])
-        while node is not None and node.op == "reshape" and _single_use(graph, users, node.outputs[0]):
-            views.append(node)
-            node = producers.get(node.inputs[0])
-        if (node is None or node.op != "global_pool" or node.attrs["kind"] != "avg"
-                or not _single_use(graph, users, node.outputs[0]) or node not in nodes):
-            continue
-        n, _, _, c = graph.values[node.inputs[0]].physical_shape
-        # The gemm's rows must be the images, its K their channels, whole vec4s of them.
-        if graph.values[gemm.inputs[0]].physical_shape != (n, c) or not isinstance(c, int) or c % 4:
-            continue
-        fused = replace(gemm, inputs=[node.inputs[0]], attrs={**gemm.attrs, "pooled": True},
-                        name=f"{node.name}+{gemm.name}")
-        for gone in [node, *views]:
-            nodes.remove(gone)
-        nodes[nodes.index(gemm)] = fused
-    return graph.replace(nodes=nodes)

@@ -2,8 +2,7 @@
 // heads are GEMVs over a few batch rows: the gemv kernel family runs them. Many rows (a
 // transformer's tokens, a ConvNeXt's pixels) make it a real GEMM: it runs as conv2d.ts's tiled
 // implicit GEMM of a 1×1 conv over M pixels, whose weight layout k_n4 already is (khkwci_co4
-// with KH = KW = 1), with its tilings, split-K and K split in the workgroup. A `pooled` gemm
-// (a classifier's global average pool and head in one) reads the map itself: gemv's summed rows.
+// with KH = KW = 1), with its tilings, split-K and K split in the workgroup.
 
 import { prod, type KernelDispatch, type OpContext } from './common';
 import { conv2dGemm } from './conv2d';
@@ -17,9 +16,7 @@ export function gemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const xs = ctx.shape(op.inputs[0]);
   const ys = ctx.shape(op.outputs[0]);
   const [M, K, N] = [prod(xs.slice(0, -1)), xs[xs.length - 1], ys[ys.length - 1]];
-  // pooled: x is the [N, H, W, C] map whose pixels the head averages: N rows of H·W parts each.
-  const pooled = op.attrs.pooled ? { rows: xs[0], sums: { parts: xs[1] * xs[2], divisor: xs[1] * xs[2] } } : null;
-  if (M >= TILED_MIN_ROWS && !pooled) {
+  if (M >= TILED_MIN_ROWS) {
     const pointwise = { kernel: [1, 1], stride: [1, 1], dilation: [1, 1], pads: [0, 0, 0, 0], groups: 1 };
     const rowsOf = new Map<string, number[]>([[op.inputs[0], [1, 1, M, K]], [op.outputs[0], [1, 1, M, N]]]);
     if (op.attrs.residual) rowsOf.set(op.inputs[1], [1, 1, M, N]);
@@ -27,7 +24,7 @@ export function gemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
       { ...ctx, shape: (t) => rowsOf.get(t) ?? ctx.shape(t) });
   }
   return [gemv({
-    label: op.name, rows: pooled?.rows ?? M, inner: K, outputs: N, sums: pooled?.sums,
+    label: op.name, rows: M, inner: K, outputs: N,
     precision: ctx.precision, activations: op.attrs.activations,
     x: { kind: 'tensor', name: op.inputs[0] }, weight: { kind: 'weight', slice: op.weights.weight },
     bias: { kind: 'weight', slice: op.weights.bias }, y: { kind: 'tensor', name: op.outputs[0] },
