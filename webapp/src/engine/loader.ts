@@ -19,9 +19,9 @@ async function fetchOk(url: string, init?: RequestInit): Promise<Response> {
   return res;
 }
 
-/** Package format versions this engine runs: 2 adds ops to 1, so version 1 packages still load
- * (docs/model-package.md). */
-const PACKAGE_VERSIONS = [1, 2];
+/** Package format versions this engine runs: each adds ops and attributes to the one before, so
+ * older packages still load (docs/model-package.md). */
+const PACKAGE_VERSIONS = [1, 2, 3];
 
 export async function fetchManifest(baseUrl: string): Promise<Manifest> {
   const manifest = (await (await fetchOk(`${baseUrl}manifest.json`)).json()) as Manifest;
