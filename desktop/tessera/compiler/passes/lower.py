@@ -92,6 +92,8 @@ class Lowerer:
     def _materialised(self, name: str) -> Value:
         """A constant read where an op takes a tensor (a class token concatenated to the patch
         embeddings, a stored matrix multiplied from the left): a ``constant`` op writes it."""
+        if is_symbolic(self.src.constants[name]):
+            raise Unsupported(f"the shape tensor {name!r} depends on the input's size and is used as data")
         array = np.asarray(self.src.constants[name], np.float32)
         weights = {"value": self.weight(name, "value", weight_layouts.broadcast(array))}
         self.emit("constant", [], name, array.shape, plain(array.ndim), name, {}, weights)
@@ -878,8 +880,7 @@ class Lowerer:
                                self.fresh(f"{node.name}:var+eps"))
         root = self._unary(node, "sqrt", {}, shifted, self.fresh(f"{node.name}:std"))
         inv = self._unary(node, "reciprocal", {}, root, name(2, "inv_std"))
-        normed = self._binary(node, "mul", [centred, inv], self.fresh(f"{node.name}:normed")
-                              if len(node.inputs) > 1 else outs[0])
+        normed = self._binary(node, "mul", [centred, inv], self.fresh(f"{node.name}:normed"))
         bias = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else None
         scaled = self._binary(node, "mul", [normed, node.inputs[1]],
                               self.fresh(f"{node.name}:scaled") if bias else outs[0])
