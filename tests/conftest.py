@@ -1,4 +1,5 @@
-"""Fixtures shared by the suite: the built web app and bundled models, and a CLI runner."""
+"""Fixtures shared by the suite: the built web app and bundled models, a CLI runner, and the
+engine's test page."""
 
 from __future__ import annotations
 
@@ -32,6 +33,17 @@ def bundled_models() -> dict:
     from tessera.zoo import bundled
 
     return bundled.build_all()
+
+
+@pytest.fixture(scope="module")
+def page(webapp_dist, tmp_path_factory):
+    """One headless Chromium page with the engine's test hooks per test module (a module that
+    needs other set-up defines its own); no page error may be left at the end."""
+    from tests.engine_harness import engine_page
+
+    with engine_page(webapp_dist, tmp_path_factory.mktemp("engine-packages")) as p:
+        yield p
+        assert p.errors == []
 
 
 @pytest.fixture(scope="session")

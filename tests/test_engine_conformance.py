@@ -19,18 +19,11 @@ import re
 import numpy as np
 import pytest
 
-from tests.engine_harness import PACKAGES_MOUNT, engine_page
+from tests.engine_harness import PACKAGES_MOUNT
 from tests.onnx_conformance import (Case, Compiled, can_freeze, check_outputs, claimed_cases, compile_case,
                                     summary)
 
 PASSED, REFUSED = "passed", "refused"
-
-
-@pytest.fixture(scope="module")
-def page(webapp_dist, tmp_path_factory):
-    with engine_page(webapp_dist, tmp_path_factory.mktemp("engine-packages")) as p:
-        yield p
-        assert p.errors == []
 
 
 def run_on_engine(page, case: Case, compiled: Compiled) -> tuple[str, str]:

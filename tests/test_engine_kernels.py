@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper, shape_inference
 
-from tests.engine_harness import engine_page, onnxruntime_output, onnxruntime_outputs, rel_l2
+from tests.engine_harness import onnxruntime_output, onnxruntime_outputs, rel_l2
 
 FP32_TOLERANCE = 1e-4
 rng = np.random.default_rng()
@@ -539,13 +539,6 @@ ALL_CASES = {**CONV_CASES, **ACTIVATION_CASES, **MORE_OP_CASES, **POOL_CASES, **
 def plan(page, url: str, shape) -> dict:
     """The dispatch labels and distinct WGSL sources of a package's call (planned, not run)."""
     return page.page.evaluate("([u, s]) => tesseraEngine.plan(u, s)", [url, list(shape)])
-
-
-@pytest.fixture(scope="module")
-def page(webapp_dist, tmp_path_factory):
-    with engine_page(webapp_dist, tmp_path_factory.mktemp("engine-packages")) as p:
-        yield p
-        assert p.errors == []
 
 
 @pytest.mark.parametrize("case", list(ALL_CASES))

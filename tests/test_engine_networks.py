@@ -9,19 +9,12 @@ import numpy as np
 import pytest
 
 from tests import small_networks
-from tests.engine_harness import engine_page, onnxruntime_output, rel_l2
+from tests.engine_harness import onnxruntime_output, rel_l2
 
 FP32_TOLERANCE = 1e-4
 rng = np.random.default_rng()
 
 NETWORKS = {"vit": small_networks.vit, "convnext": small_networks.convnext}
-
-
-@pytest.fixture(scope="module")
-def page(webapp_dist, tmp_path_factory):
-    with engine_page(webapp_dist, tmp_path_factory.mktemp("engine-packages")) as p:
-        yield p
-        assert p.errors == []
 
 
 @pytest.mark.parametrize("name", list(NETWORKS))

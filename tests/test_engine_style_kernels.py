@@ -13,7 +13,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from tessera.paths import build_dir
-from tests.engine_harness import engine_page, onnxruntime_outputs, rel_l2
+from tests.engine_harness import onnxruntime_outputs, rel_l2
 from tests.test_engine_kernels import FP32_TOLERANCE, assert_subgroup_form, graph
 
 rng = np.random.default_rng()
@@ -135,13 +135,6 @@ CASES = {
     "conv_transpose 4x4 s2 dilation2 co8 batch2": conv_transpose_case(2, 3, 4, 3, 8, 4, 2, [0, 2, 1, 0], dilation=2),
     "unary tanh c7": one_op("Tanh", (1, 7, 4, 5), (1, 7, 4, 5)),
 }
-
-
-@pytest.fixture(scope="module")
-def page(webapp_dist, tmp_path_factory):
-    with engine_page(webapp_dist, tmp_path_factory.mktemp("engine-packages")) as p:
-        yield p
-        assert p.errors == []
 
 
 def random_feeds(shapes: dict) -> dict[str, np.ndarray]:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from tests.engine_harness import engine_page, page_image
+from tests.engine_harness import page_image
 
 rng = np.random.default_rng()
 WIDTH, HEIGHT, TILE, OVERLAP = 96, 80, 48, 16
@@ -92,13 +92,6 @@ def norm(i, x, c, inits, pooled):
                   variance, helper.make_node("Add", [f"v{i}", "eps"], [f"ve{i}"]),
                   helper.make_node("Sqrt", [f"ve{i}"], [f"sd{i}"]),
                   helper.make_node("Div", [f"d{i}", f"sd{i}"], [normalised]), *scaled]
-
-
-@pytest.fixture(scope="module")
-def page(webapp_dist, tmp_path_factory):
-    with engine_page(webapp_dist, tmp_path_factory.mktemp("engine-packages")) as p:
-        yield p
-        assert p.errors == []
 
 
 @pytest.fixture(scope="module", params=["nchw-style-weights", "nhwc-pooled-norms"])
