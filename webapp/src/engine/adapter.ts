@@ -41,14 +41,13 @@ export async function probeAdapter(): Promise<AdapterReport> {
     const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (!adapter) return report;
     const info = adapter.info;
-    const fallback = Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter);
     Object.assign(report, {
       adapter: true,
       vendor: info.vendor,
       architecture: info.architecture,
       device: info.device,
       description: info.description,
-      fallback,
+      fallback: isFallbackAdapter(info),
       software: isSoftwareAdapter(info),
       features: [...adapter.features].sort(),
       limits: Object.fromEntries(LIMITS.map((k) => [k, adapter.limits[k]])),
@@ -71,8 +70,12 @@ export function describeSubgroups(r: AdapterReport): string {
 
 /** A CPU implementation of WebGPU (the fallback flag, or SwiftShader, llvmpipe, lavapipe). */
 export function isSoftwareAdapter(info: GPUAdapterInfo): boolean {
-  const fallback = Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter);
-  return fallback || /swiftshader|llvmpipe|lavapipe|software/i.test(`${info.vendor} ${info.architecture} ${info.description}`);
+  return isFallbackAdapter(info) || /swiftshader|llvmpipe|lavapipe|software/i.test(`${info.vendor} ${info.architecture} ${info.description}`);
+}
+
+/** The browser's own flag (not yet in every GPUAdapterInfo typing). */
+function isFallbackAdapter(info: GPUAdapterInfo): boolean {
+  return Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter);
 }
 
 /** `auto` takes WebGPU only on a hardware adapter: a software one is ~100x slower than wasm. */

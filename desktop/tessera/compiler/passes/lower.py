@@ -598,12 +598,13 @@ class Lowerer:
         return self.emit("reshape", [src], out, shape, plain(len(shape)),
                          node.name if out == node.outputs[0] else out, {"shape": list(shape)})
 
-    def _slice(self, node: Node, name: str, axis: int, start: int, count: int, step: int, out: str) -> str:
-        """``count`` elements of logical ``axis`` from ``start`` by ``step``, in ``name``'s layout."""
+    def _slice(self, node: Node, name: str, ranges: dict[int, tuple[int, int, int]], out: str) -> str:
+        """The elements of ``name`` that ``ranges`` keeps ({logical axis: (start, count, step)};
+        other axes whole), in ``name``'s layout."""
         x = self.values[name]
-        shape = tuple(count if i == axis else d for i, d in enumerate(x.shape))
-        starts = [start if p == axis else 0 for p in x.perm]
-        steps = [step if p == axis else 1 for p in x.perm]
+        shape = tuple(ranges[i][1] if i in ranges else d for i, d in enumerate(x.shape))
+        starts = [ranges[p][0] if p in ranges else 0 for p in x.perm]
+        steps = [ranges[p][2] if p in ranges else 1 for p in x.perm]
         return self.emit("slice", [name], out, shape, x.perm, node.name if out == node.outputs[0] else out,
                          {"starts": starts, "steps": steps})
 
@@ -631,7 +632,7 @@ class Lowerer:
         start = 0
         for size, out in zip(sizes, node.outputs):
             if out:
-                self._slice(node, x.name, axis, start, size, 1, out)
+                self._slice(node, x.name, {axis: (start, size, 1)}, out)
             start += size
 
     def rule_Gather(self, node: Node):
@@ -654,7 +655,7 @@ class Lowerer:
         taken = node.outputs[0] if direct else self.fresh(f"{node.name}:taken")
         step = flat[1] - flat[0] if len(flat) > 1 else 1
         if step and flat == list(range(flat[0], flat[0] + step * len(flat), step)):
-            self._slice(node, x.name, axis, flat[0], len(flat), step, taken)
+            self._slice(node, x.name, {axis: (flat[0], len(flat), step)}, taken)
         else:
             runs = [[flat[0]]]
             for i in flat[1:]:
@@ -665,7 +666,7 @@ class Lowerer:
             if len(runs) > MAX_CONCAT_PARTS:
                 raise Unsupported(f"Gather of {len(runs)} separate runs of indices is not supported "
                                   f"(at most {MAX_CONCAT_PARTS})")
-            parts = [self._slice(node, x.name, axis, r[0], len(r), 1, self.fresh(f"{node.name}:run"))
+            parts = [self._slice(node, x.name, {axis: (r[0], len(r), 1)}, self.fresh(f"{node.name}:run"))
                      for r in runs]
             self.emit("concat", parts, taken, x.shape[:axis] + (len(flat),) + x.shape[axis + 1:], x.perm,
                       node.name if direct else taken, {"axis": physical_axis(x.perm, axis)})
@@ -761,7 +762,7 @@ class Lowerer:
         steps = self.need_const(node, 4, "steps")
         axes = [int(a) % rank for a in axes] if axes is not None else list(range(len(starts)))
         steps = [int(s) for s in steps] if steps is not None else [1] * len(axes)
-        begin, stop, step = [0] * rank, list(x.shape), [1] * rank
+        ranges = {}
         for a, s, e, st in zip(axes, starts, ends, steps):
             d = x.shape[a]
             if not isinstance(d, int):
@@ -769,13 +770,8 @@ class Lowerer:
             if st == 0:
                 raise Unsupported("Slice step 0")
             rng = range(d)[slice(int(np.clip(s, -d - 1, d + 1)), int(np.clip(e, -d - 1, d + 1)), st)]
-            begin[a], stop[a], step[a] = rng.start, rng.stop, st
-            stop[a] = rng.start + len(rng) * st  # normalised: exactly len(rng) elements
-        shape = tuple(x.shape[i] if i not in axes else len(range(begin[i], stop[i], step[i]))
-                      for i in range(rank))
-        p = x.perm
-        attrs = {"starts": [begin[i] for i in p], "steps": [step[i] for i in p]}
-        self.emit("slice", [x.name], node.outputs[0], shape, p, node.name, attrs)
+            ranges[a] = (rng.start, len(rng), st)
+        self._slice(node, x.name, ranges, node.outputs[0])
 
     def rule_Softmax(self, node: Node):
         x = self.act(node.inputs[0])

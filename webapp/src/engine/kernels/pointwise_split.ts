@@ -16,6 +16,7 @@
 import { activationCode, ENTRY_PARAMS, RowTensor, u32, weightedOpBindings, WORKGROUP_INDEX,
   type Arg, type KernelDispatch, type OpContext } from './common';
 import type { OpSpec } from '../manifest';
+import { sliceTree } from './reduce';
 
 const THREADS = 256;
 const PIXELS = [0, 1, 2, 3];
@@ -37,7 +38,7 @@ export function pointwiseGroupSplit(op: OpSpec, ctx: OpContext, s: PointwiseShap
   const grid16 = Math.ceil(M / 16) * Math.ceil(N4 / 4);
   const TILE = K4 >= SMALL_TILE_MIN_K4 && grid16 < SMALL_TILE_MAX_GRID ? 8 : 16;   // outputs' side
   const GROUP_THREADS = (TILE / 4) ** 2;    // 4×4 outputs each
-  const GROUPS = THREADS / GROUP_THREADS;   // a power of two (tree)
+  const GROUPS = THREADS / GROUP_THREADS;
   const KG4 = Math.ceil(K4 / GROUPS);    // vec4 steps of K per group
   const mTiles = Math.ceil(M / TILE);
   const nTiles = Math.ceil(N4 / (TILE / 4));
@@ -77,12 +78,7 @@ fn main(${ENTRY_PARAMS}) {
   }
   ${PIXELS.map((i) => `red[${u32(i * THREADS)} + lid] = a${i};`).join(' ')}
   workgroupBarrier();
-  for (var h = ${u32(GROUPS / 2)}; h > 0u; h >>= 1u) {
-    if (group < h) {
-      ${PIXELS.map((i) => `red[${u32(i * THREADS)} + lid] += red[${u32(i * THREADS)} + lid + h * ${u32(GROUP_THREADS)}];`).join('\n      ')}
-    }
-    workgroupBarrier();
-  }
+  ${sliceTree('red', GROUPS, GROUP_THREADS, 'group', PIXELS.map((i) => i * THREADS))}
   if (group == 0u && col4 < ${u32(N4)}) {
     let b = w4_bias(col4);
     ${PIXELS.map((i) => `if (m0 + ${u32(i)} < ${u32(M)}) {

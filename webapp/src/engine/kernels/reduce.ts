@@ -90,13 +90,17 @@ fn reduce_${name}(v: ${type}, lid: u32) -> ${type} {
 /** WGSL statements adding up, in workgroup array `arr` laid out as `slices` slices of `cols`
  *  columns (element slice·cols + column at index lid), each column's slices into slice 0; the
  *  invocation's slice is the u32 `slice`. A tree of log2(slices) steps, each ending in a
- *  barrier; `slices` need not be a power of two. Call from uniform control flow after a
- *  barrier that follows the writes. */
-export function sliceTree(arr: string, slices: number, cols: number, slice: string): string {
+ *  barrier; `slices` need not be a power of two. `offsets`: where in `arr` each of several such
+ *  layouts starts, all added by the same steps (e.g. one per output a thread keeps). Call from
+ *  uniform control flow after a barrier that follows the writes. */
+export function sliceTree(arr: string, slices: number, cols: number, slice: string, offsets: number[] = [0]): string {
   if (slices < 2) return '';
   const half = 2 ** (Math.ceil(Math.log2(slices)) - 1);
+  const at = (offset: number) => (offset ? `${offset}u + lid` : 'lid');
   return `for (var h = ${half}u; h > 0u; h >>= 1u) {
-    if (${slice} < h && ${slice} + h < ${slices}u) { ${arr}[lid] += ${arr}[lid + h * ${cols}u]; }
+    if (${slice} < h && ${slice} + h < ${slices}u) {
+      ${offsets.map((o) => `${arr}[${at(o)}] += ${arr}[${at(o)} + h * ${cols}u];`).join('\n      ')}
+    }
     workgroupBarrier();
   }`;
 }
