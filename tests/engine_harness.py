@@ -58,46 +58,56 @@ class EnginePage:
 
     def run(self, model_id: int, x: np.ndarray, others: dict[str, np.ndarray] | None = None) -> np.ndarray:
         """`x` is the model's first input; `others` the rest by name (e.g. style_weights)."""
-        extra = {k: np.asarray(v, np.float32).ravel().tolist() for k, v in (others or {}).items()}
         out = self.page.evaluate("([id, x, s, o]) => tesseraEngine.run(id, x, s, o)",
-                                 [model_id, x.astype(np.float32).ravel().tolist(), list(x.shape), extra])
-        return np.asarray(out, np.float32)
+                                 [model_id, to_page(x), list(x.shape), tensors_to_page(others)])
+        return from_page(out)
 
     def run_all(self, model_id: int, x: np.ndarray, others: dict[str, np.ndarray] | None = None) -> list[np.ndarray]:
         """As run, every output of the model (flat, in manifest order)."""
-        extra = {k: np.asarray(v, np.float32).ravel().tolist() for k, v in (others or {}).items()}
         outs = self.page.evaluate("([id, x, s, o]) => tesseraEngine.runAll(id, x, s, o)",
-                                  [model_id, x.astype(np.float32).ravel().tolist(), list(x.shape), extra])
-        return [np.asarray(o, np.float32) for o in outs]
+                                  [model_id, to_page(x), list(x.shape), tensors_to_page(others)])
+        return [from_page(o) for o in outs]
 
     def top_k(self, model_id: int, x: np.ndarray, k: int) -> list[list[dict]]:
         return self.page.evaluate("([id, x, s, k]) => tesseraEngine.topK(id, x, s, k)",
-                                  [model_id, x.astype(np.float32).ravel().tolist(), list(x.shape), k])
+                                  [model_id, to_page(x), list(x.shape), k])
+
+    def top_k_pipelined(self, model_id: int, xs: list[np.ndarray], k: int) -> list[list[list[dict]]]:
+        """One top-k call per input (all of one shape), all issued before any is awaited."""
+        return self.page.evaluate("([id, xs, s, k]) => tesseraEngine.topKPipelined(id, xs, s, k)",
+                                  [model_id, [to_page(x) for x in xs], list(xs[0].shape), k])
 
     def run_images(self, model_id: int, images: list[dict]) -> np.ndarray:
         """`images` (see page_image) as one call's batch, drawn into the input on the GPU."""
-        return np.asarray(self.page.evaluate("([id, im]) => tesseraEngine.runImages(id, im)", [model_id, images]),
-                          np.float32)
+        return from_page(self.page.evaluate("([id, im]) => tesseraEngine.runImages(id, im)", [model_id, images]))
+
+    def render_and_run(self, model_id: int, x: np.ndarray, others: dict[str, np.ndarray] | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """The output for `x` drawn into a canvas context of its size, and read back: (RGBA
+        pixels H×W×4 uint8, the flat output)."""
+        got = self.page.evaluate("([id, x, s, o]) => tesseraEngine.renderAndRun(id, x, s, o)",
+                                 [model_id, to_page(x), list(x.shape), tensors_to_page(others)])
+        height, width = x.shape[1:3] if x.shape[3] == 3 else x.shape[2:]    # NHWC or NCHW
+        return from_page(got["pixels"], np.uint8).reshape(height, width, 4), from_page(got["output"])
 
     def render_tiled(self, model_id: int, image: dict, **options) -> dict:
         """renderTiled on `image` (see page_image): {pixels (H×W×4 uint8), grid, progress} or
         {error, message, progress}; `others` by name, `abortAfter` aborts after that step."""
-        options["others"] = {k: np.asarray(v, np.float32).ravel().tolist() for k, v in options.get("others", {}).items()}
+        options["others"] = tensors_to_page(options.get("others"))
         got = self.page.evaluate("([id, im, o]) => tesseraEngine.renderTiled(id, im, o)", [model_id, image, options])
         if "pixels" in got:
-            got["pixels"] = np.asarray(got["pixels"], np.uint8).reshape(image["height"], image["width"], 4)
+            got["pixels"] = from_page(got["pixels"], np.uint8).reshape(image["height"], image["width"], 4)
         return got
 
     def run_with_captured_stats(self, model_id: int, x: np.ndarray, stats_x: np.ndarray,
                                 others: dict[str, np.ndarray]) -> dict:
         """`x` run whole with its own instance-norm statistics and with those captured from
         `stats_x` supplied: {whole, supplied, own, captured} (the statistics by op)."""
-        extra = {k: np.asarray(v, np.float32).ravel().tolist() for k, v in others.items()}
         got = self.page.evaluate("([id, x, s, sx, ss, o]) => tesseraEngine.runWithCapturedStats(id, x, s, sx, ss, o)",
-                                 [model_id, x.astype(np.float32).ravel().tolist(), list(x.shape),
-                                  stats_x.astype(np.float32).ravel().tolist(), list(stats_x.shape), extra])
-        return {k: ({op: np.asarray(s, np.float32) for op, s in v.items()} if isinstance(v, dict)
-                    else np.asarray(v, np.float32)) for k, v in got.items()}
+                                 [model_id, to_page(x), list(x.shape), to_page(stats_x), list(stats_x.shape),
+                                  tensors_to_page(others)])
+        return {k: ({op: from_page(s) for op, s in v.items()} if isinstance(v, dict) else from_page(v))
+                for k, v in got.items()}
 
     def dispose(self, model_id: int) -> None:
         self.page.evaluate("(id) => tesseraEngine.dispose(id)", model_id)
@@ -116,6 +126,21 @@ def engine_page(webapp_dist: Path, packages_dir: Path):
             yield harness
         finally:
             browser.close()
+
+
+def to_page(x: np.ndarray) -> str:
+    """A tensor as the test page takes it: base64 of its float32 little-endian bytes, in C
+    order (Playwright's JSON arrays cost seconds per few hundred thousand numbers)."""
+    return base64.b64encode(np.ascontiguousarray(x, "<f4").tobytes()).decode()
+
+
+def tensors_to_page(tensors: dict[str, np.ndarray] | None) -> dict[str, str]:
+    return {name: to_page(v) for name, v in (tensors or {}).items()}
+
+
+def from_page(b64: str, dtype=np.float32) -> np.ndarray:
+    """A flat array the test page sent back as base64 of its bytes."""
+    return np.frombuffer(base64.b64decode(b64), np.dtype(dtype).newbyteorder("<")).astype(dtype)
 
 
 def page_image(rgb: np.ndarray, kind: str = "bitmap") -> dict:

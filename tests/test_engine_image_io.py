@@ -119,8 +119,7 @@ def test_pipelined_calls_each_get_their_own_result(page, classifier_package):
     url, path = classifier_package
     model_id = page.load(url)
     inputs = [rng.standard_normal((1, 3, 16, 16)).astype(np.float32) for _ in range(5)]
-    results = page.page.evaluate("([id, xs, s, k]) => tesseraEngine.topKPipelined(id, xs, s, k)",
-                                 [model_id, [x.ravel().tolist() for x in inputs], [1, 3, 16, 16], 3])
+    results = page.top_k_pipelined(model_id, inputs, 3)
     for x, [top] in zip(inputs, results):
         logits = onnxruntime_output(path, x).ravel()
         assert [e["index"] for e in top] == list(np.argsort(-logits, kind="stable")[:3])
@@ -144,10 +143,9 @@ def test_render_to_canvas_matches_readback(page):
     image = rng.uniform(0, 1, (1, 3, 64, 64)).astype(np.float32)
     style = np.zeros(26, np.float32)
     style[rng.choice(26, 2, replace=False)] = [0.6, 0.4]
-    got = page.page.evaluate("([id, x, s, o]) => tesseraEngine.renderAndRun(id, x, s, o)",
-                             [model_id, image.ravel().tolist(), [1, 3, 64, 64], {"style_weights": style.tolist()}])
-    pixels = np.asarray(got["pixels"], np.float64).reshape(64, 64, 4)
-    expected = np.clip(np.asarray(got["output"], np.float64).reshape(3, 64, 64), 0, 1).transpose(1, 2, 0) * 255
+    pixels, output = page.render_and_run(model_id, image, {"style_weights": style})
+    pixels = pixels.astype(np.float64)
+    expected = np.clip(output.astype(np.float64).reshape(3, 64, 64), 0, 1).transpose(1, 2, 0) * 255
     assert np.all(pixels[..., 3] == 255)
     assert np.abs(pixels[..., :3] - expected).max() <= 1.0
     assert expected.std() > 10      # an image, not a flat colour that any bug could match

@@ -95,10 +95,9 @@ def test_transform_drawn_channels_last_into_a_canvas_equals_its_readback(pair, p
     _, _, transform, _ = pair
     content = photo("coffee", 64, 64)
     vector = np.random.default_rng(3).normal(0, 1, 100).astype(np.float32)
-    got = page.page.evaluate("([id, x, s, o]) => tesseraEngine.renderAndRun(id, x, s, o)",
-                             [transform, content.ravel().tolist(), [1, 64, 64, 3], {VECTOR: vector.tolist()}])
-    pixels = np.asarray(got["pixels"], np.float64).reshape(64, 64, 4)
-    expected = np.clip(np.asarray(got["output"], np.float64).reshape(64, 64, 3), 0, 1) * 255
+    pixels, output = page.render_and_run(transform, content[None], {VECTOR: vector})
+    pixels = pixels.astype(np.float64)
+    expected = np.clip(output.astype(np.float64).reshape(64, 64, 3), 0, 1) * 255
     assert np.all(pixels[..., 3] == 255)
     assert np.abs(pixels[..., :3] - expected).max() <= 1.0
     assert expected.std() > 10      # an image, not a flat colour that any bug could match

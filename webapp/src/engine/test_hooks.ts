@@ -21,8 +21,7 @@ let nextId = 1;
 interface TestImage { width: number; height: number; rgba: string; kind: 'bitmap' | 'canvas' | 'videoframe' }
 
 async function toSource(image: TestImage): Promise<ImageSource> {
-  const bytes = Uint8ClampedArray.from(atob(image.rgba), (ch) => ch.charCodeAt(0));
-  const data = new ImageData(bytes, image.width, image.height);
+  const data = new ImageData(new Uint8ClampedArray(fromBase64(image.rgba).buffer), image.width, image.height);
   if (image.kind === 'canvas') {
     const canvas = new OffscreenCanvas(image.width, image.height);
     canvas.getContext('2d')!.putImageData(data, 0, 0);
@@ -47,7 +46,7 @@ class TextureContext {
   getCurrentTexture(): GPUTexture { return this.texture!; }
 
   /** RGBA bytes, row by row. */
-  async read(): Promise<number[]> {
+  async read(): Promise<Uint8Array> {
     const { device, format } = this.config!;
     const bytesPerRow = Math.ceil(this.width * 4 / 256) * 256;
     const buffer = device.createBuffer({ size: bytesPerRow * this.height, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
@@ -56,11 +55,11 @@ class TextureContext {
     device.queue.submit([enc.finish()]);
     await buffer.mapAsync(GPUMapMode.READ);
     const rows = new Uint8Array(buffer.getMappedRange());
-    const out: number[] = [];
+    const out = new Uint8Array(this.width * this.height * 4);
     for (let y = 0; y < this.height; y++) {
       for (let x = 0; x < this.width; x++) {
         const p = rows.subarray(y * bytesPerRow + x * 4, y * bytesPerRow + x * 4 + 4);
-        out.push(...(format === 'bgra8unorm' ? [p[2], p[1], p[0], p[3]] : p));
+        out.set(format === 'bgra8unorm' ? [p[2], p[1], p[0], p[3]] : p, (y * this.width + x) * 4);
       }
     }
     buffer.destroy();
@@ -68,7 +67,27 @@ class TextureContext {
   }
 }
 
-const floats = (o: Record<string, number[]>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Float32Array.from(v)]));
+// Tensors and pixels cross between the tests and this page as base64 of their little-endian
+// bytes: Playwright's JSON number arrays cost seconds per few hundred thousand numbers.
+type Base64 = string;
+
+function fromBase64(b64: Base64): Uint8Array<ArrayBuffer> {
+  const text = atob(b64);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+
+function toBase64(data: ArrayBufferView): Base64 {
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const CHUNK = 0x8000;     // String.fromCharCode's argument count stays well within limits
+  let text = '';
+  for (let i = 0; i < bytes.length; i += CHUNK) text += String.fromCharCode(...bytes.subarray(i, i + CHUNK));
+  return btoa(text);
+}
+
+const tensor = (b64: Base64) => new Float32Array(fromBase64(b64).buffer);
+const tensors = (o: Record<string, Base64>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, tensor(v)]));
 
 const hooks = {
   /** Every call of the model validated in an error scope unless `validateEveryCall` is false
@@ -102,34 +121,34 @@ const hooks = {
     }
   },
   /** Runs with every buffer poisoned first; returns the output in logical order. */
-  async run(id: number, input: number[], shape: number[], others: Record<string, number[]> = {}): Promise<number[]> {
+  async run(id: number, input: Base64, shape: number[], others: Record<string, Base64> = {}): Promise<Base64> {
     const model = models.get(id)!;
     await model.poison(shape);
-    return Array.from(await model.run(Float32Array.from(input), shape, floats(others)));
+    return toBase64(await model.run(tensor(input), shape, tensors(others)));
   },
   /** As run, every output (in manifest order). */
-  async runAll(id: number, input: number[], shape: number[], others: Record<string, number[]> = {}): Promise<number[][]> {
+  async runAll(id: number, input: Base64, shape: number[], others: Record<string, Base64> = {}): Promise<Base64[]> {
     const model = models.get(id)!;
     await model.poison(shape);
-    return (await model.runAll(Float32Array.from(input), shape, floats(others))).map((o) => Array.from(o));
+    return (await model.runAll(tensor(input), shape, tensors(others))).map(toBase64);
   },
-  async topK(id: number, input: number[], shape: number[], k: number) {
+  async topK(id: number, input: Base64, shape: number[], k: number) {
     const model = models.get(id)!;
     await model.poison(shape);
-    return model.topK(Float32Array.from(input), shape, k);
+    return model.topK(tensor(input), shape, k);
   },
   /** The images as one call's batch (buffers poisoned first); the output in logical order. */
-  async runImages(id: number, images: TestImage[]): Promise<number[]> {
+  async runImages(id: number, images: TestImage[]): Promise<Base64> {
     const model = models.get(id)!;
     const sources = await Promise.all(images.map(toSource));
     await model.poison(model.imageShape(sources));
-    return Array.from(await model.runImages(sources));
+    return toBase64(await model.runImages(sources));
   },
   /** One topK call per input, all issued before any result is awaited. */
-  async topKPipelined(id: number, inputs: number[][], shape: number[], k: number) {
+  async topKPipelined(id: number, inputs: Base64[], shape: number[], k: number) {
     const model = models.get(id)!;
     await model.poison(shape);
-    return Promise.all(inputs.map((x) => model.topK(Float32Array.from(x), shape, k)));
+    return Promise.all(inputs.map((x) => model.topK(tensor(x), shape, k)));
   },
   /** Each photo (a URL) decoded as the app does and classified through the GPU image path. */
   async topKPhotos(id: number, urls: string[], k: number) {
@@ -146,29 +165,29 @@ const hooks = {
    *  returns its pixels (RGBA) beside the read-back output. The context is a stand-in whose
    *  current texture is a plain texture read back here: Chromium on SwiftShader loses the
    *  device on any draw into a real WebGPU canvas. */
-  async renderAndRun(id: number, input: number[], shape: number[], others: Record<string, number[]> = {}) {
+  async renderAndRun(id: number, input: Base64, shape: number[], others: Record<string, Base64> = {}) {
     const model = models.get(id)!;
     const [height, width] = shape[3] === 3 ? shape.slice(1, 3) : shape.slice(2);    // NHWC or NCHW
     const context = new TextureContext(width, height);
     await model.poison(shape);
-    await model.renderToCanvas(Float32Array.from(input), context as unknown as GPUCanvasContext, { shape, others: floats(others) });
-    const pixels = await context.read();
-    const output = Array.from(await model.run(Float32Array.from(input), shape, floats(others)));
+    await model.renderToCanvas(tensor(input), context as unknown as GPUCanvasContext, { shape, others: tensors(others) });
+    const pixels = toBase64(await context.read());
+    const output = toBase64(await model.run(tensor(input), shape, tensors(others)));
     return { pixels, output };
   },
   /** A tiled render (tiled_render.ts) of the image: its RGBA pixels, grid and progress steps,
    *  or the error's name and message. `abortAfter`: abort once that many steps are done. */
   async renderTiled(id: number, image: TestImage, options: Omit<TiledRenderOptions, 'others'> & {
-    others?: Record<string, number[]>; abortAfter?: number }) {
+    others?: Record<string, Base64>; abortAfter?: number }) {
     const controller = new AbortController();
     const progress: number[] = [];
     try {
-      const out = await renderTiled(models.get(id)!, await toSource(image), { ...options, others: floats(options.others ?? {}),
+      const out = await renderTiled(models.get(id)!, await toSource(image), { ...options, others: tensors(options.others ?? {}),
         signal: controller.signal, onProgress: ({ done, total }) => {
           progress.push(done, total);
           if (done === options.abortAfter) controller.abort();
         } });
-      const pixels = Array.from(await out.pixels());
+      const pixels = toBase64(await out.pixels());
       out.destroy();
       return { pixels, grid: out.grid, progress };
     } catch (e) {
@@ -177,16 +196,16 @@ const hooks = {
   },
   /** The tensor run whole with its own statistics, and with those captured from `statsInput`
    *  (shape `statsShape`) supplied; plus both sets of statistics. */
-  async runWithCapturedStats(id: number, input: number[], shape: number[], statsInput: number[], statsShape: number[],
-    others: Record<string, number[]> = {}) {
+  async runWithCapturedStats(id: number, input: Base64, shape: number[], statsInput: Base64, statsShape: number[],
+    others: Record<string, Base64> = {}) {
     const model = models.get(id)!;
-    const own = await model.captureNormStats(Float32Array.from(input), shape, floats(others));
-    const captured = await model.captureNormStats(Float32Array.from(statsInput), statsShape, floats(others));
+    const own = await model.captureNormStats(tensor(input), shape, tensors(others));
+    const captured = await model.captureNormStats(tensor(statsInput), statsShape, tensors(others));
     await model.poison(shape);
     await model.poison(shape, 'supply');
-    const whole = Array.from(await model.run(Float32Array.from(input), shape, floats(others)));
-    const supplied = Array.from(await model.runWithNormStats(captured, Float32Array.from(input), shape, floats(others)));
-    const list = async (stats: NormStats) => Object.fromEntries(Object.entries(await stats.read()).map(([k, v]) => [k, Array.from(v)]));
+    const whole = toBase64(await model.run(tensor(input), shape, tensors(others)));
+    const supplied = toBase64(await model.runWithNormStats(captured, tensor(input), shape, tensors(others)));
+    const list = async (stats: NormStats) => Object.fromEntries(Object.entries(await stats.read()).map(([k, v]) => [k, toBase64(v)]));
     const result = { whole, supplied, own: await list(own), captured: await list(captured) };
     own.destroy();
     captured.destroy();
