@@ -115,8 +115,9 @@ case "$mode" in
     .venv/bin/python build_scripts/build_bench_models.py
     say "running the test suite"
     # One worker per core (at most 4), each taking whole files: many tests wait on a browser,
-    # a subprocess or a watcher rather than on the CPU.
+    # a subprocess or a watcher rather than on the CPU. Files go out in collection order, which
+    # tests/conftest.py makes longest first.
     exec .venv/bin/python -m pytest --numprocesses=auto --maxprocesses=4 --dist=loadfile \
-      --durations=15 "$@" ;;
+      --no-loadscope-reorder --durations=15 "$@" ;;
   *) echo "usage: $0 run|test [pytest args]" >&2; exit 2 ;;
 esac

@@ -1,5 +1,5 @@
 """Fixtures shared by the suite: the built web app and bundled models, a CLI runner, and the
-engine's test page."""
+engine's test page; and the order in which test files are handed to the workers."""
 
 from __future__ import annotations
 
@@ -17,6 +17,22 @@ REPO = paths.REPO_ROOT
 # Tests never read or write the real user's data (settings, folders, imported models); the
 # subprocesses they start inherit this too. Tests that need their own set it per call.
 os.environ["TESSERA_DATA_DIR"] = tempfile.mkdtemp(prefix="tessera-test-data-")
+
+# The files that take minutes on a 2-core machine (whole networks on SwiftShader, the bench, the
+# packaged app), longest first as measured there. setup.sh runs the suite with whole files per
+# worker in collection order (--dist=loadfile --no-loadscope-reorder): handing these out first
+# keeps one long file from running alone at the end while the other workers idle.
+LONGEST_FIRST = ("test_engine_models.py", "test_engine_kernels.py", "test_bench.py", "test_cli_classify.py",
+                 "test_stylize_engine.py", "test_ui_style.py", "test_packaging.py", "test_engine_conformance.py",
+                 "test_compiler_models.py", "test_engine_style_kernels.py", "test_engine_tiled.py",
+                 "test_engine_image_io.py", "test_cli_batch.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=rank)     # stable: the rest keep their order, and every file its tests' order
 
 
 @pytest.fixture(scope="session")

@@ -2,9 +2,9 @@
 WebGPU, wasm), the correctness gate both ways, the JSON schema and the Markdown table.
 
 No timing is asserted: SwiftShader is a CPU implementation of WebGPU, good for correctness only.
-The model is the MobileNetV3-Small stand-in taking 128×128 images instead of 224×224: the same
+The model is the MobileNetV3-Small stand-in taking 64×64 images instead of 224×224: the same
 network and weights (global pooling before its classifier, so only the input's size changes),
-at a third of the arithmetic per run.
+at a twelfth of the arithmetic per run.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from tessera.bench.tfjs_export import export_graph
 from tessera.paths import build_dir
 from tessera.zoo import bench_models
 
-MODEL, SIDE = "mobilenet-v3-small", 128
+MODEL, SIDE = "mobilenet-v3-small", 64
 # As few runs as still exercise every stage: SwiftShader takes seconds per inference.
 QUICK = BenchSettings(runs=2, warmup=0, warmup_s=0.0, fps_seconds=0.1, fps_max_frames=1, gpu_time_runs=1,
                       profile=True, timeout_s=300, load_again=False)
