@@ -5,13 +5,15 @@
 // With them: each subgroup reduces in registers (subgroupAdd/Max/...), one elected invocation
 // per subgroup claims a slot with an atomic counter and writes its partial there; a barrier;
 // every invocation combines the claimed slots in slot order (so all get the same value); a
-// barrier before slots are claimed again. Correctness depends on neither the subgroup size nor
-// which invocations share a subgroup: each invocation is in exactly one subgroup, each subgroup
-// elects exactly one writer, and the counter says how many slots were written however many
-// (full or partial) subgroups there are. The counter only grows: each invocation remembers (a
-// private variable) where it stood after its last reduction of this kind, so no reset is
-// needed between reductions. Partials combine in an order that depends on the subgroup layout,
-// so float sums may differ in the last bits between devices, as any reordering would.
+// barrier before the counter is reset for the next reduction. Correctness depends on neither
+// the subgroup size nor which invocations share a subgroup: each invocation is in exactly one
+// subgroup, each subgroup elects exactly one writer, and the counter says how many slots were
+// written however many (full or partial) subgroups there are. The counter is reset (and a
+// barrier passed) at the start of each reduction rather than left to WebGPU's zero-initialisation
+// of workgroup memory, so the kernel gives the same result where that is switched off (the
+// tests switch it off: docs/engine.md). Partials combine in an order that depends on the
+// subgroup layout, so float sums may differ in the last bits between devices, as any
+// reordering would.
 // (Chromium 156 also accepts the subgroup_id/num_subgroups builtins, which would index the
 // slots directly; the counter needs nothing beyond the `subgroups` feature, which a browser
 // may offer without them.)
@@ -72,16 +74,16 @@ fn subgroup_${name}(v: ${type}) -> ${type} {
 }
 var<workgroup> red_${name}: array<${type}, ${threads}>;
 var<workgroup> claimed_${name}: atomic<u32>;
-var<private> seen_${name}: u32;
 fn reduce_${name}(v: ${type}, lid: u32) -> ${type} {
-  let part = subgroup_${name}(v);
-  if (subgroupElect()) { red_${name}[atomicAdd(&claimed_${name}, 1u) % ${threads}u] = part; }
+  if (lid == 0u) { atomicStore(&claimed_${name}, 0u); }
   workgroupBarrier();
-  let first = seen_${name};
-  seen_${name} = atomicLoad(&claimed_${name});
-  var total = red_${name}[first % ${threads}u];
-  for (var i = first + 1u; i != seen_${name}; i++) { total = combine_${name}(total, red_${name}[i % ${threads}u]); }
-  // Before anyone claims a slot again.
+  let part = subgroup_${name}(v);
+  if (subgroupElect()) { red_${name}[atomicAdd(&claimed_${name}, 1u)] = part; }
+  workgroupBarrier();
+  let claimed = atomicLoad(&claimed_${name});
+  var total = red_${name}[0];
+  for (var i = 1u; i < claimed; i++) { total = combine_${name}(total, red_${name}[i]); }
+  // Before the counter is reset.
   workgroupBarrier();
   return total;
 }`;
