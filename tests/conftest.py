@@ -17,6 +17,13 @@ REPO = paths.REPO_ROOT
 # Tests never read or write the real user's data (settings, folders, imported models); the
 # subprocesses they start inherit this too. Tests that need their own set it per call.
 os.environ["TESSERA_DATA_DIR"] = tempfile.mkdtemp(prefix="tessera-test-data-")
+# SwiftShader compiles WebGPU's zero-initialisation of workgroup memory element by element: a
+# conv kernel with 16 KiB of tiles took ~2.5 s to compile with it and ~0.1 s without, and such
+# compiles were most of the suite's time. Every browser the tests start (here through
+# user_flags(), in subprocesses — the CLI, the app, the bench — through launch_flags) runs
+# without it; the engine's kernels write every workgroup element before they read it.
+os.environ["TESSERA_BROWSER_FLAGS"] = " ".join(
+    [os.environ.get("TESSERA_BROWSER_FLAGS", ""), "--enable-dawn-features=disable_workgroup_init"]).strip()
 
 # The files that take minutes on a 2-core machine (whole networks on SwiftShader, the bench, the
 # packaged app), longest first as measured there. setup.sh runs the suite with whole files per

@@ -19,7 +19,7 @@ from playwright.sync_api import sync_playwright
 from tessera.compiler.package import PackageMeta
 from tessera.compiler.pipeline import compile_to_folder
 from tessera.server import TesseraServer
-from tessera.shells.browsers import COMMON_FLAGS, find_browser
+from tessera.shells.browsers import COMMON_FLAGS, find_browser, user_flags
 
 PACKAGES_MOUNT = "engine-packages"
 
@@ -117,7 +117,7 @@ class EnginePage:
 def engine_page(webapp_dist: Path, packages_dir: Path):
     with TesseraServer(webapp_dist) as server, sync_playwright() as pw:
         server.mount(PACKAGES_MOUNT, packages_dir)
-        browser = pw.chromium.launch(executable_path=str(find_browser()), args=COMMON_FLAGS)
+        browser = pw.chromium.launch(executable_path=str(find_browser()), args=[*COMMON_FLAGS, *user_flags()])
         try:
             page = browser.new_page()
             harness = EnginePage(page, packages_dir)

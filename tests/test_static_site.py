@@ -23,7 +23,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from tessera.compiler.package import PackageMeta
 from tessera.compiler.pipeline import compile_to_folder
-from tessera.shells.browsers import COMMON_FLAGS, find_browser
+from tessera.shells.browsers import COMMON_FLAGS, find_browser, user_flags
 from tessera.static_server import parse_headers_file
 from tessera.zoo import reference
 from tests.conftest import REPO, other_thread
@@ -139,7 +139,7 @@ def test_engine_loads_a_large_shard_as_parallel_byte_ranges(site, tmp_path):
     assert size > 8 << 20
     x = np.random.default_rng(0).standard_normal((1, 2560)).astype(np.float32)
     with serving(site) as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(find_browser()), args=COMMON_FLAGS)
+        browser = pw.chromium.launch(executable_path=str(find_browser()), args=[*COMMON_FLAGS, *user_flags()])
         page = browser.new_page()
         answers: list[tuple[int, str | None]] = []
         page.on("response", lambda r: answers.append((r.status, r.request.headers.get("range")))
@@ -186,7 +186,7 @@ def test_site_classifies_offline_without_the_api_and_a_new_deploy_replaces_the_c
     status_line = ".view:not([hidden]) .status"
     port = free_port()
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(find_browser()), args=COMMON_FLAGS)
+        browser = pw.chromium.launch(executable_path=str(find_browser()), args=[*COMMON_FLAGS, *user_flags()])
         context = browser.new_context()
         requests: list[str] = []
         context.on("request", lambda r: requests.append(r.url))

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from tessera.server import TesseraServer
-from tessera.shells.browsers import COMMON_FLAGS, find_browser
+from tessera.shells.browsers import COMMON_FLAGS, find_browser, user_flags
 from tests.conftest import REPO
 
 SAMPLES = REPO / "assets" / "samples"
@@ -17,7 +17,7 @@ SAMPLES = REPO / "assets" / "samples"
 @pytest.fixture(scope="module")
 def page(webapp_dist, bundled_models):
     with TesseraServer(webapp_dist) as server, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(find_browser()), args=COMMON_FLAGS)
+        browser = pw.chromium.launch(executable_path=str(find_browser()), args=[*COMMON_FLAGS, *user_flags()])
         page = browser.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))

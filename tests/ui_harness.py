@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tessera.server import TesseraServer
-from tessera.shells.browsers import COMMON_FLAGS, find_browser
+from tessera.shells.browsers import COMMON_FLAGS, find_browser, user_flags
 from tests.api_client import FakeDialogs
 from tests.conftest import REPO
 
@@ -26,7 +26,7 @@ def running_app(webapp_dist, data_dir, *, flags: tuple[str, ...] = ()):
     try:
         with TesseraServer(webapp_dist) as server, sync_playwright() as pw:
             server.api.dialogs = FakeDialogs()
-            browser = pw.chromium.launch(executable_path=str(find_browser()), args=[*COMMON_FLAGS, *flags])
+            browser = pw.chromium.launch(executable_path=str(find_browser()), args=[*COMMON_FLAGS, *user_flags(), *flags])
             yield server, browser, errors
             browser.close()
     finally:

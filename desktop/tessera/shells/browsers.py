@@ -60,11 +60,16 @@ def find_browser() -> Path:
                        "to its executable.")
 
 
+def user_flags() -> list[str]:
+    """The flags $TESSERA_BROWSER_FLAGS adds to Tessera's own."""
+    return os.environ.get("TESSERA_BROWSER_FLAGS", "").split()
+
+
 def launch_flags(profile_dir: Path, *, headless: bool) -> list[str]:
     flags = [*COMMON_FLAGS, f"--user-data-dir={profile_dir}"]
     if headless:
         flags.append("--headless=new")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         flags.append("--no-sandbox")    # Chromium refuses to run as root with its sandbox
-    flags.extend(os.environ.get("TESSERA_BROWSER_FLAGS", "").split())
+    flags.extend(user_flags())
     return flags
