@@ -5,10 +5,12 @@ beside the package as gallery-NN.jpg and listed in its model.json under "gallery
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tessera import paths
@@ -23,18 +25,25 @@ def gallery_name(index: int) -> str:
     return f"gallery-{index:02d}.jpg"
 
 
+def _render(sample: Path, style: str, side: int, target: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "tessera", "stylize", str(sample), "--style", style,
+                           "--max-side", str(side), "-o", str(target)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise BuildError(f"the gallery thumbnail of {style} could not be rendered: "
+                         f"{done.stderr.strip() or done.stdout.strip()}")
+
+
 def build_gallery(model_dir: Path, sample: Path = SAMPLE, side: int = THUMBNAIL_SIDE) -> list[str]:
     """Render every style's thumbnail into model_dir and list them in its model.json. All are
-    rendered before any is moved in (stylize never overwrites, and a failure leaves no mix)."""
+    rendered before any is moved in (stylize never overwrites, and a failure leaves no mix).
+    Each is one `tessera stylize` run, mostly a browser starting and loading the network: a few
+    run side by side."""
     names = [gallery_name(index) for index in range(len(STYLE_NAMES))]
-    with tempfile.TemporaryDirectory() as tmp:
-        for style, name in zip(STYLE_NAMES, names):
-            done = subprocess.run([sys.executable, "-m", "tessera", "stylize", str(sample), "--style", style,
-                                   "--max-side", str(side), "-o", str(Path(tmp) / name)],
-                                  capture_output=True, text=True)
-            if done.returncode != 0:
-                raise BuildError(f"the gallery thumbnail of {style} could not be rendered: "
-                                 f"{done.stderr.strip() or done.stdout.strip()}")
+    with tempfile.TemporaryDirectory() as tmp, \
+            ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        renders = [pool.submit(_render, sample, style, side, Path(tmp) / name) for style, name in zip(STYLE_NAMES, names)]
+        for render in renders:
+            render.result()     # the first failure, in style order
         for name in names:
             shutil.move(Path(tmp) / name, model_dir / name)
     meta_path = model_dir / "model.json"
