@@ -182,6 +182,31 @@ def test_int8_qdq_models_get_the_looser_gate_and_the_report_says_so(bench_report
     assert "arbitrary-predict ≤ 0.05" in report.format_text(quantized)
 
 
+def test_an_imported_model_is_benchmarked_by_name_at_its_own_shapes(run_cli, tmp_path):
+    """`tessera bench --models <imported>`: the user's model, its free batch bound to 1 and 8,
+    checked against onnxruntime on the engine and on onnxruntime-web's wasm."""
+    from tests.test_models_cli import tiny_classifier
+
+    source = onnx.load(tiny_classifier(tmp_path / "tiny.onnx", classes=5))
+    for value in (*source.graph.input, *source.graph.output):
+        value.type.tensor_type.shape.dim[0].dim_param = "batch"
+    onnx.save(source, tmp_path / "tiny-batch.onnx")
+    env = {"TESSERA_DATA_DIR": str(tmp_path / "data")}
+    imported = run_cli("models", "import", str(tmp_path / "tiny-batch.onnx"), "--name", "tiny", env=env)
+    assert imported.returncode == 0, imported.stderr
+    r = run_cli("bench", "--models", "tiny", "--runtimes", "tessera", "ort-wasm", "--runs", "2", "--warmup", "0",
+                "--warmup-seconds", "0", "--fps-seconds", "0.1", "--gpu-time-runs", "1",
+                "--artifacts", str(tmp_path / "artifacts"), "--json", str(tmp_path / "bench.json"), env=env)
+    assert r.returncode == 0, r.stderr
+    results = json.loads((tmp_path / "bench.json").read_text())["results"]
+    assert {(x["runtime"], x["shape_id"]) for x in results} == {
+        (rt, shape) for rt in ("tessera", "ort-wasm") for shape in ("1x3x8x8", "8x3x8x8")}
+    for x in results:
+        assert x["model"] == "tiny" and x["status"] == "ok" and x["rel_l2"] <= QUICK.tolerance, x
+    unknown = run_cli("bench", "--models", "nothing-by-this-name", env=env)
+    assert unknown.returncode != 0 and "or a model you imported" in unknown.stderr
+
+
 # -- the tfjs export, without a browser ---------------------------------------------------
 
 def _tiny_model() -> onnx.ModelProto:

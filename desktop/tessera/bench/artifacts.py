@@ -75,13 +75,13 @@ class ArtifactBuilder:
         name = case.model.name
         if name not in self._sessions:
             self._sessions[name] = ort.InferenceSession(
-                str(case.model.folder / "model.onnx"), providers=["CPUExecutionProvider"])
+                str(case.model.onnx_path), providers=["CPUExecutionProvider"])
         return self._sessions[name]
 
     def _stamp(self, case: BenchCase) -> str:
         import onnxruntime as ort
 
-        digest = hashlib.sha256((case.model.folder / "model.onnx").read_bytes())
+        digest = hashlib.sha256((case.model.onnx_path).read_bytes())
         for source in (Path(__file__), Path(tfjs_export.__file__)):
             digest.update(source.read_bytes())
         return f"{FORMAT} seed {SEED} onnxruntime {ort.__version__} numpy {np.__version__} " \
@@ -110,7 +110,7 @@ class ArtifactBuilder:
         (folder / "expected.bin").write_bytes(expected.tobytes())
         import onnx
 
-        exported = tfjs_export.export_graph(onnx.load(case.model.folder / "model.onnx"),
+        exported = tfjs_export.export_graph(onnx.load(case.model.onnx_path),
                                             {k: v.shape for k, v in arrays.items()})
         tfjs_export.write_export(exported, folder / "tfjs-graph.json", folder.parent)
         meta = {"stamp": stamp, "model": case.model.name, "shape": list(case.shape),

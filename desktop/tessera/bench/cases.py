@@ -1,8 +1,9 @@
 """What `tessera bench` can measure: models, their benchmark shapes, and the runtimes.
 
 A case is one model at one input shape; every case runs on every chosen runtime. The models are
-the benchmark stand-ins (build/bench-models, built by build_scripts/build_bench_models.py) and
-the bundled models (build/models). The int8 QDQ ones (the arbitrary-style pair) are benchmarked
+the benchmark stand-ins (build/bench-models, built by build_scripts/build_bench_models.py), the
+bundled models (build/models) and, when named, any model the user imported (`tessera models
+import`), at its own input shape with free sizes bound (batch 1 and 8, 224 px). The int8 QDQ ones (the arbitrary-style pair) are benchmarked
 as the float network Tessera's compiler folds them into: that network is written as ONNX
 (bench/float_graph.py) into build/bench-models/<name>/ when the cases are chosen, and every
 runtime but Tessera's loads it (onnxruntime-web's WebGPU provider has no DequantizeLinear);
@@ -48,11 +49,16 @@ class BenchModel:
     folder: Path                 # holds model.onnx
     url: str                     # the same folder as the page sees it, ending in "/"
     shapes: tuple[tuple[int, ...], ...]
-    source: Path | None = None   # what Tessera's compiler gets, when not folder/model.onnx
+    source: Path | None = None   # what Tessera's compiler gets, when not the ONNX file below
+    onnx_file: str = "model.onnx"  # in folder: what onnxruntime, onnxruntime-web and tfjs load
+
+    @property
+    def onnx_path(self) -> Path:
+        return self.folder / self.onnx_file
 
     @property
     def compiler_input(self) -> Path:
-        return self.source or self.folder / "model.onnx"
+        return self.source or self.onnx_path
 
 
 @dataclass(frozen=True)
@@ -87,8 +93,30 @@ def _float_copy(name: str, source: Path) -> Path:
     return folder
 
 
+def _imported(name: str) -> BenchModel | None:
+    """A model the user imported, served where the app serves it, at its input's shape with a
+    free batch bound to 1 and 8 and free height and width to 224."""
+    from tessera.models import list_models
+
+    model = next((m for m in list_models() if m.name == name and not m.bundled), None)
+    if model is None:
+        return None
+    spec = model.meta.get("input", {})
+    image = (1, 2) if spec.get("layout") == "NHWC" else (2, 3)
+    dims = [d if isinstance(d, int) else 224 if i in image else None for i, d in enumerate(spec.get("shape", []))]
+    if len(dims) != 4 or any(d is None for d in dims[1:]):
+        raise TesseraError(f"Model {name} has an input of shape {spec.get('shape')}: the bench needs an image "
+                           "input whose sizes other than the batch are fixed or free height and width.")
+    batches = (dims[0],) if dims[0] is not None else (1, 8)
+    shapes = tuple((n, *dims[1:]) for n in batches)
+    return BenchModel(name, model.task, model.folder, f"models/{name}/", shapes,
+                      onnx_file=model.meta.get("source", "model.onnx"))
+
+
 def _load(name: str) -> BenchModel | None:
     source = None
+    if name not in BENCH_MODELS and name not in BUNDLED_MODELS:
+        return _imported(name)
     if name in BENCH_MODELS:
         folder, url = bench_models_dir() / name, f"bench-models/{name}/"
     else:
@@ -127,13 +155,12 @@ def ensure_bench_models(names: list[str], log) -> None:
 def select_cases(models: list[str] | None, shapes: list[str] | None) -> list[BenchCase]:
     """Cases for the named models (default: all) at the named shapes (default: each model's)."""
     names = models or [*BENCH_MODELS, *BUNDLED_MODELS]
-    unknown = sorted(set(names) - {*BENCH_MODELS, *BUNDLED_MODELS})
-    if unknown:
-        raise TesseraError(f"Unknown benchmark model {', '.join(unknown)}; choose from "
-                           f"{', '.join([*BENCH_MODELS, *BUNDLED_MODELS])}.")
     cases, seen_shapes = [], set()
     for name in names:
         model = _load(name)
+        if model is None and name not in BENCH_MODELS and name not in BUNDLED_MODELS:
+            raise TesseraError(f"Unknown benchmark model {name}; choose from "
+                               f"{', '.join([*BENCH_MODELS, *BUNDLED_MODELS])} or a model you imported.")
         if model is None:
             hint = ("run `python build_scripts/build_bench_models.py`" if name in BENCH_MODELS
                     else "run the set-up command from the README (it builds the bundled models)")

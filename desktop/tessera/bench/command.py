@@ -19,7 +19,8 @@ def _names(values: list[str] | None) -> list[str] | None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", nargs="+", metavar="NAME",
-                   help=f"models to measure (default all: {', '.join([*BENCH_MODELS, *BUNDLED_MODELS])})")
+                   help=f"models to measure (default all: {', '.join([*BENCH_MODELS, *BUNDLED_MODELS])}); "
+                        "also any model you imported, by name")
     p.add_argument("--runtimes", nargs="+", metavar="NAME",
                    help=f"runtimes to compare (default all: {', '.join(RUNTIMES)})")
     p.add_argument("--shapes", nargs="+", metavar="NxCxHxW",

@@ -77,7 +77,7 @@ class BenchJob:
 def _plan(item: BenchItem, settings: BenchSettings) -> dict:
     p = item.prepared
     return {"runtime": item.runtime, "model": p.case.model.name,
-            "onnx_url": f"{p.case.model.url}model.onnx", "package_url": p.package_url, "case_url": p.url,
+            "onnx_url": f"{p.case.model.url}{p.case.model.onnx_file}", "package_url": p.package_url, "case_url": p.url,
             "case": {k: p.meta[k] for k in ("inputs", "expected", "tfjs_graph", "tfjs_weights")},
             "settings": settings.page_settings(p.case.model.name)}
 
