@@ -790,6 +790,23 @@ def test_softmax_top_k_with_and_without_subgroups(page, subgroups):
         page.dispose(model_id)
 
 
+@pytest.mark.parametrize("subgroups", [True, False], ids=["subgroups", "no subgroups"])
+def test_softmax_over_long_rows_takes_a_workgroup_per_row(page, subgroups):
+    """Softmax and LogSoftmax over the innermost axis: rows of 197 (attention's scores) and 33
+    floats take one workgroup each, its max and sum workgroup reductions (with subgroup
+    operations exactly when they are on); rows of 5 keep a thread per row."""
+    for op, shape in (("Softmax", (3, 7, 197)), ("LogSoftmax", (4, 33)), ("Softmax", (6, 5))):
+        model = graph([helper.make_node(op, ["x"], ["y"], axis=-1)], list(shape), list(shape), {}, op)
+        url, path = page.compile(model, f"{op}_{shape[-1]}_{subgroups}")
+        model_id = page.load(url, "fp32", subgroups)
+        x = (4 * rng.standard_normal(shape)).astype(np.float32)
+        assert rel_l2(page.run(model_id, x), onnxruntime_output(path, x).ravel()) <= FP32_TOLERANCE, (op, shape)
+        [kernel] = page.kernels(model_id)["kernels"]
+        assert ("reduce_max(m, lid)" in kernel["source"]) == (shape[-1] >= 32), (op, shape)
+        assert ("subgroupMax" in kernel["source"]) == (subgroups and shape[-1] >= 32), (op, shape)
+        page.dispose(model_id)
+
+
 @pytest.mark.parametrize("case, tiled", [("gemm 8x264x130", False), ("tiled gemm 100x24x40 relu", True),
                                          ("tiled linear residual 2x40x16", True)])
 def test_a_gemm_of_many_rows_is_the_tiled_gemm(page, case, tiled):
