@@ -790,6 +790,23 @@ def test_softmax_top_k_with_and_without_subgroups(page, subgroups):
         page.dispose(model_id)
 
 
+@pytest.mark.parametrize("heads, threads", [(3, 64), (16, 256)])
+def test_matmul_tiles_shrink_when_the_grid_is_small(page, heads, threads):
+    """x @ xᵀ per head, 150×150 outputs over K = 37 (neither tile side nor the K step divides
+    them): 3 heads make 27 workgroups of 64-wide tiles, too few, so 32-wide tiles of 64 threads;
+    16 heads make 144 and keep 64-wide tiles of 256 threads."""
+    shape = (1, heads, 150, 37)
+    model = graph([helper.make_node("Transpose", ["x"], ["t"], perm=[0, 1, 3, 2]),
+                   helper.make_node("MatMul", ["x", "t"], ["y"])], list(shape), [1, heads, 150, 150], {}, "gram")
+    url, path = page.compile(model, f"gram_{heads}")
+    model_id = page.load(url, "fp32")
+    x = rng.standard_normal(shape).astype(np.float32)
+    assert rel_l2(page.run(model_id, x), onnxruntime_output(path, x).ravel()) <= FP32_TOLERANCE
+    [matmul] = [k["source"] for k in page.kernels(model_id)["kernels"] if "var<workgroup> As" in k["source"]]
+    assert f"@workgroup_size({threads})" in matmul
+    page.dispose(model_id)
+
+
 @pytest.mark.parametrize("subgroups", [True, False], ids=["subgroups", "no subgroups"])
 def test_softmax_over_long_rows_takes_a_workgroup_per_row(page, subgroups):
     """Softmax and LogSoftmax over the innermost axis: rows of 197 (attention's scores) and 33

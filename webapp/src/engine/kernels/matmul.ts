@@ -1,16 +1,17 @@
 // matmul: numpy matmul of two activations in plain layout, [..., M, K] @ [..., K, N] with the
 // batch axes broadcast (a transformer's Q·Kᵀ and attention · V; a product with a stored matrix
-// is a gemm). 64×64 output tiles of 256 threads, each thread a 4×4 block (4 consecutive rows ×
+// is a gemm). T×T output tiles of (T/4)² threads, each thread a 4×4 block (4 consecutive rows ×
 // 4 consecutive columns) in registers; 16-deep K steps through workgroup memory, where A is
 // kept k-major so that a thread's 4 rows are one vec4 read, as are its 4 columns of B. Reads
-// past M, N or K give 0, so no shape needs to fit the tiles.
+// past M, N or K give 0, so no shape needs to fit the tiles. T = 64 (256 threads), or 32 (64
+// threads) where 64-wide tiles would make fewer than SMALL_TILE_GRID workgroups: a ViT-Tiny's
+// attention · V per head is 197×64, 12 workgroups of 64-wide tiles on a 132-SM GPU.
 
 import { ENTRY_PARAMS, prod, u32, WORKGROUP_INDEX, type KernelDispatch, type OpContext } from './common';
 import type { OpSpec } from '../manifest';
 
-const T = 64;          // output tile side
 const BK = 16;         // K step
-const Q = T / 4;       // threads per tile side, each 4 rows or 4 columns
+const SMALL_TILE_GRID = 128;
 
 /** WGSL offset of batch `bi`'s matrix in an operand of `shape`, broadcast against `batch`. */
 function matrixOffset(shape: number[], batch: number[]): string {
@@ -28,19 +29,27 @@ export function matmul(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const out = ctx.shape(op.outputs[0]);
   const [M, K, N] = [a[a.length - 2], a[a.length - 1], b[b.length - 1]];
   const batch = out.slice(0, -2);
+  const grid = (side: number) => prod(batch) * Math.ceil(M / side) * Math.ceil(N / side);
+  const T = grid(64) < SMALL_TILE_GRID ? 32 : 64;   // output tile side
+  const Q = T / 4;                                   // threads per tile side
   const mTiles = Math.ceil(M / T);
   const nTiles = Math.ceil(N / T);
-  const workgroups = prod(batch) * mTiles * nTiles;
+  const workgroups = grid(T);
   const last = (d: number) => u32(Math.max(d - 1, 0));   // clamped reads stay in bounds
-  // Each thread stages 4 elements of each tile per K step: A's row lid/4 at 4 consecutive k,
-  // B's row lid/16 at 4 consecutive columns (coalesced along each operand's rows).
-  const stage = Array.from({ length: 4 }, (_, j) => `
-    { let k = k0 + (lid % 4u) * 4u + ${u32(j)};
-      As[((lid % 4u) * 4u + ${u32(j)}) * ${u32(Q)} + (lid / 4u) / 4u][(lid / 4u) % 4u] =
-        select(0.0, a[aBase + min(m0 + lid / 4u, ${last(M)}) * ${u32(K)} + min(k, ${last(K)})], m0 + lid / 4u < ${u32(M)} && k < ${u32(K)}); }
-    { let k = k0 + lid / ${u32(Q)}; let n = n0 + (lid % ${u32(Q)}) * 4u + ${u32(j)};
-      Bs[(lid / ${u32(Q)}) * ${u32(Q)} + lid % ${u32(Q)}][${j}] =
-        select(0.0, b[bBase + min(k, ${last(K)}) * ${u32(N)} + min(n, ${last(N)})], k < ${u32(K)} && n < ${u32(N)}); }`).join('');
+  // Each thread stages E = 256/T elements of each tile per K step: of A, row lid / (T/16) at E
+  // consecutive k; of B, in each of BK/Q passes, row pass·Q + lid/Q at 4 consecutive columns
+  // (coalesced along each operand's rows).
+  const E = 256 / T;
+  const aRow = `lid / ${u32(T / 16)}`;
+  const stageA = Array.from({ length: E }, (_, j) => `
+    { let kk = (lid % ${u32(T / 16)}) * ${u32(E)} + ${u32(j)}; let k = k0 + kk;
+      As[kk * ${u32(Q)} + (${aRow}) / 4u][(${aRow}) % 4u] =
+        select(0.0, a[aBase + min(m0 + ${aRow}, ${last(M)}) * ${u32(K)} + min(k, ${last(K)})], m0 + ${aRow} < ${u32(M)} && k < ${u32(K)}); }`);
+  const stageB = Array.from({ length: BK / Q }, (_, pass) => Array.from({ length: 4 }, (_, j) => `
+    { let kk = ${u32(pass * Q)} + lid / ${u32(Q)}; let k = k0 + kk; let n = n0 + (lid % ${u32(Q)}) * 4u + ${u32(j)};
+      Bs[kk * ${u32(Q)} + lid % ${u32(Q)}][${j}] =
+        select(0.0, b[bBase + min(k, ${last(K)}) * ${u32(N)} + min(n, ${last(N)})], k < ${u32(K)} && n < ${u32(N)}); }`)).flat();
+  const stage = [...stageA, ...stageB].join('');
   const store = Array.from({ length: 4 }, (_, i) => `
   { let row = m0 + ty * 4u + ${u32(i)};
     for (var j = 0u; j < 4u; j++) {
