@@ -25,14 +25,15 @@ os.environ["TESSERA_DATA_DIR"] = tempfile.mkdtemp(prefix="tessera-test-data-")
 os.environ["TESSERA_BROWSER_FLAGS"] = " ".join(
     [os.environ.get("TESSERA_BROWSER_FLAGS", ""), "--enable-dawn-features=disable_workgroup_init"]).strip()
 
-# The files that take minutes on a 2-core machine (whole networks on SwiftShader, the bench, the
-# packaged app), longest first as measured there. setup.sh runs the suite with whole files per
-# worker in collection order (--dist=loadfile --no-loadscope-reorder): handing these out first
-# keeps one long file from running alone at the end while the other workers idle.
-LONGEST_FIRST = ("test_engine_models.py", "test_engine_kernels.py", "test_bench.py", "test_cli_classify.py",
-                 "test_stylize_engine.py", "test_ui_style.py", "test_packaging.py", "test_engine_conformance.py",
-                 "test_compiler_models.py", "test_engine_style_kernels.py", "test_engine_tiled.py",
-                 "test_engine_image_io.py", "test_cli_batch.py")
+# The files that take longest on a 2-core machine (the packaged app, the bench, whole networks on
+# SwiftShader, the CLI's browser runs), longest first as measured there. setup.sh runs the suite
+# with whole files per worker in collection order (--dist=loadfile --no-loadscope-reorder):
+# handing these out first keeps one long file from running alone at the end while the other
+# workers idle.
+LONGEST_FIRST = ("test_packaging.py", "test_bench.py", "test_engine_conformance.py", "test_cli_classify.py",
+                 "test_compiler_models.py", "test_engine_kernels.py", "test_engine_models.py", "test_ui_style.py",
+                 "test_cli_batch.py", "test_engine_tiled.py", "test_static_site.py", "test_stylize_cli.py",
+                 "test_engine_style_kernels.py", "test_stylize_engine.py", "test_ui_batch.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

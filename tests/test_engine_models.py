@@ -5,8 +5,8 @@ MobileNetV2 with fp16-stored weights within 1e-2 on one photo, and both photos t
 app's path (decoded by the browser, preprocessed on the GPU). The MobileNetV3-Small stand-in
 (squeeze-excite, hard-swish) is within 1e-4 with fp32 weights on a random input.
 
-SwiftShader needs ~45 s per load (pipeline compilation) and ~15 s per 224×224 inference of the
-bundled models, so each model is loaded once and each photo run as few times as the checks need.
+A 224×224 inference of the bundled models takes seconds on SwiftShader, so each model is loaded
+once and each photo run as few times as the checks need.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@ against onnxruntime (CPU) on the same ONNX files: predictor → style vector →
 photos; the transform's NHWC output drawn into a canvas (channels-last canvas output) equals
 its read-back output. Each package is compiled with the test's size as its reference shape and the
 two are loaded once, side by side, so SwiftShader builds one set of pipelines per network. (multistyle26 against onnxruntime: at 64×64 in
-test_engine_style_kernels.py, at 64×48 through the editor's preview in test_ui_style.py —
-each SwiftShader load of it costs minutes, so it isn't loaded a third time here.)"""
+test_engine_style_kernels.py, at 64×48 through the editor's preview in test_ui_style.py; it
+isn't loaded a third time here.)"""
 
 from __future__ import annotations
 

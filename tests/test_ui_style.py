@@ -129,7 +129,7 @@ def preview_pixels(page) -> np.ndarray:
 def network_output(rgb: np.ndarray, style: int) -> np.ndarray:
     """multistyle26's output for the photo and one style, by onnxruntime on the package's source
     ONNX (the engine's equality with it is the engine tests' business; loading the package a
-    second time on SwiftShader would cost this test half a minute)."""
+    second time on SwiftShader would only slow this test down)."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(REPO / "build" / "models" / "multistyle26" / "source.onnx"),
