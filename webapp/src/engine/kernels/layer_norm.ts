@@ -6,7 +6,7 @@
 // then the normalised row. Replaces the ten dispatches of LayerNormalization written out.
 
 import { ENTRY_PARAMS, f32, prod, u32, weightDecl, WORKGROUP_INDEX, type KernelDispatch, type OpContext } from './common';
-import { SUM_F32, subgroupsEnable, workgroupReduce } from './reduce';
+import { rowLoop, SUM_F32, subgroupsEnable, workgroupReduce } from './reduce';
 import type { OpSpec } from '../manifest';
 
 const THREADS = 64;
@@ -14,7 +14,7 @@ const THREADS = 64;
 export function layerNorm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const L: number = op.attrs.length;
   const rows = prod(ctx.shape(op.inputs[0])) / L;
-  const row = (body: string) => `for (var i = lid; i < ${u32(L)}; i += ${u32(THREADS)}) { ${body} }`;
+  const row = (body: string) => rowLoop(L, THREADS, body);
   const source = `${subgroupsEnable(ctx.subgroups)}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 ${weightDecl(1, 'scale', ctx.precision)}

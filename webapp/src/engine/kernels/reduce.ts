@@ -23,7 +23,7 @@
 // the subgroup path's result as non-uniform (it is read after an atomic): don't branch around a
 // barrier on it.
 
-import type { SubgroupSizes } from './common';
+import { u32, type SubgroupSizes } from './common';
 
 export interface Reduction {
   name: string;
@@ -87,6 +87,12 @@ fn reduce_${name}(v: ${type}, lid: u32) -> ${type} {
   workgroupBarrier();
   return total;
 }`;
+}
+
+/** A WGSL loop over a row of `length` elements shared by a workgroup's `threads` invocations:
+ *  `body` runs for each element `i` that this invocation (`lid`) takes. */
+export function rowLoop(length: number, threads: number, body: string): string {
+  return `for (var i = lid; i < ${u32(length)}; i += ${u32(threads)}) { ${body} }`;
 }
 
 /** WGSL statements adding up, in workgroup array `arr` laid out as `slices` slices of `cols`

@@ -7,7 +7,7 @@
 
 import { elementCopy, ENTRY_PARAMS, F32_LOWEST, prod, u32, UnsupportedOpError, WORKGROUP_INDEX, type KernelDispatch,
   type OpContext } from './common';
-import { MAX_F32, SUM_F32, subgroupsEnable, workgroupReduce } from './reduce';
+import { MAX_F32, rowLoop, SUM_F32, subgroupsEnable, workgroupReduce } from './reduce';
 import type { OpSpec } from '../manifest';
 
 const ROW_MIN = 32;
@@ -34,7 +34,7 @@ function dispatch(op: OpSpec, kept: number, at: string, body: string): KernelDis
 
 /** The softmax of each contiguous row of `L` floats, a workgroup per row. */
 function rowSoftmax(op: OpSpec, ctx: OpContext, rows: number, L: number): KernelDispatch {
-  const row = (body: string) => `for (var i = lid; i < ${u32(L)}; i += ${u32(ROW_THREADS)}) { ${body} }`;
+  const row = (body: string) => rowLoop(L, ROW_THREADS, body);
   const source = `${subgroupsEnable(ctx.subgroups)}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;

@@ -4,7 +4,7 @@
 // then k rounds of arg-max (ties go to the lower index, as on the CPU).
 
 import { ENTRY_PARAMS, F32_LOWEST, u32, WORKGROUP_INDEX, type Arg, type KernelDispatch, type SubgroupSizes } from './common';
-import { MAX_F32, SUM_F32, subgroupsEnable, workgroupReduce, type Reduction } from './reduce';
+import { MAX_F32, rowLoop, SUM_F32, subgroupsEnable, workgroupReduce, type Reduction } from './reduce';
 
 const THREADS = 256;
 const NONE = '0xffffffffu';
@@ -28,6 +28,7 @@ const BEST: Reduction = {
  *  [bitcast<f32>(index), probability] in `out`. */
 export function softmaxTopK(scores: Arg, out: Arg, rows: number, classes: number, k: number,
   logits: boolean, subgroups: SubgroupSizes | null): KernelDispatch {
+  const row = (body: string) => rowLoop(classes, THREADS, body);
   const source = `${subgroupsEnable(subgroups)}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -41,21 +42,19 @@ fn main(${ENTRY_PARAMS}) {
   ${WORKGROUP_INDEX}
   let base = wg * ${u32(classes)};
   var m = ${F32_LOWEST};
-  for (var i = lid; i < ${u32(classes)}; i += ${u32(THREADS)}) { m = max(m, x[base + i]); }
+  ${row('m = max(m, x[base + i]);')}
   let top = reduce_max(m, lid);
   var sum = 0.0;
-  for (var i = lid; i < ${u32(classes)}; i += ${u32(THREADS)}) { sum += exp(x[base + i] - top); }
+  ${row('sum += exp(x[base + i] - top);')}
   let total = reduce_sum(sum, lid);
   // Every invocation gets the same winner each round, so each keeps its own list of them.
   var chosen: array<u32, ${k}>;
   for (var r = 0u; r < ${u32(k)}; r++) {
     var best = Best(${F32_LOWEST}, ${NONE});
-    for (var i = lid; i < ${u32(classes)}; i += ${u32(THREADS)}) {
-      let v = x[base + i];
+    ${row(`let v = x[base + i];
       var taken = false;
       for (var j = 0u; j < r; j++) { taken = taken || chosen[j] == i; }
-      if ((v > best.v || best.i == ${NONE}) && !taken) { best = Best(v, i); }
-    }
+      if ((v > best.v || best.i == ${NONE}) && !taken) { best = Best(v, i); }`)}
     best = reduce_best(best, lid);
     chosen[r] = best.i;
     if (lid == 0u) {
