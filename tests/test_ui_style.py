@@ -32,6 +32,7 @@ from playwright.sync_api import expect
 
 from tessera import paths
 from tests.conftest import REPO
+from tests.engine_harness import from_page
 from tests.ui_harness import running_app, screenshot_both_schemes
 
 STANDIN = REPO / "tests" / "webgpu_canvas_standin.js"
@@ -242,7 +243,7 @@ def photo_style_input(page) -> np.ndarray:
         for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
         return btoa(text);
     }""")
-    return np.frombuffer(base64.b64decode(rgba), np.uint8).reshape(256, 256, 4)[..., :3]
+    return from_page(rgba, np.uint8).reshape(256, 256, 4)[..., :3]
 
 
 def add_style_image(app, page, path) -> None:

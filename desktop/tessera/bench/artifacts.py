@@ -81,7 +81,7 @@ class ArtifactBuilder:
     def _stamp(self, case: BenchCase) -> str:
         import onnxruntime as ort
 
-        digest = hashlib.sha256((case.model.onnx_path).read_bytes())
+        digest = hashlib.sha256(case.model.onnx_path.read_bytes())
         for source in (Path(__file__), Path(tfjs_export.__file__)):
             digest.update(source.read_bytes())
         return f"{FORMAT} seed {SEED} onnxruntime {ort.__version__} numpy {np.__version__} " \

@@ -3,11 +3,12 @@
 A case is one model at one input shape; every case runs on every chosen runtime. The models are
 the benchmark stand-ins (build/bench-models, built by build_scripts/build_bench_models.py), the
 bundled models (build/models) and, when named, any model the user imported (`tessera models
-import`), at its own input shape with free sizes bound (batch 1 and 8, 224 px). The int8 QDQ ones (the arbitrary-style pair) are benchmarked
-as the float network Tessera's compiler folds them into: that network is written as ONNX
-(bench/float_graph.py) into build/bench-models/<name>/ when the cases are chosen, and every
-runtime but Tessera's loads it (onnxruntime-web's WebGPU provider has no DequantizeLinear);
-Tessera's package is compiled from the QDQ original, which folds to the same network.
+import`), at its own input shape with free sizes bound (batch 1 and 8, 224 px). The int8 QDQ
+ones (the arbitrary-style pair) are benchmarked as the float network Tessera's compiler folds
+them into: that network is written as ONNX (bench/float_graph.py) into
+build/bench-models/<name>/ when the cases are chosen, and every runtime but Tessera's loads it
+(onnxruntime-web's WebGPU provider has no DequantizeLinear); Tessera's package is compiled from
+the QDQ original, which folds to the same network.
 """
 
 from __future__ import annotations
