@@ -62,10 +62,11 @@ class _Graph:
         return model
 
 
-def vit(dim: int = 32, heads: int = 2, patch: int = 16, depth: int = 2) -> onnx.ModelProto:
+def vit(dim: int = 32, heads: int = 2, patch: int = 16, depth: int = 2, unbind: str = "slice") -> onnx.ModelProto:
     """Patchify conv, class token Expand-ed to the batch, position embedding, pre-norm blocks
-    (qkv, heads by Reshape/Transpose/Slice, Q·Kᵀ, Softmax, attention · V, projection, MLP with
-    GELU, residuals), final LayerNorm, the class token's row (Gather) to a linear head."""
+    (qkv, heads by Reshape/Transpose and then Slice + Squeeze, or Split + Squeeze as torch
+    writes ``unbind(0)`` with ``unbind="split"``; Q·Kᵀ, Softmax, attention · V, projection, MLP
+    with GELU, residuals), final LayerNorm, the class token's row (Gather) to a linear head."""
     g = _Graph(5)
     tokens = (IMG // patch) ** 2 + 1
     x = g.op("Conv", ["x", g.random("patch.w", (dim, 3, patch, patch), 0.02), g.random("patch.b", dim, 0.02)],
@@ -79,9 +80,14 @@ def vit(dim: int = 32, heads: int = 2, patch: int = 16, depth: int = 2) -> onnx.
         qkv = g.linear(g.layer_norm(z, dim, f"{t}.ln1"), dim, 3 * dim, f"{t}.qkv")
         qkv = g.op("Transpose", [g.op("Reshape", [qkv, g.batch_shape(f"{t}.split", [tokens, 3, heads, dim // heads])],
                                       f"{t}.heads")], f"{t}.qkv_t", perm=[2, 0, 3, 1, 4])
-        q, k, v = (g.op("Squeeze", [g.op("Slice", [qkv, g.const(f"{t}.s{i}", [i], np.int64),
-                                                   g.const(f"{t}.e{i}", [i + 1], np.int64)], f"{t}.slice{i}"),
-                                    "axis0"], f"{t}.{name}") for i, name in enumerate("qkv"))
+        if unbind == "split":
+            g.nodes.append(helper.make_node("Split", [qkv, g.const(f"{t}.thirds", [1, 1, 1], np.int64)],
+                                            [f"{t}.part{i}" for i in range(3)], axis=0))
+            parts = [f"{t}.part{i}" for i in range(3)]
+        else:
+            parts = [g.op("Slice", [qkv, g.const(f"{t}.s{i}", [i], np.int64), g.const(f"{t}.e{i}", [i + 1], np.int64)],
+                          f"{t}.slice{i}") for i in range(3)]
+        q, k, v = (g.op("Squeeze", [part, "axis0"], f"{t}.{name}") for part, name in zip(parts, "qkv"))
         scores = g.op("MatMul", [q, g.op("Transpose", [k], f"{t}.kt", perm=[0, 1, 3, 2])], f"{t}.scores")
         scaled = g.op("Mul", [scores, g.const(f"{t}.scale", (dim // heads) ** -0.5)], f"{t}.scaled")
         attn = g.op("MatMul", [g.op("Softmax", [scaled], f"{t}.p", axis=-1), v], f"{t}.attn")

@@ -471,6 +471,28 @@ def attention_model(n, t, d, h):
     return model, (n, t, d)
 
 
+def multi_head_attention_model(n, t, heads, d):
+    """Heads as timm writes them: qkv reshaped to [N, T, 3, heads, d], permuted to [3, N, heads,
+    T, d] and unbound with Gather; Q·Kᵀ scaled, softmax, attention · V transposed back and
+    merged, then a projection. Odd sizes, so every view's strides are odd (the matmuls read the
+    projection's output in place and write the merged heads: no copies)."""
+    make = helper.make_node
+    width = heads * d
+    nodes = [make("MatMul", ["x", "wqkv"], ["qkv"]), make("Reshape", ["qkv", "split"], ["r"]),
+             make("Transpose", ["r"], ["p5"], perm=[2, 0, 3, 1, 4]),
+             *[make("Gather", ["p5", f"i{i}"], [v], axis=0) for i, v in enumerate("qkv")],
+             make("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]), make("MatMul", ["q", "kt"], ["s"]),
+             make("Mul", ["s", "scale"], ["ss"]), make("Softmax", ["ss"], ["p"], axis=-1),
+             make("MatMul", ["p", "v"], ["o"]), make("Transpose", ["o"], ["ot"], perm=[0, 2, 1, 3]),
+             make("Reshape", ["ot", "merge"], ["m"]), make("MatMul", ["m", "wo"], ["y"])]
+    model = graph(nodes, [n, t, width], [n, t, width], {"wqkv": rng.standard_normal((width, 3 * width)) / np.sqrt(width),
+                                                     "scale": np.array(d ** -0.5),
+                                                     "wo": rng.standard_normal((width, width))}, "mha")
+    model.graph.initializer.extend(numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in {
+        "split": [n, t, 3, heads, d], "merge": [n, t, width], "i0": 0, "i1": 1, "i2": 2}.items())
+    return model, (n, t, width)
+
+
 def constant_times_batch_model():
     """A stored [3, 4, 5] stack of matrices times x [2, 1, 5, 6]: the constant as a tensor of its
     own, and batch axes broadcast from both sides."""
@@ -525,6 +547,7 @@ MORE_OP_CASES = {
     "reduce max over channels": reduce_model("ReduceMax", (2, 6, 5, 7), [1], 0),
     "reduce min over h,w": reduce_model("ReduceMin", (2, 6, 5, 7), [2, 3], 1),
     "attention, one head, batch 2": attention_model(2, 19, 24, 20),
+    "attention, 3 heads of 5 through views": multi_head_attention_model(2, 11, 3, 5),
     "matmul of a constant stack, batch broadcast": constant_times_batch_model(),
     "shapes from a free batch size": free_batch_model(),
     # x @ xᵀ per head: 70×70 outputs over K = 33 (tiles of 64 and steps of 16 cut through both)

@@ -36,7 +36,8 @@ def bind_symbols(manifest: dict, feeds: dict[str, np.ndarray]) -> dict[str, int]
     return bindings
 
 
-def _run_op(op: dict, args: list[np.ndarray], w: dict[str, np.ndarray], out_shape: tuple):
+def _run_op(op: dict, args: list[np.ndarray], w: dict[str, np.ndarray], out_shape: tuple,
+            bindings: dict[str, int]):
     a, kind = op["attrs"], op["op"]
     if kind == "conv2d":
         return k.conv2d(args[0], w["weight"], w["bias"], a, out_shape[3], args[1] if a["residual"] else None,
@@ -46,7 +47,7 @@ def _run_op(op: dict, args: list[np.ndarray], w: dict[str, np.ndarray], out_shap
     if kind == "gemm":
         return k.gemm(args[0], w["weight"], w["bias"], a, out_shape[-1], *args[1:])
     if kind == "matmul":
-        return np.matmul(args[0], args[1])
+        return k.matmul(args[0], args[1], a, out_shape, lambda d: dims.evaluate(d, bindings))
     if kind == "expand":
         return np.broadcast_to(args[0], out_shape).copy()
     if kind == "constant":
@@ -107,7 +108,7 @@ def run_ops(manifest: dict, weights: dict[str, np.ndarray], feeds: dict[str, np.
         w = {role: weights[name].astype(COMPUTE) for role, name in op["weights"].items()}
         out = op["outputs"][0]
         shape = tuple(dims.evaluate(d, bindings) for d in tensors[out]["shape"])
-        result = _run_op(op, args, w, shape)
+        result = _run_op(op, args, w, shape, bindings)
         if result.shape != shape:
             raise AssertionError(f"{op['op']} {op['name']} produced {result.shape}, manifest says {shape}")
         env[out] = result

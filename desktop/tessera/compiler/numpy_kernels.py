@@ -26,6 +26,8 @@ def apply_activation(x: np.ndarray, fn: str, p: dict) -> np.ndarray:
         return F32(1) / (F32(1) + np.exp(-x))
     if fn == "tanh":
         return np.tanh(x)
+    if fn == "scale":
+        return x * F32(p["factor"])
     if fn == "hard_sigmoid":
         return np.clip(F32(p["alpha"]) * x + F32(p["beta"]), F32(0), F32(1))
     if fn == "hard_swish":
@@ -81,6 +83,27 @@ def epilogue(y: np.ndarray, activations: list[dict]) -> np.ndarray:
     for a in activations:
         y = apply_activation(y, a["fn"], a.get("params", {}))
     return y
+
+
+def _strided(flat: np.ndarray, view: dict, dim) -> np.ndarray:
+    """The strided view (compiler/strided.py) ``view`` of the buffer ``flat``."""
+    shape = tuple(dim(d) for d in view["shape"])
+    return np.lib.stride_tricks.as_strided(flat[view["offset"]:], shape,
+                                           tuple(s * flat.itemsize for s in view["strides"]))
+
+
+def matmul(a, b, attrs: dict, out_shape: tuple, dim) -> np.ndarray:
+    """Operands and output through their ``views`` where given (dim evaluates their sizes).
+    An output element the view doesn't reach stays NaN, so a wrong view can't pass unseen."""
+    views = attrs.get("views", {})
+    a, b = (_strided(np.ascontiguousarray(t).reshape(-1), views[r], dim) if r in views else t
+            for t, r in ((a, "a"), (b, "b")))
+    y = epilogue(np.matmul(a, b), attrs.get("activations", []))
+    if "y" not in views:
+        return y
+    out = np.full(int(np.prod(out_shape)), np.nan, y.dtype)
+    _strided(out, views["y"], dim)[...] = y
+    return out.reshape(out_shape)
 
 
 def _taps(xp: np.ndarray, kernel, stride, dilation, out_hw=None) -> list[np.ndarray]:

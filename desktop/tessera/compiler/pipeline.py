@@ -18,12 +18,14 @@ from tessera.compiler.passes.dead_nodes import remove_dead_nodes
 from tessera.compiler.passes.fold_batchnorm import fold_batchnorm
 from tessera.compiler.passes.fold_constants import fold_constants
 from tessera.compiler.passes.fold_qdq import fold_qdq
+from tessera.compiler.passes.fold_scale import fold_channel_scale, fuse_scalar_scale
 from tessera.compiler.passes.fuse_activation_patterns import fuse_activation_patterns
 from tessera.compiler.passes.fuse import fuse_activations, fuse_bias_add, fuse_residual_add
 from tessera.compiler.passes.fuse_instance_norm import fuse_instance_norm
 from tessera.compiler.passes.fuse_se import fuse_squeeze_excite
 from tessera.compiler.passes.fuse_weighted_sum import fuse_weighted_sum
 from tessera.compiler.passes.lower import lower
+from tessera.compiler.passes.matmul_views import fold_matmul_views
 
 # Symbols are bound to these only to report the memory plan; the engine binds the real sizes.
 REFERENCE_BATCH, REFERENCE_SIZE = 1, 224
@@ -56,10 +58,10 @@ def compile_graph(model: onnx.ModelProto, label: str) -> Graph:
     if problems + more:
         raise CompileError(label, problems + more)
     graph = fuse_instance_norm(fuse_weighted_sum(lowered))
-    graph = fuse_residual_add(fuse_bias_add(graph))
-    graph = fuse_activations(graph)
+    graph = fuse_residual_add(fold_channel_scale(fuse_bias_add(graph)))
+    graph = fuse_scalar_scale(fuse_activations(graph))
     graph = fuse_squeeze_excite(graph)
-    return remove_dead_nodes(graph)
+    return remove_dead_nodes(fold_matmul_views(graph))
 
 
 def compile_model(path: Path, meta: PackageMeta, bindings: dict[str, int] | None = None) -> CompiledModel:

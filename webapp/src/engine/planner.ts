@@ -86,7 +86,7 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
       limits.maxComputeWorkgroupSizeX ?? DEFAULT_WORKGROUP_LIMITS.threads),
     storageBytes: limits.maxComputeWorkgroupStorageSize ?? DEFAULT_WORKGROUP_LIMITS.storageBytes,
   };
-  const ctx: OpContext = { shape, precision, normStats, workgroupLimits, subgroups, convTiles: choices.convTiles,
+  const ctx: OpContext = { shape, dims: (d) => evaluateShape(d, bindings), precision, normStats, workgroupLimits, subgroups, convTiles: choices.convTiles,
     splitKInWorkgroup: choices.splitKInWorkgroup ?? true,
     channelSums: planChannelSums(manifest, shape), weightShape: (slice: string) => manifest.weights.slices[slice].shape };
   for (const op of manifest.ops) {

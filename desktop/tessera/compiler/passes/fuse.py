@@ -1,10 +1,10 @@
 """Epilogue fusion on package ops.
 
 - fuse_residual_add: ``binary add`` of a conv2d/gemm output (used only there, no epilogue
-  yet) and a tensor of the same shape (neither broadcast) becomes that layer's ``residual``
-  input: y = conv + bias + r.
+  yet; or a same-bytes reshape of it) and a tensor of the same shape (neither broadcast)
+  becomes that layer's ``residual`` input: y = conv + bias + r.
 - fuse_activations: a ``unary`` op that is the only user of a conv2d / conv_transpose2d /
-  gemm / binary / instance_norm output is appended to that op's ``activations`` list.
+  gemm / matmul / binary / instance_norm output is appended to that op's ``activations`` list.
 - fuse_bias_add: ``binary add`` of a gemm output (used only there, no epilogue yet) and a
   constant that varies along the last axis only goes into the gemm's bias: what an exporter
   writes for a linear layer as MatMul then Add (every transformer block has several).
@@ -19,12 +19,22 @@ import numpy as np
 from tessera.compiler import weight_layouts
 from tessera.compiler.ir import Graph, Node
 
-EPILOGUE_OPS = {"conv2d", "conv_transpose2d", "gemm", "binary", "instance_norm"}
+EPILOGUE_OPS = {"conv2d", "conv_transpose2d", "gemm", "matmul", "binary", "instance_norm"}
 RESIDUAL_OPS = {"conv2d", "gemm"}
 
 
 def _single_use(graph: Graph, users: dict, name: str) -> bool:
     return len(users.get(name, [])) == 1 and name not in graph.outputs
+
+
+def _same_bytes_view(graph: Graph, producers: dict, users: dict, name: str) -> Node | None:
+    """The reshape making ``name`` when it is the only reader of a tensor with the same
+    physical shape (a ConvNeXt block's Transpose back to NCHW, free in NHWC memory)."""
+    node = producers.get(name)
+    if (node is None or node.op != "reshape" or not _single_use(graph, users, node.inputs[0])
+            or graph.values[node.inputs[0]].physical_shape != graph.values[name].physical_shape):
+        return None
+    return node
 
 
 def fuse_residual_add(graph: Graph) -> Graph:
@@ -34,7 +44,8 @@ def fuse_residual_add(graph: Graph) -> Graph:
         if add.op != "binary" or add.attrs["fn"] != "add" or len(add.inputs) != 2:
             continue
         for main, other in ((0, 1), (1, 0)):
-            layer = producers.get(add.inputs[main])
+            view = _same_bytes_view(graph, producers, users, add.inputs[main])
+            layer = producers.get(view.inputs[0] if view else add.inputs[main])
             if (layer is None or layer.op not in RESIDUAL_OPS or layer.attrs["activations"]
                     or layer.attrs["residual"] or not _single_use(graph, users, add.inputs[main])):
                 continue
@@ -47,6 +58,8 @@ def fuse_residual_add(graph: Graph) -> Graph:
             fused = replace(layer, inputs=layer.inputs + [add.inputs[other]], outputs=list(add.outputs),
                             attrs={**layer.attrs, "residual": True}, name=f"{layer.name}+{add.name}")
             nodes.remove(layer)
+            if view is not None:
+                nodes.remove(view)
             nodes[nodes.index(add)] = fused   # at the add's place: both inputs exist by then
             break
     return graph.replace(nodes=nodes)

@@ -328,7 +328,7 @@ class Lowerer:
             raise Unsupported(f"inner dimensions differ ({va.shape[-1]} vs {vb.shape[-2]})")
         shape = batch + (va.shape[-2], vb.shape[-1])
         a, b = self.in_layout(a, plain(len(va.shape))), self.in_layout(b, plain(len(vb.shape)))
-        return self.emit("matmul", [a, b], out, shape, plain(len(shape)), node.name)
+        return self.emit("matmul", [a, b], out, shape, plain(len(shape)), node.name, {"activations": []})
 
     def rule_MatMul(self, node: Node):
         b = self.const(node.inputs[1])

@@ -1,7 +1,7 @@
 // What every kernel generator shares: the dispatch description handed to the executor, buffer
 // declarations and accessors in WGSL, literals, activation epilogues and workgroup indexing.
 
-import type { Activation, OpSpec, Precision } from '../manifest';
+import type { Activation, Dim, OpSpec, Precision } from '../manifest';
 
 /** A buffer a dispatch binds, in @binding order. */
 export type Arg =
@@ -18,6 +18,7 @@ export interface KernelDispatch {
 
 export interface OpContext {
   shape(tensor: string): number[];   // physical shape with symbols bound
+  dims(shape: Dim[]): number[];      // a shape written in an op's attributes, symbols bound
   precision: Precision;              // of the weights as stored on the GPU
   weightShape(slice: string): number[];  // a weight slice's packed shape (binary's constant operand)
   /** What one workgroup may use on this device (kernels that keep a whole reduction in one). */
@@ -139,6 +140,7 @@ export function activationCode(acts: Activation[] | undefined, v: string): strin
       }
       case 'sigmoid': return `${v} = 1.0 / (1.0 + exp(-${v}));`;
       case 'tanh': return `${v} = tanh(clamp(${v}, vec4<f32>(-15.0), vec4<f32>(15.0)));`;
+      case 'scale': return `${v} = ${v} * ${f32(param(a, 'factor')!)};`;
       case 'hard_sigmoid':
         return `${v} = clamp(${f32(param(a, 'alpha')!)} * ${v} + ${f32(param(a, 'beta')!)}, vec4<f32>(0.0), vec4<f32>(1.0));`;
       case 'hard_swish': return `${v} = ${v} * clamp(${v} / 6.0 + 0.5, vec4<f32>(0.0), vec4<f32>(1.0));`;

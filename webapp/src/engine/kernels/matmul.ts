@@ -1,60 +1,94 @@
-// matmul: numpy matmul of two activations in plain layout, [..., M, K] @ [..., K, N] with the
-// batch axes broadcast (a transformer's Q·Kᵀ and attention · V; a product with a stored matrix
-// is a gemm). T×T output tiles of (T/4)² threads, each thread a 4×4 block (4 consecutive rows ×
-// 4 consecutive columns) in registers; 16-deep K steps through workgroup memory, where A is
-// kept k-major so that a thread's 4 rows are one vec4 read, as are its 4 columns of B. Reads
-// past M, N or K give 0, so no shape needs to fit the tiles. T = 64 (256 threads), or 32 (64
-// threads) where 64-wide tiles would make fewer than SMALL_TILE_GRID workgroups: a ViT-Tiny's
-// attention · V per head is 197×64, 12 workgroups of 64-wide tiles on a 132-SM GPU.
+// matmul: numpy matmul of two activations, [..., M, K] @ [..., K, N] with the batch axes
+// broadcast (a transformer's Q·Kᵀ and attention · V; a product with a stored matrix is a gemm).
+// Each operand, and the output, is read or written through a strided view where the op has
+// one (attrs.views, compiler/strided.py): Q, K and V straight out of the qkv projection, the
+// heads merged on the way out, with no copies around the matmul. T×T output tiles of (T/4)²
+// threads, each thread a 4×4 block (4 consecutive rows × 4 consecutive columns) in registers;
+// 16-deep K steps through workgroup memory, where A is kept k-major so that a thread's 4 rows
+// are one vec4 read, as are its 4 columns of B. Staging walks each operand tile along its
+// contiguous axis, so neighbouring threads read neighbouring floats whichever way the view
+// runs. Reads past M, N or K give 0, so no shape needs to fit the tiles. T = 64 (256
+// threads), or 32 (64 threads) where 64-wide tiles would make fewer than SMALL_TILE_GRID
+// workgroups: a ViT-Tiny's attention · V per head is 197×64, 12 workgroups of 64-wide tiles
+// on a 132-SM GPU. Then the epilogue's activations (the scores' 1/√d scale).
 
-import { ENTRY_PARAMS, prod, u32, WORKGROUP_INDEX, type KernelDispatch, type OpContext } from './common';
-import type { OpSpec } from '../manifest';
+import { activationCode, ENTRY_PARAMS, prod, u32, WORKGROUP_INDEX, type KernelDispatch, type OpContext } from './common';
+import type { Dim, OpSpec } from '../manifest';
 
 const BK = 16;         // K step
 const SMALL_TILE_GRID = 128;
 
-/** WGSL offset of batch `bi`'s matrix in an operand of `shape`, broadcast against `batch`. */
-function matrixOffset(shape: number[], batch: number[]): string {
-  const own = [...new Array(batch.length - (shape.length - 2)).fill(1), ...shape.slice(0, -2)];
-  const matrix = prod(shape.slice(-2));
-  const terms = batch.map((d, i) => own[i] === 1 ? ''
-    : `((bi / ${u32(prod(batch.slice(i + 1)))}) % ${u32(d)}) * ${u32(prod(own.slice(i + 1)) * matrix)}`).filter(Boolean);
-  return terms.length ? terms.join(' + ') : '0u';
+/** A tensor's elements at offset + Σ index·stride of a buffer (the compiler's strided view). */
+interface View { shape: number[]; strides: number[]; offset: number }
+
+function contiguous(shape: number[]): View {
+  return { shape, strides: shape.map((_, i) => prod(shape.slice(i + 1))), offset: 0 };
+}
+
+function viewOf(op: OpSpec, role: 'a' | 'b' | 'y', tensor: string, ctx: OpContext): View {
+  const v = op.attrs.views?.[role] as { shape: Dim[]; strides: number[]; offset: number } | undefined;
+  return v ? { shape: ctx.dims(v.shape), strides: v.strides, offset: v.offset } : contiguous(ctx.shape(tensor));
+}
+
+/** WGSL offset of batch `bi`'s matrix in `v`, whose batch axes broadcast against `batch`. */
+function matrixOffset(v: View, batch: number[]): string {
+  const lead = batch.length - (v.shape.length - 2);
+  const terms = batch.map((d, i) => {
+    const axis = i - lead;
+    if (axis < 0 || v.shape[axis] === 1) return '';
+    return `((bi / ${u32(prod(batch.slice(i + 1)))}) % ${u32(d)}) * ${u32(v.strides[axis])}`;
+  }).filter(Boolean);
+  return [u32(v.offset), ...terms].join(' + ');
+}
+
+/** WGSL staging one operand tile of `rows`×`cols` elements into workgroup memory, `per`
+ *  elements a thread; `element(r, c)` loads one and `place(r, c, value)` stores it. Consecutive
+ *  threads take consecutive elements along `cols` when `colsFast`, else along `rows`. */
+function stageTile(rows: number, cols: number, per: number, threads: number, colsFast: boolean,
+  element: (r: string, c: string) => string, place: (r: string, c: string, value: string) => string): string {
+  return Array.from({ length: per }, (_, j) => {
+    const idx = `(${u32(j * threads)} + lid)`;
+    const [r, c] = colsFast ? [`${idx} / ${u32(cols)}`, `${idx} % ${u32(cols)}`] : [`${idx} % ${u32(rows)}`, `${idx} / ${u32(rows)}`];
+    return `
+    { let r = ${r}; let c = ${c}; ${place('r', 'c', element('r', 'c'))} }`;
+  }).join('');
 }
 
 export function matmul(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const [aName, bName] = op.inputs;
-  const a = ctx.shape(aName);
-  const b = ctx.shape(bName);
-  const out = ctx.shape(op.outputs[0]);
-  const [M, K, N] = [a[a.length - 2], a[a.length - 1], b[b.length - 1]];
-  const batch = out.slice(0, -2);
+  const a = viewOf(op, 'a', aName, ctx);
+  const b = viewOf(op, 'b', bName, ctx);
+  const y = viewOf(op, 'y', op.outputs[0], ctx);
+  const [M, K, N] = [a.shape[a.shape.length - 2], a.shape[a.shape.length - 1], b.shape[b.shape.length - 1]];
+  const batch = y.shape.slice(0, -2);
   const grid = (side: number) => prod(batch) * Math.ceil(M / side) * Math.ceil(N / side);
   const T = grid(64) < SMALL_TILE_GRID ? 32 : 64;   // output tile side
   const Q = T / 4;                                   // threads per tile side
+  const threads = Q * Q;
   const mTiles = Math.ceil(M / T);
   const nTiles = Math.ceil(N / T);
   const workgroups = grid(T);
   const last = (d: number) => u32(Math.max(d - 1, 0));   // clamped reads stay in bounds
-  // Each thread stages E = 256/T elements of each tile per K step: of A, row lid / (T/16) at E
-  // consecutive k; of B, in each of BK/Q passes, row pass·Q + lid/Q at 4 consecutive columns
-  // (coalesced along each operand's rows).
-  const E = 256 / T;
-  const aRow = `lid / ${u32(T / 16)}`;
-  const stageA = Array.from({ length: E }, (_, j) => `
-    { let kk = (lid % ${u32(T / 16)}) * ${u32(E)} + ${u32(j)}; let k = k0 + kk;
-      As[kk * ${u32(Q)} + (${aRow}) / 4u][(${aRow}) % 4u] =
-        select(0.0, a[aBase + min(m0 + ${aRow}, ${last(M)}) * ${u32(K)} + min(k, ${last(K)})], m0 + ${aRow} < ${u32(M)} && k < ${u32(K)}); }`);
-  const stageB = Array.from({ length: BK / Q }, (_, pass) => Array.from({ length: 4 }, (_, j) => `
-    { let kk = ${u32(pass * Q)} + lid / ${u32(Q)}; let k = k0 + kk; let n = n0 + (lid % ${u32(Q)}) * 4u + ${u32(j)};
-      Bs[kk * ${u32(Q)} + lid % ${u32(Q)}][${j}] =
-        select(0.0, b[bBase + min(k, ${last(K)}) * ${u32(N)} + min(n, ${last(N)})], k < ${u32(K)} && n < ${u32(N)}); }`)).flat();
-  const stage = [...stageA, ...stageB].join('');
+  const [aRS, aCS] = a.strides.slice(-2);
+  const [bRS, bCS] = b.strides.slice(-2);
+  const [yRS, yCS] = y.strides.slice(-2);
+  // A's tile is T rows × BK k, B's BK k × T columns; T·BK / threads = 256/T elements each.
+  const per = (T * BK) / threads;
+  const stageA = stageTile(T, BK, per, threads, !(aRS === 1 && aCS !== 1),
+    (r, c) => `select(0.0, a[aBase + min(m0 + ${r}, ${last(M)}) * ${u32(aRS)} + min(k0 + ${c}, ${last(K)}) * ${u32(aCS)}],
+        m0 + ${r} < ${u32(M)} && k0 + ${c} < ${u32(K)})`,
+    (r, c, value) => `As[${c} * ${u32(Q)} + ${r} / 4u][${r} % 4u] = ${value};`);
+  const stageB = stageTile(BK, T, per, threads, !(bRS === 1 && bCS !== 1),
+    (r, c) => `select(0.0, b[bBase + min(k0 + ${r}, ${last(K)}) * ${u32(bRS)} + min(n0 + ${c}, ${last(N)}) * ${u32(bCS)}],
+        k0 + ${r} < ${u32(K)} && n0 + ${c} < ${u32(N)})`,
+    (r, c, value) => `Bs[${r} * ${u32(Q)} + ${c} / 4u][${c} % 4u] = ${value};`);
   const store = Array.from({ length: 4 }, (_, i) => `
   { let row = m0 + ty * 4u + ${u32(i)};
+    var v = acc${i};
+    ${activationCode(op.attrs.activations, 'v')}
     for (var j = 0u; j < 4u; j++) {
       let col = n0 + tx * 4u + j;
-      if (row < ${u32(M)} && col < ${u32(N)}) { y[bi * ${u32(M * N)} + row * ${u32(N)} + col] = acc${i}[j]; }
+      if (row < ${u32(M)} && col < ${u32(N)}) { y[yBase + row * ${u32(yRS)} + col * ${u32(yCS)}] = v[j]; }
     } }`).join('');
   const source = `
 @group(0) @binding(0) var<storage, read> a: array<f32>;
@@ -63,7 +97,7 @@ export function matmul(op: OpSpec, ctx: OpContext): KernelDispatch[] {
 var<workgroup> As: array<vec4<f32>, ${BK * Q}>;   // [k][row quad]
 var<workgroup> Bs: array<vec4<f32>, ${BK * Q}>;   // [k][column quad]
 
-@compute @workgroup_size(${Q * Q})
+@compute @workgroup_size(${threads})
 fn main(${ENTRY_PARAMS}) {
   ${WORKGROUP_INDEX}
   if (wg >= ${u32(workgroups)}) { return; }
@@ -76,9 +110,10 @@ fn main(${ENTRY_PARAMS}) {
   let ty = lid / ${u32(Q)};
   let aBase = ${matrixOffset(a, batch)};
   let bBase = ${matrixOffset(b, batch)};
+  let yBase = ${matrixOffset(y, batch)};
   var acc0 = vec4<f32>(0.0); var acc1 = vec4<f32>(0.0); var acc2 = vec4<f32>(0.0); var acc3 = vec4<f32>(0.0);
   for (var k0 = 0u; k0 < ${u32(K)}; k0 += ${u32(BK)}) {
-    ${stage}
+    ${stageA}${stageB}
     workgroupBarrier();
     for (var kk = 0u; kk < ${u32(BK)}; kk++) {
       let av = As[kk * ${u32(Q)} + ty];

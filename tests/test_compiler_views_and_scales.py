@@ -1,0 +1,133 @@
+"""The passes that take copies and constant products out of transformer and ConvNeXt blocks:
+matmuls reading and writing through strided views (passes/matmul_views.py, strided.py), and
+constant scales folded into the layer before them (passes/fold_scale.py). Each package is
+also run by the numpy oracle against onnxruntime, so a wrong stride or scale fails here."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from tessera.compiler import compile_to_folder, strided
+from tessera.compiler.numpy_executor import run_package
+from tessera.compiler.package import PackageMeta
+from tests import small_networks
+
+F = np.float32
+rng = np.random.default_rng()
+
+
+def _compile(tmp_path, model: onnx.ModelProto) -> tuple[list[dict], object]:
+    path = tmp_path / "m.onnx"
+    onnx.save(model, path)
+    folder = tmp_path / "pkg"
+    folder.mkdir()
+    return compile_to_folder(path, folder, PackageMeta("m")).manifest["ops"], path
+
+
+def _matches_onnxruntime(tmp_path, path, x: np.ndarray) -> None:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    expected = session.run(None, {session.get_inputs()[0].name: x})[0]
+    got = next(iter(run_package(tmp_path / "pkg", {session.get_inputs()[0].name: x}).values()))
+    assert np.linalg.norm(got - expected) / np.linalg.norm(expected) <= 1e-5
+
+
+def _model(nodes, x_shape, y_shape, inits) -> onnx.ModelProto:
+    graph = helper.make_graph(nodes, "m", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(y_shape))],
+                              [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("unbind", ["slice", "split"])
+def test_attention_reads_heads_from_the_projection_and_writes_them_merged(tmp_path, unbind):
+    """A ViT block as torch exports it: between the qkv gemm and the projection gemm only the
+    two matmuls and the softmax are left; Q·Kᵀ carries the 1/√d scale."""
+    ops, path = _compile(tmp_path, small_networks.vit(depth=1, unbind=unbind))
+    names = [op["op"] for op in ops]
+    assert "transpose" not in names[names.index("layer_norm"):] and "binary" not in names[names.index("layer_norm"):]
+    assert names.count("slice") == 1            # the class token's row, after the last block
+    scores, attention = (op for op in ops if op["op"] == "matmul")
+    assert set(scores["attrs"]["views"]) == {"a", "b"} and set(attention["attrs"]["views"]) == {"b", "y"}
+    assert scores["inputs"][0] == scores["inputs"][1] == attention["inputs"][1]    # the qkv gemm's output
+    assert scores["attrs"]["activations"] == [{"fn": "scale", "params": {"factor": pytest.approx(16 ** -0.5)}}]
+    assert [op["op"] for op in ops if attention["outputs"][0] in op["inputs"]] == ["gemm"]
+    _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 3, 64, 64)).astype(F))
+
+
+def test_a_view_behind_a_free_size_keeps_its_copy(tmp_path):
+    """x [N, T, D] with T free: a transposed operand's stride would hold T, so the transpose
+    stays a copy (views are ints only) and the product is still right."""
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 2, 1]),
+             helper.make_node("MatMul", ["xt", "x"], ["y"])]
+    model = _model(nodes, ["N", "T", 5], ["N", 5, 5], {})
+    ops, path = _compile(tmp_path, model)
+    assert [op["op"] for op in ops if op["op"] != "reshape"] == ["transpose", "matmul"]
+    _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 7, 5)).astype(F))
+
+
+def test_gram_matrix_reads_its_transpose_in_place(tmp_path):
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 2, 1]),
+             helper.make_node("MatMul", ["x", "xt"], ["y"])]
+    ops, path = _compile(tmp_path, _model(nodes, [6, 9, 5], [6, 9, 9], {}))
+    assert [op["op"] for op in ops] == ["matmul"]
+    assert ops[0]["attrs"]["views"] == {"b": {"shape": [6, 5, 9], "strides": [45, 1, 5], "offset": 0}}
+    _matches_onnxruntime(tmp_path, path, rng.standard_normal((6, 9, 5)).astype(F))
+
+
+def test_strided_reshape_regroups_only_what_memory_keeps_together():
+    v = strided.View((2, 3, 4), (12, 4, 1))
+    assert strided.reshape(v, (6, 4)) == strided.View((6, 4), (4, 1))
+    assert strided.reshape(v, (2, 1, 12)) == strided.View((2, 1, 12), (12, 0, 1))
+    assert strided.reshape(v, (2, 3, 2, 2)) == strided.View((2, 3, 2, 2), (12, 4, 2, 1))
+    swapped = strided.transpose(v, (0, 2, 1))                        # [2, 4, 3], rows not contiguous
+    assert strided.reshape(swapped, (2, 12)) is None
+    assert strided.reshape(swapped, (8, 3)) is None                  # 2 and 4 are 12 and 1 apart
+    assert strided.reshape(swapped, (2, 4, 3, 1)) == strided.View((2, 4, 3, 1), (12, 1, 4, 0))
+    assert strided.reshape(strided.View(("N", 3, 4), (12, 4, 1)), ("N", 12)) == strided.View(("N", 12), (12, 1))
+    assert strided.contiguous(("N", 3, 4)) == strided.View(("N", 3, 4), (12, 4, 1))
+    assert strided.contiguous((2, "T", 4)) is None
+
+
+def _linear_then_scale_model(scale_shape, before_scale=()):
+    """x [2, 6, 5] @ W + b, optional ops, times a constant of ``scale_shape``, + x's projection."""
+    make = helper.make_node
+    inits = {"w": rng.standard_normal((5, 8)).astype(F), "b": rng.standard_normal(8).astype(F),
+             "gamma": (0.5 + rng.standard_normal(scale_shape)).astype(F), "wr": rng.standard_normal((5, 8)).astype(F)}
+    nodes = [make("MatMul", ["x", "w"], ["m"]), make("Add", ["m", "b"], ["lin"])]
+    last = "lin"
+    for op in before_scale:
+        nodes.append(make(op, [last], [f"{op}.out"]))
+        last = f"{op}.out"
+    nodes += [make("Mul", [last, "gamma"], ["scaled"]), make("MatMul", ["x", "wr"], ["r"]),
+              make("Add", ["scaled", "r"], ["y"])]
+    return _model(nodes, [2, 6, 5], [2, 6, 8], inits)
+
+
+@pytest.mark.parametrize("scale_shape, before, fused", [
+    ((8,), (), ["gemm", "gemm"]),                        # layer scale: into the weights, then the residual
+    ((1,), (), ["gemm", "gemm"]),
+    ((1,), ("Relu",), ["gemm", "gemm"]),                 # after relu: the scale activation
+    ((8,), ("Relu",), ["gemm", "binary", "gemm"]),       # per channel after relu: stays a product
+    ((6, 1), (), ["gemm", "binary", "gemm"]),            # varies along rows: no per-channel fold
+])
+def test_a_constant_scale_folds_into_the_layer_before_it(tmp_path, scale_shape, before, fused):
+    ops, path = _compile(tmp_path, _linear_then_scale_model(scale_shape, before))
+    assert sorted(op["op"] for op in ops) == sorted(fused), ops
+    if before and scale_shape == (1,):
+        assert [a["fn"] for op in ops for a in op["attrs"].get("activations", [])] == ["relu", "scale"]
+    _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 6, 5)).astype(F))
+
+
+def test_convnext_block_is_four_dispatches(tmp_path):
+    """Depthwise conv, layer_norm, the two gemms; the layer scale is in the second gemm's
+    weights and the residual add (after the Transpose back to NCHW, free in NHWC) in its
+    epilogue."""
+    ops, path = _compile(tmp_path, small_networks.convnext(depth=1))
+    block = [op["op"] for op in ops if op["op"] != "reshape"][1:-3]   # after the stem, before pool, norm, head
+    assert block == ["conv2d", "layer_norm", "gemm", "gemm"]
+    assert [op["attrs"]["residual"] for op in ops if op["op"] == "gemm"][:2] == [False, True]
+    _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 3, 64, 64)).astype(F))
