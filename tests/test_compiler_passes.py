@@ -555,3 +555,16 @@ def test_a_free_size_where_a_number_is_needed_is_refused_naming_it(tmp_path):
     with pytest.raises(CompileError) as err:
         compile_to_folder(path, tmp_path / "out", PackageMeta("m"))
     assert "node 'crop' (Slice, opset 17): ends depends on the input's size (H)" in str(err.value)
+
+
+@pytest.mark.parametrize("op, keepdims", [("ReduceMean", 0), ("ReduceMean", 1), ("ReduceMax", 0)])
+def test_a_mean_or_max_over_height_and_width_of_a_map_is_a_global_pool(tmp_path, op, keepdims):
+    """x.mean((-2, -1)) after a conv, as PyTorch writes a global pool: the pool op, not a reduce."""
+    rng = np.random.default_rng(4)
+    inits = [numpy_helper.from_array(rng.standard_normal((6, 3, 3, 3)).astype(F), "w")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1] * 4),
+             helper.make_node(op, ["c"], ["y"], axes=[2, 3], keepdims=keepdims)]
+    path = _save(tmp_path, nodes, [_x((2, 3, 7, 5))], [_x((2, 6, 1, 1) if keepdims else (2, 6), "y")], inits)
+    ops = compile_to_folder(path, tmp_path, PackageMeta("m")).manifest["ops"]
+    assert [o["op"] for o in ops if o["op"] != "reshape"] == ["conv2d", "global_pool"]
+    _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 3, 7, 5)).astype(F))
