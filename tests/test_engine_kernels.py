@@ -813,20 +813,22 @@ def test_softmax_top_k_with_and_without_subgroups(page, subgroups):
         page.dispose(model_id)
 
 
-@pytest.mark.parametrize("heads, threads", [(3, 64), (16, 256)])
-def test_matmul_tiles_shrink_when_the_grid_is_small(page, heads, threads):
-    """x @ xᵀ per head, 150×150 outputs over K = 37 (neither tile side nor the K step divides
-    them): 3 heads make 27 workgroups of 64-wide tiles, too few, so 32-wide tiles of 64 threads;
-    16 heads make 144 and keep 64-wide tiles of 256 threads."""
-    shape = (1, heads, 150, 37)
+@pytest.mark.parametrize("heads, k, threads, k_groups", [(3, 37, 64, False), (2, 70, 256, True), (16, 37, 256, False)])
+def test_matmul_tiles_shrink_when_the_grid_is_small(page, heads, k, threads, k_groups):
+    """x @ xᵀ per head (xᵀ read through a view), 150×150 outputs (neither tile side nor the K
+    step divides them): 3 heads make 27 workgroups of 64-wide tiles, too few, so 32-wide tiles
+    of 64 threads; 2 heads make 50 even then, and with K = 70 four groups of 64 threads take a
+    slice of each K step and add their sums; 16 heads make 144 and keep 64-wide tiles."""
+    shape = (1, heads, 150, k)
     model = graph([helper.make_node("Transpose", ["x"], ["t"], perm=[0, 1, 3, 2]),
                    helper.make_node("MatMul", ["x", "t"], ["y"])], list(shape), [1, heads, 150, 150], {}, "gram")
-    url, path = page.compile(model, f"gram_{heads}")
+    url, path = page.compile(model, f"gram_{heads}_{k}")
     model_id = page.load(url, "fp32")
     x = rng.standard_normal(shape).astype(np.float32)
     assert rel_l2(page.run(model_id, x), onnxruntime_output(path, x).ravel()) <= FP32_TOLERANCE
     [matmul] = [k["source"] for k in page.kernels(model_id)["kernels"] if "var<workgroup> As" in k["source"]]
     assert f"@workgroup_size({threads})" in matmul
+    assert ("As[(g - 1u)" in matmul) == k_groups
     page.dispose(model_id)
 
 

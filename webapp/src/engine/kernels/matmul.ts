@@ -10,13 +10,17 @@
 // runs. Reads past M, N or K give 0, so no shape needs to fit the tiles. T = 64 (256
 // threads), or 32 (64 threads) where 64-wide tiles would make fewer than SMALL_TILE_GRID
 // workgroups: a ViT-Tiny's attention · V per head is 197×64, 12 workgroups of 64-wide tiles
-// on a 132-SM GPU. Then the epilogue's activations (the scores' 1/√d scale).
+// on a 132-SM GPU. Where even 32-wide tiles make few workgroups and K is long (attention · V at
+// batch 1: 42 workgroups walking K = 197), 4 groups of 64 threads share each workgroup, each
+// taking a quarter of every K step, and add their sums through workgroup memory at the end.
+// Then the epilogue's activations (the scores' 1/√d scale).
 
 import { activationCode, ENTRY_PARAMS, prod, u32, WORKGROUP_INDEX, type KernelDispatch, type OpContext } from './common';
 import type { Dim, OpSpec } from '../manifest';
 
 const BK = 16;         // K step
 const SMALL_TILE_GRID = 128;
+const K_GROUPS = 4;
 
 /** A tensor's elements at offset + Σ index·stride of a buffer (the compiler's strided view). */
 interface View { shape: number[]; strides: number[]; offset: number }
@@ -63,8 +67,14 @@ export function matmul(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const batch = y.shape.slice(0, -2);
   const grid = (side: number) => prod(batch) * Math.ceil(M / side) * Math.ceil(N / side);
   const T = grid(64) < SMALL_TILE_GRID ? 32 : 64;   // output tile side
+  // Still few workgroups at T = 32 and a long K: K_GROUPS thread groups per workgroup each
+  // take a slice of every K step, and add their sums at the end.
+  const G = T === 32 && grid(32) < SMALL_TILE_GRID && K >= 4 * BK ? K_GROUPS : 1;
+  const BKG = G > 1 ? BK / 2 : BK;                  // k per group per step
+  const KC = G * BKG;                                // k per step
   const Q = T / 4;                                   // threads per tile side
-  const threads = Q * Q;
+  const tileThreads = Q * Q;
+  const threads = tileThreads * G;
   const mTiles = Math.ceil(M / T);
   const nTiles = Math.ceil(N / T);
   const workgroups = grid(T);
@@ -72,16 +82,25 @@ export function matmul(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const [aRS, aCS] = a.strides.slice(-2);
   const [bRS, bCS] = b.strides.slice(-2);
   const [yRS, yCS] = y.strides.slice(-2);
-  // A's tile is T rows × BK k, B's BK k × T columns; T·BK / threads = 256/T elements each.
-  const per = (T * BK) / threads;
-  const stageA = stageTile(T, BK, per, threads, !(aRS === 1 && aCS !== 1),
+  // A's tile is T rows × KC k, B's KC k × T columns, staged by all threads together.
+  const per = (T * KC) / threads;
+  const stageA = stageTile(T, KC, per, threads, !(aRS === 1 && aCS !== 1),
     (r, c) => `select(0.0, a[aBase + min(m0 + ${r}, ${last(M)}) * ${u32(aRS)} + min(k0 + ${c}, ${last(K)}) * ${u32(aCS)}],
         m0 + ${r} < ${u32(M)} && k0 + ${c} < ${u32(K)})`,
     (r, c, value) => `As[${c} * ${u32(Q)} + ${r} / 4u][${r} % 4u] = ${value};`);
-  const stageB = stageTile(BK, T, per, threads, !(bRS === 1 && bCS !== 1),
+  const stageB = stageTile(KC, T, per, threads, !(bRS === 1 && bCS !== 1),
     (r, c) => `select(0.0, b[bBase + min(k0 + ${r}, ${last(K)}) * ${u32(bRS)} + min(n0 + ${c}, ${last(N)}) * ${u32(bCS)}],
         k0 + ${r} < ${u32(K)} && n0 + ${c} < ${u32(N)})`,
     (r, c, value) => `Bs[${r} * ${u32(Q)} + ${c} / 4u][${c} % 4u] = ${value};`);
+  // The groups' sums, one accumulator row at a time through As (its KC·Q vec4s hold the
+  // (G−1)·Q² partials: G = 4, BKG = 8).
+  const gather = G === 1 ? '' : `
+  workgroupBarrier();
+  ${Array.from({ length: 4 }, (_, i) => `
+  if (g > 0u) { As[(g - 1u) * ${u32(tileThreads)} + l] = acc${i}; }
+  workgroupBarrier();
+  if (g == 0u) { ${Array.from({ length: G - 1 }, (_, h) => `acc${i} += As[${u32(h * tileThreads)} + l];`).join(' ')} }
+  workgroupBarrier();`).join('')}`;
   const store = Array.from({ length: 4 }, (_, i) => `
   { let row = m0 + ty * 4u + ${u32(i)};
     var v = acc${i};
@@ -94,8 +113,8 @@ export function matmul(op: OpSpec, ctx: OpContext): KernelDispatch[] {
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
-var<workgroup> As: array<vec4<f32>, ${BK * Q}>;   // [k][row quad]
-var<workgroup> Bs: array<vec4<f32>, ${BK * Q}>;   // [k][column quad]
+var<workgroup> As: array<vec4<f32>, ${KC * Q}>;   // [k][row quad]
+var<workgroup> Bs: array<vec4<f32>, ${KC * Q}>;   // [k][column quad]
 
 @compute @workgroup_size(${threads})
 fn main(${ENTRY_PARAMS}) {
@@ -106,23 +125,26 @@ fn main(${ENTRY_PARAMS}) {
   let bi = wg / ${u32(nTiles * mTiles)};
   let m0 = tm * ${u32(T)};
   let n0 = tn * ${u32(T)};
-  let tx = lid % ${u32(Q)};
-  let ty = lid / ${u32(Q)};
+  let g = lid / ${u32(tileThreads)};      // K group
+  let l = lid % ${u32(tileThreads)};
+  let tx = l % ${u32(Q)};
+  let ty = l / ${u32(Q)};
   let aBase = ${matrixOffset(a, batch)};
   let bBase = ${matrixOffset(b, batch)};
   let yBase = ${matrixOffset(y, batch)};
   var acc0 = vec4<f32>(0.0); var acc1 = vec4<f32>(0.0); var acc2 = vec4<f32>(0.0); var acc3 = vec4<f32>(0.0);
-  for (var k0 = 0u; k0 < ${u32(K)}; k0 += ${u32(BK)}) {
+  for (var k0 = 0u; k0 < ${u32(K)}; k0 += ${u32(KC)}) {
     ${stageA}${stageB}
     workgroupBarrier();
-    for (var kk = 0u; kk < ${u32(BK)}; kk++) {
+    for (var kk = g * ${u32(BKG)}; kk < (g + 1u) * ${u32(BKG)}; kk++) {
       let av = As[kk * ${u32(Q)} + ty];
       let bv = Bs[kk * ${u32(Q)} + tx];
       acc0 += av.x * bv; acc1 += av.y * bv; acc2 += av.z * bv; acc3 += av.w * bv;
     }
     workgroupBarrier();
+  }${gather}
+  if (g == 0u) {${store}
   }
-  ${store}
 }`;
   return [{ label: op.name, source, workgroups,
     args: [{ kind: 'tensor', name: aName }, { kind: 'tensor', name: bName }, { kind: 'tensor', name: op.outputs[0] }] }];
