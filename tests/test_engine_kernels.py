@@ -73,7 +73,12 @@ CONV_CASES = {
     "7x7 s2 cin4 co9": conv_model(1, 4, 23, 21, 9, 7, stride=2, pad=3,
                                   activation=("HardSigmoid", {"alpha": 0.2, "beta": 0.4})),
     # depthwise
-    "dw 3x3 c32": conv_model(1, 32, 12, 10, 32, 3, pad=1, groups=32, activation=("Relu", {})),
+    # (strip: stride 1 along x, 8 or more outputs wide: 4 outputs of a row per thread, the
+    # last strip of a row partial here)
+    "dw 3x3 c32 (strip)": conv_model(1, 32, 12, 10, 32, 3, pad=1, groups=32, activation=("Relu", {})),
+    "dw 7x7 residual c13 batch2 (strip)": conv_model(2, 13, 9, 11, 13, 7, pad=3, groups=13, residual=True,
+                                                    activation=("Relu", {})),
+    "dw 3x3 dilation 2 c8": conv_model(1, 8, 12, 12, 8, 3, pad=2, dilation=2, groups=8),
     "dw 5x5 s2 c13": conv_model(2, 13, 11, 9, 13, 5, stride=2, pad=2, groups=13),
     "dw 3x3 residual c20": conv_model(1, 20, 7, 7, 20, 3, pad=1, groups=20, residual=True),
     # grouped (neither dense nor depthwise)
@@ -569,6 +574,9 @@ def test_kernel_matches_onnxruntime(page, case):
     model, x_shape = ALL_CASES[case]
     url, path = page.compile(model, case.replace(" ", "_"))
     model_id = page.load(url, "fp32", split_k_in_workgroup=True)     # the kernels a hardware adapter gets
+    if case.startswith("dw "):
+        strip = any("let ox0 =" in k["source"] for k in page.kernels(model_id)["kernels"])
+        assert strip == case.endswith("(strip)"), case
     if case in CONV_CASES and "dw" not in case:  # small grids: 64-pixel tiles, 4×4 per thread
         assert not conv_takes_large_tiles(*last_conv_gemm(model))
         kernels = page.kernels(model_id)["kernels"]

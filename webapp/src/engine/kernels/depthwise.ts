@@ -16,6 +16,8 @@ import type { OpSpec } from '../manifest';
 const THREADS = 64;
 const SUM_THREADS = 256;
 const MAX_LANES = 8;
+const STRIP = 4;               // outputs per thread along x in the strip form
+const STRIP_MIN_WIDTH = 8;
 
 /** The workgroup shape of the summing form for a map of HW pixels and C4 channel vec4s: L
  *  vec4 lanes (a divisor of C4 from 4 to 8 where there is one, so no lane idles) by P pixels,
@@ -63,6 +65,9 @@ ${y.helpers(true)}
 ${res ? res.helpers(false) : ''}`;
   const sums = ctx.channelSums?.get(op.outputs[0]);
   if (sums) return [summingForm(op.name, header, conv, args, N, OH * OW, H * W, C4, sums)];
+  if (SW === 1 && DW === 1 && OW >= STRIP_MIN_WIDTH) {
+    return [stripForm(op, header, args, { N, H, W, C4, OH, OW, KH, KW, SH, DH, PT, PL }, res !== null)];
+  }
   const total = N * OH * OW * C4;
   const source = `${header}
 
@@ -114,4 +119,51 @@ fn main(${ENTRY_PARAMS}) {
   if (slot == 0u && c4 < ${u32(C4)}) { sums[(n * ${u32(parts)} + strip) * ${u32(C4)} + c4] = part[lid]; }
 }`;
   return { label, source, workgroups, args: [...args, { kind: 'scratch', id: sums.id, bytes: N * parts * C4 * 16 }] };
+}
+
+/** Stride 1 along x, no dilation there: a thread computes STRIP neighbouring outputs of a row,
+ *  so each kernel row's STRIP + KW − 1 input pixels are loaded once for all of them (a 7×7
+ *  tap window: 10 loads a row for 4 outputs, not 28), and each tap's weights once. */
+function stripForm(op: OpSpec, header: string, args: Arg[], g: { N: number; H: number; W: number; C4: number; OH: number;
+  OW: number; KH: number; KW: number; SH: number; DH: number; PT: number; PL: number }, residual: boolean): KernelDispatch {
+  const { N, H, W, C4, OH, OW, KH, KW, SH, DH, PT, PL } = g;
+  const strips = Math.ceil(OW / STRIP);
+  const total = N * OH * strips * C4;
+  const outs = [...Array(STRIP).keys()];
+  const span = [...Array(STRIP + KW - 1).keys()];
+  const rows = [...Array(KH).keys()].map((ky) => `
+  { let iy = oy * ${SH} + ${ky * DH - PT};
+    if (iy >= 0 && iy < ${H}) {
+      let rb = rowBase + u32(iy * ${W});
+      ${span.map((j) => `let x${j} = select(vec4<f32>(0.0), ld_x(rb + u32(clamp(ix0 + ${j}, 0, ${W - 1})), c), ix0 + ${j} >= 0 && ix0 + ${j} < ${W});`).join('\n      ')}
+      ${[...Array(KW).keys()].map((kx) => `{ let w = w4_weight(${u32((ky * KW + kx) * C4)} + c4); ${outs.map((r) => `a${r} += x${r + kx} * w;`).join(' ')} }`).join('\n      ')}
+    } }`).join('');
+  const stores = outs.map((r) => `
+  if (ox0 + ${r}u < ${u32(OW)}) {
+    let m = mRow + ox0 + ${r}u;
+    var v = a${r};
+    ${residual ? 'v += ld_res(m, c);' : ''}
+    ${activationCode(op.attrs.activations, 'v')}
+    st_y(m, c, v);
+  }`).join('');
+  const source = `${header}
+
+@compute @workgroup_size(${THREADS})
+fn main(${ENTRY_PARAMS}) {
+  ${elementIndex(THREADS, total)}
+  let c4 = t % ${u32(C4)};
+  let c = c4 * 4u;
+  let q = t / ${u32(C4)};
+  let ox0 = (q % ${u32(strips)}) * ${u32(STRIP)};
+  let row = q / ${u32(strips)};                // image n's output row oy
+  let oy = i32(row % ${u32(OH)});
+  let n = row / ${u32(OH)};
+  let rowBase = n * ${u32(H * W)};
+  let mRow = row * ${u32(OW)};
+  let ix0 = i32(ox0) - ${PL};
+  ${outs.map((r) => `var a${r} = w4_bias(c4);`).join(' ')}
+  ${rows}
+  ${stores}
+}`;
+  return { label: op.name, source, workgroups: Math.ceil(total / THREADS), args };
 }
