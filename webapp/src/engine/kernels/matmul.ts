@@ -7,7 +7,8 @@
 // 16-deep K steps through workgroup memory, where A is kept k-major so that a thread's 4 rows
 // are one vec4 read, as are its 4 columns of B. Staging walks each operand tile along its
 // contiguous axis, so neighbouring threads read neighbouring floats whichever way the view
-// runs. Reads past M, N or K give 0, so no shape needs to fit the tiles. T = 64 (256
+// runs, and the next K step's tiles are read into registers while the current one is
+// multiplied. Reads past M, N or K give 0, so no shape needs to fit the tiles. T = 64 (256
 // threads), or 32 (64 threads) where 64-wide tiles would make fewer than SMALL_TILE_GRID
 // workgroups: a ViT-Tiny's attention · V per head is 197×64, 12 workgroups of 64-wide tiles
 // on a 132-SM GPU. Where even 32-wide tiles make few workgroups and K is long (attention · V at
@@ -45,17 +46,24 @@ function matrixOffset(v: View, batch: number[]): string {
   return [u32(v.offset), ...terms].join(' + ');
 }
 
-/** WGSL staging one operand tile of `rows`×`cols` elements into workgroup memory, `per`
- *  elements a thread; `element(r, c)` loads one and `place(r, c, value)` stores it. Consecutive
- *  threads take consecutive elements along `cols` when `colsFast`, else along `rows`. */
-function stageTile(rows: number, cols: number, per: number, threads: number, colsFast: boolean,
-  element: (r: string, c: string) => string, place: (r: string, c: string, value: string) => string): string {
-  return Array.from({ length: per }, (_, j) => {
+/** WGSL staging one operand tile of `rows`×`cols` elements through `per` registers a thread
+ *  (`reg`0…): `load(k)` reads the tile at K offset k from global memory into them, `store` puts
+ *  them into workgroup memory. `element(r, c, k)` reads one; `place(r, c, value)` stores one.
+ *  Consecutive threads take consecutive elements along `cols` when `colsFast`, else along `rows`. */
+function stageTile(rows: number, cols: number, per: number, threads: number, colsFast: boolean, reg: string,
+  element: (r: string, c: string, k: string) => string, place: (r: string, c: string, value: string) => string) {
+  const at = (j: number) => {
     const idx = `(${u32(j * threads)} + lid)`;
-    const [r, c] = colsFast ? [`${idx} / ${u32(cols)}`, `${idx} % ${u32(cols)}`] : [`${idx} % ${u32(rows)}`, `${idx} / ${u32(rows)}`];
-    return `
-    { let r = ${r}; let c = ${c}; ${place('r', 'c', element('r', 'c'))} }`;
-  }).join('');
+    return colsFast ? [`${idx} / ${u32(cols)}`, `${idx} % ${u32(cols)}`] : [`${idx} % ${u32(rows)}`, `${idx} / ${u32(rows)}`];
+  };
+  const slots = [...Array(per).keys()];
+  return {
+    declare: slots.map((j) => `var ${reg}${j} = 0.0;`).join(' '),
+    load: (k: string) => slots.map((j) => `
+    { let r = ${at(j)[0]}; let c = ${at(j)[1]}; ${reg}${j} = ${element('r', 'c', k)}; }`).join(''),
+    store: slots.map((j) => `
+    { let r = ${at(j)[0]}; let c = ${at(j)[1]}; ${place('r', 'c', `${reg}${j}`)} }`).join(''),
+  };
 }
 
 export function matmul(op: OpSpec, ctx: OpContext): KernelDispatch[] {
@@ -84,13 +92,13 @@ export function matmul(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const [yRS, yCS] = y.strides.slice(-2);
   // A's tile is T rows × KC k, B's KC k × T columns, staged by all threads together.
   const per = (T * KC) / threads;
-  const stageA = stageTile(T, KC, per, threads, !(aRS === 1 && aCS !== 1),
-    (r, c) => `select(0.0, a[aBase + min(m0 + ${r}, ${last(M)}) * ${u32(aRS)} + min(k0 + ${c}, ${last(K)}) * ${u32(aCS)}],
-        m0 + ${r} < ${u32(M)} && k0 + ${c} < ${u32(K)})`,
+  const stageA = stageTile(T, KC, per, threads, !(aRS === 1 && aCS !== 1), 'ra',
+    (r, c, k) => `select(0.0, a[aBase + min(m0 + ${r}, ${last(M)}) * ${u32(aRS)} + min(${k} + ${c}, ${last(K)}) * ${u32(aCS)}],
+        m0 + ${r} < ${u32(M)} && ${k} + ${c} < ${u32(K)})`,
     (r, c, value) => `As[${c} * ${u32(Q)} + ${r} / 4u][${r} % 4u] = ${value};`);
-  const stageB = stageTile(KC, T, per, threads, !(bRS === 1 && bCS !== 1),
-    (r, c) => `select(0.0, b[bBase + min(k0 + ${r}, ${last(K)}) * ${u32(bRS)} + min(n0 + ${c}, ${last(N)}) * ${u32(bCS)}],
-        k0 + ${r} < ${u32(K)} && n0 + ${c} < ${u32(N)})`,
+  const stageB = stageTile(KC, T, per, threads, !(bRS === 1 && bCS !== 1), 'rb',
+    (r, c, k) => `select(0.0, b[bBase + min(${k} + ${r}, ${last(K)}) * ${u32(bRS)} + min(n0 + ${c}, ${last(N)}) * ${u32(bCS)}],
+        ${k} + ${r} < ${u32(K)} && n0 + ${c} < ${u32(N)})`,
     (r, c, value) => `Bs[${r} * ${u32(Q)} + ${c} / 4u][${c} % 4u] = ${value};`);
   // The groups' sums, one accumulator row at a time through As (its KC·Q vec4s hold the
   // (G−1)·Q² partials: G = 4, BKG = 8).
@@ -133,18 +141,24 @@ fn main(${ENTRY_PARAMS}) {
   let bBase = ${matrixOffset(b, batch)};
   let yBase = ${matrixOffset(y, batch)};
   var acc0 = vec4<f32>(0.0); var acc1 = vec4<f32>(0.0); var acc2 = vec4<f32>(0.0); var acc3 = vec4<f32>(0.0);
+  ${stageA.declare} ${stageB.declare}
+  ${stageA.load('0u')}${stageB.load('0u')}
   for (var k0 = 0u; k0 < ${u32(K)}; k0 += ${u32(KC)}) {
-    ${stageA}${stageB}
+    ${stageA.store}${stageB.store}
     workgroupBarrier();
-    for (var kk = g * ${u32(BKG)}; kk < (g + 1u) * ${u32(BKG)}; kk++) {
+    if (k0 + ${u32(KC)} < ${u32(K)}) {     // the next step's tiles load while this one's multiply
+      let kn = k0 + ${u32(KC)};${stageA.load('kn')}${stageB.load('kn')}
+    }
+    for (var i = 0u; i < ${u32(BKG)}; i++) {
+      let kk = ${G > 1 ? `g * ${u32(BKG)} + i` : 'i'};
       let av = As[kk * ${u32(Q)} + ty];
       let bv = Bs[kk * ${u32(Q)} + tx];
       acc0 += av.x * bv; acc1 += av.y * bv; acc2 += av.z * bv; acc3 += av.w * bv;
     }
     workgroupBarrier();
   }${gather}
-  if (g == 0u) {${store}
-  }
+  ${G > 1 ? `if (g == 0u) {${store}
+  }` : store}
 }`;
   return [{ label: op.name, source, workgroups,
     args: [{ kind: 'tensor', name: aName }, { kind: 'tensor', name: bName }, { kind: 'tensor', name: op.outputs[0] }] }];
