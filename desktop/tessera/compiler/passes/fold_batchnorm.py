@@ -19,7 +19,7 @@ def _bn_params(graph: Graph, bn: Node):
 
 
 def _foldable_layer(graph: Graph, layer: Node | None, users: int) -> bool:
-    if layer is None or users != 1 or layer.inputs[1] not in graph.constants:
+    if layer is None or layer.op not in ("Conv", "Gemm") or users != 1 or layer.inputs[1] not in graph.constants:
         return False
     if layer.op == "Conv":
         return len(layer.inputs) < 3 or not layer.inputs[2] or layer.inputs[2] in graph.constants
