@@ -585,3 +585,31 @@ def test_batchnorm_after_a_concat_stays_a_per_channel_scale_and_shift(tmp_path):
     ops = compile_to_folder(path, tmp_path, PackageMeta("m")).manifest["ops"]
     assert [o["op"] for o in ops].count("conv2d") == 1
     _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 3, 5, 5)).astype(F))
+
+
+def test_shapes_computed_at_run_time_fold_where_the_exporter_reads_them_back(tmp_path):
+    """torchvision's ViT, exported with a free batch: the class token is Expand-ed to
+    Where(Equal([N, -1, -1], -1), 1, [N, -1, -1]) (ONNX's inference then can't size it), and the
+    attention reads its scale back as 1/√Shape(q)[-1], its head split as Div and Mod of
+    constants. Folding works the sizes out and the package matches onnxruntime."""
+    rng = np.random.default_rng(8)
+    make = helper.make_node
+    consts = {"cls": rng.standard_normal((1, 1, 4)), "zero": np.array([0]), "minus": np.array([-1, -1]),
+              "neg1": np.array(-1), "eight": np.array(8), "three": np.array(3), "last": np.array([-1]),
+              "big": np.array([2 ** 62]), "rank": np.array([3])}
+    inits = [numpy_helper.from_array(np.asarray(v, F if k == "cls" else np.int64), k) for k, v in consts.items()]
+    nodes = [make("Shape", ["x"], ["s"]), make("Gather", ["s", "zero"], ["n"], axis=0),
+             make("Concat", ["n", "minus"], ["target"], axis=0),
+             make("Equal", ["target", "neg1"], ["is_free"]),
+             make("ConstantOfShape", ["rank"], ["ones"], value=helper.make_tensor("", TensorProto.INT64, [1], [1])),
+             make("Where", ["is_free", "ones", "target"], ["expand_to"]), make("Expand", ["cls", "expand_to"], ["tok"]),
+             make("Concat", ["tok", "x"], ["z"], axis=1),
+             make("Mod", ["eight", "three"], ["two"]), make("Unsqueeze", ["two", "zero"], ["two1"]),
+             make("Concat", ["n", "last", "two1"], ["split"], axis=0), make("Reshape", ["z", "split"], ["q"]),
+             make("Shape", ["q"], ["qs"]), make("Slice", ["qs", "last", "big"], ["d"]),
+             make("Cast", ["d"], ["df"], to=TensorProto.FLOAT), make("Sqrt", ["df"], ["root"]),
+             make("Div", ["q", "root"], ["y"])]
+    path = _save(tmp_path, nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4])],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8, 2])], inits)
+    compile_to_folder(path, tmp_path, PackageMeta("m"))
+    _matches_onnxruntime(tmp_path, path, rng.standard_normal((3, 3, 4)).astype(F))

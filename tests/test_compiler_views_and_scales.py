@@ -131,3 +131,18 @@ def test_convnext_block_is_four_dispatches(tmp_path):
     assert block == ["conv2d", "layer_norm", "gemm", "gemm"]
     assert [op["attrs"]["residual"] for op in ops if op["op"] == "gemm"][:2] == [False, True]
     _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 3, 64, 64)).astype(F))
+
+
+def test_layer_scale_after_the_permute_back_folds_too(tmp_path):
+    """torchvision's ConvNeXt block ends linear → Permute to NCHW → · γ (C,1,1) → + input: the
+    scale goes into the linear's weights through the (free) permute, the add into its epilogue."""
+    make = helper.make_node
+    inits = {"w": rng.standard_normal((5, 5)).astype(F), "b": rng.standard_normal(5).astype(F),
+             "gamma": rng.standard_normal((5, 1, 1)).astype(F)}
+    nodes = [make("Transpose", ["x"], ["nhwc"], perm=[0, 2, 3, 1]), make("MatMul", ["nhwc", "w"], ["m"]),
+             make("Add", ["m", "b"], ["lin"]), make("Transpose", ["lin"], ["nchw"], perm=[0, 3, 1, 2]),
+             make("Mul", ["nchw", "gamma"], ["scaled"]), make("Add", ["scaled", "x"], ["y"])]
+    ops, path = _compile(tmp_path, _model(nodes, [2, 5, 6, 7], [2, 5, 6, 7], inits))
+    assert [op["op"] for op in ops if op["op"] != "reshape"] == ["gemm"]
+    assert ops[-1]["attrs"]["residual"] is True
+    _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 5, 6, 7)).astype(F))

@@ -108,7 +108,7 @@ def validate(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
     if problems:
         raise CompileError(label, problems)
     try:
-        return onnx.shape_inference.infer_shapes(model, strict_mode=True)
+        return onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     except Exception as exc:
         raise CompileError(label, [_inference_problem(str(exc), model, opset)]) from None
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import onnx
 
 from tessera.compiler import dims
-from tessera.compiler.errors import CompileError
+from tessera.compiler.errors import CompileError, Problem
 from tessera.compiler.importer import import_graph
 from tessera.compiler.ir import Graph
 from tessera.compiler.load import read_model, validate
@@ -24,6 +24,7 @@ from tessera.compiler.passes.fuse import fuse_activations, fuse_bias_add, fuse_r
 from tessera.compiler.passes.fuse_instance_norm import fuse_instance_norm
 from tessera.compiler.passes.fuse_se import fuse_squeeze_excite
 from tessera.compiler.passes.fuse_weighted_sum import fuse_weighted_sum
+from tessera.compiler.passes.global_pool import reduce_to_global_pool
 from tessera.compiler.passes.lower import lower
 from tessera.compiler.passes.matmul_views import fold_matmul_views
 
@@ -57,11 +58,23 @@ def compile_graph(model: onnx.ModelProto, label: str) -> Graph:
     lowered, more = lower(graph)
     if problems + more:
         raise CompileError(label, problems + more)
-    graph = fuse_instance_norm(fuse_weighted_sum(lowered))
+    graph = reduce_to_global_pool(fuse_instance_norm(fuse_weighted_sum(lowered)))
     graph = fuse_residual_add(fold_channel_scale(fuse_bias_add(graph)))
     graph = fuse_scalar_scale(fuse_activations(graph))
-    graph = fuse_squeeze_excite(graph)
-    return remove_dead_nodes(fold_matmul_views(graph))
+    graph = remove_dead_nodes(fold_matmul_views(fuse_squeeze_excite(graph)))
+    _refuse_unknown_sizes(graph, label)
+    return graph
+
+
+def _refuse_unknown_sizes(graph: Graph, label: str) -> None:
+    """A size ONNX's shape inference named ``unk__…`` that folding could not work out would only
+    fail later, at load, as a symbol nothing binds: say so now, naming the ops."""
+    unknown = [Problem("the size of its output could not be worked out (ONNX's shape inference "
+                       "left it unknown); export the model with a fixed input size", n.name, n.op)
+               for n in graph.nodes for o in n.outputs
+               if any(s.startswith("unk__") for d in graph.values[o].shape for s in dims.symbols(d))]
+    if unknown:
+        raise CompileError(label, unknown[:5])
 
 
 def compile_model(path: Path, meta: PackageMeta, bindings: dict[str, int] | None = None) -> CompiledModel:

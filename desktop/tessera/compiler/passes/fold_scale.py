@@ -1,7 +1,7 @@
 """Products with a constant that follow a layer, folded into it (package ops):
 
 - fold_channel_scale: ``binary mul|div`` of a gemm / conv2d output (no epilogue yet, used only
-  there) by a constant that varies along the channels (the last physical axis) only: the
+  there, or a same-bytes reshape of it: torchvision's ConvNeXt scales after permuting back) by a constant that varies along the channels (the last physical axis) only: the
   layer's weights and bias are scaled per output channel instead. That is a ConvNeXt's or
   CaiT's layer scale (y · γ after the block's last linear), free at run time.
 - fuse_scalar_scale: ``binary mul|div`` by a one-element constant of the only output of an op
@@ -16,7 +16,7 @@ from dataclasses import replace
 import numpy as np
 
 from tessera.compiler.ir import Graph, Node
-from tessera.compiler.passes.fuse import EPILOGUE_OPS, _single_use
+from tessera.compiler.passes.fuse import EPILOGUE_OPS, _same_bytes_view, _single_use
 
 # Weight layouts whose last axis is the output channel, one column each (weight_layouts.py).
 CHANNEL_LAST_LAYOUTS = {"k_n4", "khkwci_co4", "khkw_c4"}
@@ -47,7 +47,10 @@ def fold_channel_scale(graph: Graph) -> Graph:
     constants, layouts = dict(graph.constants), dict(graph.layouts)
     for node in graph.nodes:
         found = _factor(graph, node)
-        layer = found and _layer(graph, producers, users, nodes, found[0], {"gemm", "conv2d"})
+        view = found and _same_bytes_view(graph, producers, users, found[0])
+        if view and not _single_use(graph, users, found[0]):
+            continue
+        layer = found and _layer(graph, producers, users, nodes, view.inputs[0] if view else found[0], {"gemm", "conv2d"})
         if not layer or layer.attrs["activations"] or layer.attrs["residual"]:
             continue
         if graph.values[node.outputs[0]].physical_shape != graph.values[layer.outputs[0]].physical_shape:
@@ -68,6 +71,8 @@ def fold_channel_scale(graph: Graph) -> Graph:
             layouts[weights[role]] = layouts[layer.weights[role]]
         fused = replace(layer, outputs=list(node.outputs), weights=weights, name=f"{layer.name}+{node.name}")
         nodes.remove(layer)
+        if view:
+            nodes.remove(view)
         nodes[nodes.index(node)] = fused
     return graph.replace(nodes=nodes, constants=constants, layouts=layouts)
 

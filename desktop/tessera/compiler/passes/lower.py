@@ -833,14 +833,6 @@ class Lowerer:
         if fn in ("max", "min") and any(x.shape[a] == 0 for a in axes):
             raise Unsupported(f"Reduce{fn.title()} over an empty axis is not supported")
         label = node.name if out == node.outputs[0] else out
-        if fn in ("mean", "max") and axes == [2, 3] and x.perm == NHWC:
-            # x.mean((-2, -1)), how PyTorch models write a global pool: the pool's kernel (a
-            # workgroup per image and 4 channels, not a thread walking all pixels per channel).
-            n, c = x.shape[:2]
-            pooled = out if keep else self.fresh(f"{out}:pooled")
-            self.emit("global_pool", [x.name], pooled, (n, c, 1, 1), NHWC, label,
-                      {"kind": "avg" if fn == "mean" else "max"})
-            return out if keep else self._reshape(node, pooled, (n, c), out)
         shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape)) if keep else \
             tuple(d for i, d in enumerate(x.shape) if i not in axes)
         if keep:

@@ -4,8 +4,8 @@ A model exported with a free batch size computes its reshapes from the input's s
 ``Reshape(x, Concat(Unsqueeze(Gather(Shape(x), 0)), [-1]))``. Where x's shape holds a symbol,
 Shape(x) can't fold to numbers, but it folds to a shape tensor of dims (dims.py: ints and
 expressions such as ``N`` or ``N*3``), held as a numpy object array. The ops that move and
-combine such tensors are evaluated here; Reshape and Expand then take the symbolic shapes
-(passes/lower.py). An op this can't express (a symbol times a symbol plus another, a float
+combine such tensors are evaluated here (a symbol compares as a size: never equal to a number
+below 1); Reshape and Expand then take the symbolic shapes (passes/lower.py). An op this can't express (a symbol times a symbol plus another, a float
 cast, ...) is left unfolded, and the compile reports it as before.
 """
 
@@ -74,6 +74,25 @@ def _elementwise(op: str, a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     return _tensor(np.array(out, object).reshape(a.shape))
 
 
+def _equal(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """Equal over dims: a symbol is a size, so never equal to a number below 1; the same
+    expression is equal to itself. Anything else is unknown (None)."""
+    a, b = np.broadcast_arrays(np.asarray(a, object), np.asarray(b, object))
+    out = []
+    for x, y in zip(a.ravel(), b.ravel()):
+        if isinstance(x, str) and isinstance(y, str):
+            if x != y:
+                return None
+            out.append(True)
+        elif isinstance(x, str) or isinstance(y, str):
+            if int(y if isinstance(x, str) else x) >= 1:
+                return None
+            out.append(False)
+        else:
+            out.append(int(x) == int(y))
+    return np.array(out, bool).reshape(a.shape)
+
+
 def _axes(node: Node, args: list, index: int) -> list[int] | None:
     if "axes" in node.attrs:
         return list(node.attrs["axes"])
@@ -108,4 +127,10 @@ def evaluate(node: Node, args: list) -> list[np.ndarray] | None:
     if op in ("Mul", "Add", "Sub", "Div") and len(args) == 2:
         out = _elementwise(op, args[0], args[1])
         return None if out is None else [out]
+    if op == "Equal":
+        out = _equal(args[0], args[1])
+        return None if out is None else [out]
+    if op == "Where" and not is_symbolic(args[0]):
+        cond, a, b = np.broadcast_arrays(np.asarray(args[0], bool), np.asarray(args[1], object), np.asarray(args[2], object))
+        return [_tensor(np.where(cond, a, b))]
     return None
