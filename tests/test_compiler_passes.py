@@ -613,3 +613,25 @@ def test_shapes_computed_at_run_time_fold_where_the_exporter_reads_them_back(tmp
                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8, 2])], inits)
     compile_to_folder(path, tmp_path, PackageMeta("m"))
     _matches_onnxruntime(tmp_path, path, rng.standard_normal((3, 3, 4)).astype(F))
+
+
+def test_windows_padded_to_a_multiple_of_their_size_fold_as_swin_writes_them(tmp_path):
+    """Swin pads each map to a multiple of its window with pads computed from Shape (W % 7),
+    then reshapes into windows from Shape of the padded map: folding sizes the Pad's output,
+    a product reached two ways has one spelling (7*N, not N*7), and the package matches."""
+    rng = np.random.default_rng(12)
+    make = helper.make_node
+    inits = [numpy_helper.from_array(np.array(v, np.int64), k) for k, v in {
+        "i0": [0], "i2": [2], "seven": [7], "zeros": [0, 0, 0, 0, 0, 0], "tail": [0], "three": [3], "minus": [-1]}.items()]
+    nodes = [make("Shape", ["x"], ["s"]), make("Gather", ["s", "i2"], ["w"], axis=0),
+             make("Mod", ["w", "seven"], ["rest"]), make("Sub", ["seven", "rest"], ["short"]),
+             make("Mod", ["short", "seven"], ["pad_w"]),
+             make("Concat", ["zeros", "pad_w", "tail"], ["pads"], axis=0), make("Pad", ["x", "pads"], ["p"]),
+             make("Shape", ["p"], ["ps"]), make("Gather", ["ps", "i2"], ["pw"], axis=0),
+             make("Div", ["pw", "seven"], ["windows"]), make("Gather", ["s", "i0"], ["n"], axis=0),
+             make("Mul", ["n", "windows"], ["nw"]),
+             make("Concat", ["nw", "three", "seven", "minus"], ["shape"], axis=0), make("Reshape", ["p", "shape"], ["y"])]
+    path = _save(tmp_path, nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 12, 4])],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 3, 7, 4])], inits)
+    compile_to_folder(path, tmp_path, PackageMeta("m"))
+    _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 3, 12, 4)).astype(F))

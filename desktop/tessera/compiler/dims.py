@@ -45,12 +45,22 @@ def add(d: Dim, c: int) -> Dim:
 def mul(d: Dim, c: int) -> Dim:
     if isinstance(d, int):
         return d * c
-    return d if c == 1 else f"{_wrap(d)}*{c}"
+    try:                              # one spelling per product: 64*N, however it was reached
+        static, syms = factor(d)
+        return product([static * c, *syms])
+    except ValueError:
+        return d if c == 1 else f"{_wrap(d)}*{c}"
 
 
 def floordiv(d: Dim, c: int) -> Dim:
     if isinstance(d, int):
         return d // c
+    try:                              # (k*c*X) // c == k*X
+        static, syms = factor(d)
+        if c and static % c == 0:
+            return product([static // c, *syms])
+    except ValueError:
+        pass
     base, off = _split_offset(d)
     if off and off % c == 0:  # (X + k*c) // c == X // c + k
         return add(floordiv(base, c), off // c)
@@ -75,8 +85,15 @@ def scaled(d: Dim, num: int, den: int) -> Dim:
 
 
 def product(dims) -> Dim:
-    static = math.prod(d for d in dims if isinstance(d, int))
-    symbolic = [_wrap(d) for d in dims if not isinstance(d, int)]
+    """One spelling per product: the number first, then its symbols sorted (21*(2*N) is 42*N)."""
+    static, symbolic = 1, []
+    for d in dims:
+        try:
+            k, syms = factor(d)
+            static, symbolic = static * k, symbolic + list(syms)
+        except ValueError:
+            symbolic.append(_wrap(d))
+    symbolic.sort()
     if not symbolic:
         return static
     if static == 0:

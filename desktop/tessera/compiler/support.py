@@ -23,6 +23,6 @@ LOWERED = frozenset({
 # Shape arithmetic and the comparisons and selections exporters write around it (torch's
 # expand(n, -1, -1) is Where(Equal(shape, -1), 1, shape); its integer division is Div and Mod).
 FOLD_ONLY = frozenset({"Shape", "ConstantOfShape", "Range", "Size", "Mod", "Equal", "Where", "Not", "And", "Or",
-                       "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Floor", "Ceil"})
+                       "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Floor", "Ceil", "ScatterND"})
 
 SUPPORTED = LOWERED | FOLD_ONLY

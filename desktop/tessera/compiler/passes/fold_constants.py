@@ -169,6 +169,15 @@ def _inferred(values: dict[str, Value], node: Node, constants: dict) -> tuple | 
         return _windowed(ins[0], node, ins[0][1])
     if node.op in ("GlobalAveragePool", "GlobalMaxPool"):
         return ins[0][:2] + (1,) * (len(ins[0]) - 2)
+    if node.op == "Gather" and len(ins) == 2 and ins[1] is not None:
+        axis = node.attrs.get("axis", 0) % len(ins[0])
+        return ins[0][:axis] + tuple(ins[1]) + ins[0][axis + 1:]
+    if node.op == "Pad" and constants.get(node.inputs[1]) is not None and len(node.inputs) < 4:
+        pads = [int(p) for p in np.asarray(constants[node.inputs[1]]).ravel()]
+        rank = len(ins[0])
+        grown = [d if pads[i] + pads[i + rank] == 0 else (d + pads[i] + pads[i + rank] if isinstance(d, int) else None)
+                 for i, d in enumerate(ins[0])]
+        return None if None in grown else tuple(grown)
     if node.op == "MatMul" and len(ins) == 2 and ins[1] is not None and len(ins[0]) >= 2 and len(ins[1]) >= 2:
         return _broadcast(ins[0][:-2], ins[1][:-2]) + (ins[0][-2], ins[1][-1])
     return None

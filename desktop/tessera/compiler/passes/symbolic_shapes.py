@@ -3,7 +3,7 @@
 A model exported with a free batch size computes its reshapes from the input's shape:
 ``Reshape(x, Concat(Unsqueeze(Gather(Shape(x), 0)), [-1]))``. Where x's shape holds a symbol,
 Shape(x) can't fold to numbers, but it folds to a shape tensor of dims (dims.py: ints and
-expressions such as ``N`` or ``N*3``), held as a numpy object array. The ops that move and
+expressions such as ``N`` or ``3*N``), held as a numpy object array. The ops that move and
 combine such tensors are evaluated here (a symbol compares as a size: never equal to a number
 below 1); Reshape and Expand then take the symbolic shapes (passes/lower.py). An op this can't express (a symbol times a symbol plus another, a float
 cast, ...) is left unfolded, and the compile reports it as before.
