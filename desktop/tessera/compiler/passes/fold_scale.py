@@ -1,8 +1,9 @@
 """Products with a constant that follow a layer, folded into it (package ops):
 
 - fold_channel_scale: ``binary mul|div`` of a gemm / conv2d output (no epilogue yet, used only
-  there, or a same-bytes reshape of it: torchvision's ConvNeXt scales after permuting back) by a constant that varies along the channels (the last physical axis) only: the
-  layer's weights and bias are scaled per output channel instead. That is a ConvNeXt's or
+  there, or a same-bytes reshape of it: torchvision's ConvNeXt scales after permuting back)
+  by a constant that varies along the channels (the last physical axis) only: the layer's
+  weights and bias are scaled per output channel instead. That is a ConvNeXt's or
   CaiT's layer scale (y · γ after the block's last linear), free at run time.
 - fuse_scalar_scale: ``binary mul|div`` by a one-element constant of the only output of an op
   with an epilogue becomes its ``scale`` activation: a transformer's attention scores · 1/√d
@@ -16,7 +17,7 @@ from dataclasses import replace
 import numpy as np
 
 from tessera.compiler.ir import Graph, Node
-from tessera.compiler.passes.fuse import EPILOGUE_OPS, _same_bytes_view, _single_use
+from tessera.compiler.passes.fuse import EPILOGUE_OPS, same_bytes_view, single_use
 
 # Weight layouts whose last axis is the output channel, one column each (weight_layouts.py).
 CHANNEL_LAST_LAYOUTS = {"k_n4", "khkwci_co4", "khkw_c4"}
@@ -36,7 +37,7 @@ def _factor(graph: Graph, node: Node) -> tuple[str, np.ndarray] | None:
 
 def _layer(graph: Graph, producers: dict, users: dict, nodes: list, name: str, ops) -> Node | None:
     layer = producers.get(name)
-    if layer is None or layer.op not in ops or layer not in nodes or not _single_use(graph, users, name):
+    if layer is None or layer.op not in ops or layer not in nodes or not single_use(graph, users, name):
         return None
     return layer
 
@@ -47,10 +48,11 @@ def fold_channel_scale(graph: Graph) -> Graph:
     constants, layouts = dict(graph.constants), dict(graph.layouts)
     for node in graph.nodes:
         found = _factor(graph, node)
-        view = found and _same_bytes_view(graph, producers, users, found[0])
-        if view and not _single_use(graph, users, found[0]):
+        view = found and same_bytes_view(graph, producers, users, found[0])
+        if view and not single_use(graph, users, found[0]):
             continue
-        layer = found and _layer(graph, producers, users, nodes, view.inputs[0] if view else found[0], {"gemm", "conv2d"})
+        layer = found and _layer(graph, producers, users, nodes, view.inputs[0] if view else found[0],
+                                 {"gemm", "conv2d"})
         if not layer or layer.attrs["activations"] or layer.attrs["residual"]:
             continue
         if graph.values[node.outputs[0]].physical_shape != graph.values[layer.outputs[0]].physical_shape:
@@ -59,7 +61,7 @@ def fold_channel_scale(graph: Graph) -> Graph:
         if factor.size not in (1, n) or any(d != 1 for d in factor.shape[:-1]):
             continue
         roles = ("weight", "bias")
-        if any(layouts[layer.weights[r]] not in CHANNEL_LAST_LAYOUTS | {"c4"} for r in roles):
+        if any(layouts.get(layer.weights.get(r)) not in CHANNEL_LAST_LAYOUTS | {"c4"} for r in roles):
             continue                                  # a grouped conv's columns are per group
         weights = dict(layer.weights)
         for role in roles:

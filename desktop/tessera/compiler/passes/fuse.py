@@ -23,15 +23,15 @@ EPILOGUE_OPS = {"conv2d", "conv_transpose2d", "gemm", "matmul", "binary", "insta
 RESIDUAL_OPS = {"conv2d", "gemm"}
 
 
-def _single_use(graph: Graph, users: dict, name: str) -> bool:
+def single_use(graph: Graph, users: dict, name: str) -> bool:
     return len(users.get(name, [])) == 1 and name not in graph.outputs
 
 
-def _same_bytes_view(graph: Graph, producers: dict, users: dict, name: str) -> Node | None:
+def same_bytes_view(graph: Graph, producers: dict, users: dict, name: str) -> Node | None:
     """The reshape making ``name`` when it is the only reader of a tensor with the same
     physical shape (a ConvNeXt block's Transpose back to NCHW, free in NHWC memory)."""
     node = producers.get(name)
-    if (node is None or node.op != "reshape" or not _single_use(graph, users, node.inputs[0])
+    if (node is None or node.op != "reshape" or not single_use(graph, users, node.inputs[0])
             or graph.values[node.inputs[0]].physical_shape != graph.values[name].physical_shape):
         return None
     return node
@@ -44,10 +44,10 @@ def fuse_residual_add(graph: Graph) -> Graph:
         if add.op != "binary" or add.attrs["fn"] != "add" or len(add.inputs) != 2:
             continue
         for main, other in ((0, 1), (1, 0)):
-            view = _same_bytes_view(graph, producers, users, add.inputs[main])
+            view = same_bytes_view(graph, producers, users, add.inputs[main])
             layer = producers.get(view.inputs[0] if view else add.inputs[main])
             if (layer is None or layer.op not in RESIDUAL_OPS or layer.attrs["activations"]
-                    or layer.attrs["residual"] or not _single_use(graph, users, add.inputs[main])):
+                    or layer.attrs["residual"] or not single_use(graph, users, add.inputs[main])):
                 continue
             # Both operands shaped like the sum: the layer's epilogue adds elementwise, it
             # doesn't broadcast (a [N, C, 1, 1] conv output added to a map must stay an add).
@@ -71,7 +71,7 @@ def fuse_activations(graph: Graph) -> Graph:
     by_output: dict[str, Node] = {}
     for node in graph.nodes:
         host = by_output.get(node.inputs[0]) if node.op == "unary" else None
-        if host is not None and host.op in EPILOGUE_OPS and _single_use(graph, users, node.inputs[0]):
+        if host is not None and host.op in EPILOGUE_OPS and single_use(graph, users, node.inputs[0]):
             fused = replace(host, outputs=list(node.outputs),
                             attrs={**host.attrs, "activations": host.attrs["activations"] +
                                    [{"fn": node.attrs["fn"], "params": node.attrs["params"]}]})
@@ -96,7 +96,7 @@ def fuse_bias_add(graph: Graph) -> Graph:
         gemm = producers.get(add.inputs[0])
         shift = graph.constants[add.weights["operand"]]
         if (gemm is None or gemm.op != "gemm" or gemm.attrs["activations"] or gemm.attrs["residual"]
-                or not _single_use(graph, users, add.inputs[0]) or gemm not in nodes
+                or not single_use(graph, users, add.inputs[0]) or gemm not in nodes
                 or graph.values[add.outputs[0]].shape != graph.values[gemm.outputs[0]].shape):
             continue
         n = graph.values[gemm.outputs[0]].shape[-1]
