@@ -570,10 +570,10 @@ def test_a_mean_or_max_over_height_and_width_of_a_map_is_a_global_pool(tmp_path,
     _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 3, 7, 5)).astype(F))
 
 
-def test_batchnorm_after_a_concat_stays_a_per_channel_scale_and_shift(tmp_path):
+def test_batchnorm_after_a_concat_is_a_depthwise_conv_with_the_relu_in_it(tmp_path):
     """DenseNet's pre-activation order: a BatchNormalization reading a one-input Concat (its
-    first layer's torch.cat of one feature map: no layer's weights to fold it into) compiles
-    to elementwise ops and matches onnxruntime."""
+    first layer's torch.cat of one feature map: no layer's weights to fold it into) is a
+    depthwise 1×1 conv, one dispatch with the ReLU after it, and matches onnxruntime."""
     rng = np.random.default_rng(6)
     inits = [numpy_helper.from_array(v.astype(F), name) for name, v in {
         "g": rng.random(3) + 0.5, "b": rng.standard_normal(3), "m": rng.standard_normal(3), "v": rng.random(3) + 0.1,
@@ -582,8 +582,9 @@ def test_batchnorm_after_a_concat_stays_a_per_channel_scale_and_shift(tmp_path):
              helper.make_node("BatchNormalization", ["cat", "g", "b", "m", "v"], ["n"]),
              helper.make_node("Relu", ["n"], ["r"]), helper.make_node("Conv", ["r", "w"], ["y"])]
     path = _save(tmp_path, nodes, [_x((2, 3, 5, 5))], [_x((2, 4, 5, 5), "y")], inits)
-    ops = compile_to_folder(path, tmp_path, PackageMeta("m")).manifest["ops"]
-    assert [o["op"] for o in ops].count("conv2d") == 1
+    ops = [o for o in compile_to_folder(path, tmp_path, PackageMeta("m")).manifest["ops"] if o["op"] != "reshape"]
+    assert [(o["op"], o["attrs"].get("groups"), [a["fn"] for a in o["attrs"].get("activations", [])]) for o in ops] == \
+        [("conv2d", 3, ["relu"]), ("conv2d", 1, [])]      # the BN a depthwise 1×1 conv, the ReLU in it
     _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 3, 5, 5)).astype(F))
 
 

@@ -447,6 +447,13 @@ class Lowerer:
         x = self.act(node.inputs[0])
         scale = g / np.sqrt(v + np.float32(node.attrs.get("epsilon", 1e-5)))
         shift = b - m * scale
+        if len(x.shape) == 4 and isinstance(x.shape[1], int):
+            # Not after a conv it folds into (DenseNet's pre-activation order): a depthwise 1×1
+            # conv, one dispatch that the ReLU after it joins, not a mul and an add.
+            c = x.shape[1]
+            self._conv2d(node, self.image(node.inputs[0]), scale.reshape(c, 1, 1, 1).astype(np.float32),
+                         shift.astype(np.float32), c, [1, 1], [1, 1], [0, 0, 0, 0], node.outputs[0])
+            return
         per_channel = [-1 if i == 1 else 1 for i in range(len(x.shape))]
         scaled = self._binary(node, "mul", [node.inputs[0], scale.reshape(per_channel)],
                               self.fresh(f"{node.name}:scaled"))
@@ -578,6 +585,8 @@ class Lowerer:
 
     # -- data movement ------------------------------------------------------------------------
     def rule_Concat(self, node: Node):
+        if len(node.inputs) == 1:          # torch.cat of one tensor (DenseNet's first layer)
+            return self.rule_Identity(node)
         first = self.act(node.inputs[0])
         rank = len(first.shape)
         axis = node.attrs["axis"] % rank
