@@ -121,3 +121,34 @@ def convnext(dim: int = 24, depth: int = 2) -> onnx.ModelProto:
     g.op("Gemm", [pooled, g.random("head.w", (CLASSES, dim), 1.0), g.random("head.b", CLASSES, 1.0)], "logits",
          transB=1)
     return g.model("convnext", "logits")
+
+
+def sequence_first_attention(tokens: int = 7, dim: int = 12, heads: int = 2) -> onnx.ModelProto:
+    """One attention layer as torch's nn.MultiheadAttention exports it (torchvision's ViT):
+    tokens first ([T, N, E], so the free batch sits behind the token axis), heads by Reshape to
+    [T, N·heads, d] and Transpose, then Q and K each scaled by d^-¼ (K before its Transpose to
+    Kᵀ), the heads merged back to [N, T, E]. Input [N, T, E], output [N, T, E]."""
+    g = _Graph(11)
+    d = dim // heads
+    xt = g.op("Transpose", ["x"], "xt", perm=[1, 0, 2])
+    split = g.const("split", [tokens, -1, d], np.int64)
+    quarter = g.const("quarter", d ** -0.25)
+
+    def heads_of(name: str, scaled: bool) -> str:
+        proj = g.op("MatMul", [xt, g.random(f"w{name}", (dim, dim), dim ** -0.5)], f"{name}.proj")
+        heads = g.op("Transpose", [g.op("Reshape", [proj, split], f"{name}.split")], f"{name}.heads", perm=[1, 0, 2])
+        return g.op("Mul", [heads, quarter], f"{name}.scaled") if scaled else heads
+
+    q, k, v = heads_of("q", True), heads_of("k", True), heads_of("v", False)
+    scores = g.op("MatMul", [q, g.op("Transpose", [k], "kt", perm=[0, 2, 1])], "scores")
+    attn = g.op("MatMul", [g.op("Softmax", [scores], "p", axis=-1), v], "attn")
+    n = g.op("Gather", [g.op("Shape", ["x"], "x.shape"), g.const("zero", [0], np.int64)], "n", axis=0)
+    merge = g.op("Concat", [g.const("t", [tokens], np.int64), n, g.const("e", [dim], np.int64)], "merge", axis=0)
+    merged = g.op("Reshape", [g.op("Transpose", [attn], "attn.t", perm=[1, 0, 2]), merge], "merged")
+    g.op("Transpose", [merged], "y", perm=[1, 0, 2])
+    graph = helper.make_graph(
+        g.nodes, "mha", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", tokens, dim])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", tokens, dim])], g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model

@@ -58,15 +58,28 @@ def test_attention_reads_heads_from_the_projection_and_writes_them_merged(tmp_pa
     _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 3, 64, 64)).astype(F))
 
 
-def test_a_view_behind_a_free_size_keeps_its_copy(tmp_path):
-    """x [N, T, D] with T free: a transposed operand's stride would hold T, so the transpose
-    stays a copy (views are ints only) and the product is still right."""
+def test_a_view_may_hold_a_free_size_in_its_strides(tmp_path):
+    """x [N, T, D] with T free: the transposed operand's stride holds T (a dim expression the
+    engine binds at load), and the transpose is no copy."""
     nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 2, 1]),
              helper.make_node("MatMul", ["xt", "x"], ["y"])]
-    model = _model(nodes, ["N", "T", 5], ["N", 5, 5], {})
-    ops, path = _compile(tmp_path, model)
-    assert [op["op"] for op in ops if op["op"] != "reshape"] == ["transpose", "matmul"]
+    ops, path = _compile(tmp_path, _model(nodes, ["N", "T", 5], ["N", 5, 5], {}))
+    assert [op["op"] for op in ops if op["op"] != "reshape"] == ["matmul"]
+    assert ops[-1]["attrs"]["views"]["a"]["strides"] == ["5*T", 1, 5]
     _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 7, 5)).astype(F))
+
+
+def test_sequence_first_attention_reads_through_strides_that_hold_the_batch(tmp_path):
+    """torch's MultiheadAttention ([T, N, E], heads by Reshape to [T, N·heads, d]; Q and K
+    scaled by d^-¼ after the head split, K before its Transpose): both scales move into Q·Kᵀ
+    as one, and the matmuls read the projections in place through strides of 12·N."""
+    ops, path = _compile(tmp_path, small_networks.sequence_first_attention(tokens=7, dim=12, heads=2))
+    assert [op["op"] for op in ops if op["op"] != "reshape"] == \
+        ["transpose", "gemm", "gemm", "gemm", "matmul", "softmax", "matmul"]
+    scores, attention = (op for op in ops if op["op"] == "matmul")
+    assert scores["attrs"]["activations"] == [{"fn": "scale", "params": {"factor": pytest.approx(6 ** -0.5)}}]
+    assert scores["attrs"]["views"]["a"]["strides"] == [6, "12*N", 1] and "y" in attention["attrs"]["views"]
+    _matches_onnxruntime(tmp_path, path, rng.standard_normal((3, 7, 12)).astype(F))
 
 
 def test_gram_matrix_reads_its_transpose_in_place(tmp_path):
@@ -89,7 +102,11 @@ def test_strided_reshape_regroups_only_what_memory_keeps_together():
     assert strided.reshape(swapped, (2, 4, 3, 1)) == strided.View((2, 4, 3, 1), (12, 1, 4, 0))
     assert strided.reshape(strided.View(("N", 3, 4), (12, 4, 1)), ("N", 12)) == strided.View(("N", 12), (12, 1))
     assert strided.contiguous(("N", 3, 4)) == strided.View(("N", 3, 4), (12, 4, 1))
-    assert strided.contiguous((2, "T", 4)) is None
+    assert strided.contiguous((2, "T", 4)) == strided.View((2, "T", 4), ("4*T", 4, 1))
+    batch_in_rows = strided.View((5, "N", 32), ("32*N", 32, 1))       # [T, N, E], E split in heads
+    assert strided.reshape(batch_in_rows, (5, "2*N", 16)) == strided.View((5, "2*N", 16), ("32*N", 16, 1))
+    q_of_qkv = strided.View((5, "N", 32), ("96*N", 96, 1))            # rows 96 apart: N·32 won't merge
+    assert strided.reshape(q_of_qkv, (5, "2*N", 16)) is None
 
 
 def _linear_then_scale_model(scale_shape, before_scale=()):

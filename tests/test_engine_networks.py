@@ -39,3 +39,13 @@ def test_each_transformer_block_is_its_fused_ops():
     gemms = [n for n in ops if n.op == "gemm"]
     assert [a["fn"] for g in gemms for a in g.attrs["activations"]] == ["gelu"]
     assert sum(g.attrs["residual"] for g in gemms) == 2 and len(gemms) == 5   # 4 in the block, the head
+
+
+def test_sequence_first_attention_matches_onnxruntime(page):
+    """torch's MultiheadAttention layout, the batch behind the token axis: the matmuls' views
+    have strides of 12·N, which the engine binds at load (N = 2 here)."""
+    url, path = page.compile(small_networks.sequence_first_attention(), "mha_seq_first", {"N": 2})
+    model_id = page.load(url, "fp32")
+    x = rng.standard_normal((2, 7, 12)).astype(np.float32)
+    assert rel_l2(page.run(model_id, x), onnxruntime_output(path, x).ravel()) <= FP32_TOLERANCE
+    page.dispose(model_id)

@@ -42,6 +42,15 @@ def add(d: Dim, c: int) -> Dim:
     return base if off == 0 else f"{base}{'+' if off > 0 else '-'}{abs(off)}"
 
 
+def plus(a: Dim, b: Dim) -> Dim:
+    """a + b for any two dims (add is the common case of a number)."""
+    if isinstance(b, int):
+        return add(a, b)
+    if isinstance(a, int):
+        return add(b, a)
+    return f"{_wrap(a)}+{_wrap(b)}"
+
+
 def mul(d: Dim, c: int) -> Dim:
     if isinstance(d, int):
         return d * c

@@ -88,8 +88,8 @@ def epilogue(y: np.ndarray, activations: list[dict]) -> np.ndarray:
 def _strided(flat: np.ndarray, view: dict, dim) -> np.ndarray:
     """The strided view (compiler/strided.py) ``view`` of the buffer ``flat``."""
     shape = tuple(dim(d) for d in view["shape"])
-    return np.lib.stride_tricks.as_strided(flat[view["offset"]:], shape,
-                                           tuple(s * flat.itemsize for s in view["strides"]))
+    return np.lib.stride_tricks.as_strided(flat[dim(view["offset"]):], shape,
+                                           tuple(dim(s) * flat.itemsize for s in view["strides"]))
 
 
 def matmul(a, b, attrs: dict, out_shape: tuple, dim) -> np.ndarray:

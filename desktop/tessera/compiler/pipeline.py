@@ -18,7 +18,7 @@ from tessera.compiler.passes.dead_nodes import remove_dead_nodes
 from tessera.compiler.passes.fold_batchnorm import fold_batchnorm
 from tessera.compiler.passes.fold_constants import fold_constants
 from tessera.compiler.passes.fold_qdq import fold_qdq
-from tessera.compiler.passes.fold_scale import fold_channel_scale, fuse_scalar_scale
+from tessera.compiler.passes.fold_scale import fold_channel_scale, fuse_scalar_scale, hoist_operand_scales
 from tessera.compiler.passes.fuse_activation_patterns import fuse_activation_patterns
 from tessera.compiler.passes.fuse import fuse_activations, fuse_bias_add, fuse_residual_add
 from tessera.compiler.passes.fuse_instance_norm import fuse_instance_norm
@@ -60,7 +60,7 @@ def compile_graph(model: onnx.ModelProto, label: str) -> Graph:
         raise CompileError(label, problems + more)
     graph = reduce_to_global_pool(fuse_instance_norm(fuse_weighted_sum(lowered)))
     graph = fuse_residual_add(fold_channel_scale(fuse_bias_add(graph)))
-    graph = fuse_scalar_scale(fuse_activations(graph))
+    graph = hoist_operand_scales(fuse_scalar_scale(fuse_activations(graph)))
     graph = remove_dead_nodes(fold_matmul_views(fuse_squeeze_excite(graph)))
     _refuse_unknown_sizes(graph, label)
     return graph

@@ -8,6 +8,9 @@
 - fuse_scalar_scale: ``binary mul|div`` by a one-element constant of the only output of an op
   with an epilogue becomes its ``scale`` activation: a transformer's attention scores · 1/√d
   in the Q·Kᵀ matmul.
+- hoist_operand_scales: the same product on a matmul's operand, or before the views that make
+  it (torch's MultiheadAttention scales Q and K by d^-¼ each, then transposes K), moves into
+  the matmul, (a·s)(b·t) = st·ab, so the operand can be read in place (passes/matmul_views.py).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 
 from tessera.compiler.ir import Graph, Node
 from tessera.compiler.passes.fuse import EPILOGUE_OPS, same_bytes_view, single_use
+from tessera.compiler.passes.matmul_views import VIEW_OPS
 
 # Weight layouts whose last axis is the output channel, one column each (weight_layouts.py).
 CHANNEL_LAST_LAYOUTS = {"k_n4", "khkwci_co4", "khkw_c4"}
@@ -93,3 +97,44 @@ def fuse_scalar_scale(graph: Graph) -> Graph:
         nodes.remove(host)
         nodes[nodes.index(node)] = fused
     return graph.replace(nodes=nodes)
+
+
+def _operand_scale(graph: Graph, producers: dict, users: dict, name: str) -> tuple[Node, Node | None, float] | None:
+    """(the scalar product, the view op reading it or None, its factor) found up ``name``'s
+    chain of sole-reader views: a scale commutes with rearranging elements."""
+    reader = None
+    while True:
+        node = producers.get(name)
+        if node is None or not single_use(graph, users, name):
+            return None
+        found = _factor(graph, node)
+        if found and found[1].size == 1:
+            return node, reader, float(found[1].reshape(-1)[0])
+        if node.op not in VIEW_OPS:
+            return None
+        reader, name = node, node.inputs[0]
+
+
+def hoist_operand_scales(graph: Graph) -> Graph:
+    producers, users = graph.producers(), graph.consumers()
+    replaced: dict[int, Node] = {}       # id(node) -> node with its input moved past a product
+    dropped: set[int] = set()
+    for node in graph.nodes:
+        if node.op != "matmul" or node.inputs[0] == node.inputs[1]:
+            continue
+        factor, inputs = 1.0, list(node.inputs)
+        for slot, name in enumerate(node.inputs):
+            found = _operand_scale(graph, producers, users, name)
+            if found is None or id(found[0]) in dropped:
+                continue
+            scaling, reader, k = found
+            factor *= k
+            dropped.add(id(scaling))
+            if reader is None:
+                inputs[slot] = scaling.inputs[0]
+            else:
+                replaced[id(reader)] = replace(reader, inputs=[scaling.inputs[0], *reader.inputs[1:]])
+        if factor != 1.0:
+            scale = [{"fn": "scale", "params": {"factor": factor}}]
+            replaced[id(node)] = replace(node, inputs=inputs, attrs={**node.attrs, "activations": scale + node.attrs["activations"]})
+    return graph.replace(nodes=[replaced.get(id(n), n) for n in graph.nodes if id(n) not in dropped])

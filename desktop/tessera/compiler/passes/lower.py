@@ -59,6 +59,7 @@ class Lowerer:
         self.constants: dict[str, np.ndarray] = {}
         self.layouts: dict[str, str] = {}
         self.problems: list[Problem] = []
+        self.relaid: dict[tuple[str, tuple], str] = {}   # (tensor, perm) -> its copy in that layout
         self._count = 0
 
     # -- helpers ------------------------------------------------------------------------
@@ -114,11 +115,17 @@ class Lowerer:
 
     def in_layout(self, name: str, perm) -> str:
         """``name`` with physical perm ``perm``: a free view when memory order agrees, else a
-        transpose."""
+        transpose; made once for all the readers that need it (a Transpose read by Q, K and V's
+        projections is one copy, not three)."""
         v = self.values[name]
         perm = tuple(perm)
         if v.perm == perm:
             return name
+        if (name, perm) not in self.relaid:
+            self.relaid[name, perm] = self._relayout(name, v, perm)
+        return self.relaid[name, perm]
+
+    def _relayout(self, name: str, v: Value, perm: tuple) -> str:
         out = self.fresh(f"{name}:{'view' if same_memory(v.shape, v.perm, perm) else 'transposed'}")
         phys = tuple(v.shape[p] for p in perm)
         if same_memory(v.shape, v.perm, perm):

@@ -31,8 +31,9 @@ function contiguous(shape: number[]): View {
 }
 
 function viewOf(op: OpSpec, role: 'a' | 'b' | 'y', tensor: string, ctx: OpContext): View {
-  const v = op.attrs.views?.[role] as { shape: Dim[]; strides: number[]; offset: number } | undefined;
-  return v ? { shape: ctx.dims(v.shape), strides: v.strides, offset: v.offset } : contiguous(ctx.shape(tensor));
+  const v = op.attrs.views?.[role] as { shape: Dim[]; strides: Dim[]; offset: Dim } | undefined;
+  return v ? { shape: ctx.dims(v.shape), strides: ctx.dims(v.strides), offset: ctx.dims([v.offset])[0] }
+    : contiguous(ctx.shape(tensor));
 }
 
 /** WGSL offset of batch `bi`'s matrix in `v`, whose batch axes broadcast against `batch`. */
