@@ -12,6 +12,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from tessera.compiler import compile_to_folder, strided
+from tessera.compiler.errors import CompileError
 from tessera.compiler.numpy_executor import run_package
 from tessera.compiler.package import PackageMeta
 from tests import small_networks
@@ -163,3 +164,22 @@ def test_layer_scale_after_the_permute_back_folds_too(tmp_path):
     assert [op["op"] for op in ops if op["op"] != "reshape"] == ["gemm"]
     assert ops[-1]["attrs"]["residual"] is True
     _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 5, 6, 7)).astype(F))
+
+
+def test_einsum_attention_is_two_matmuls_reading_in_place(tmp_path):
+    """MaxViT writes attention as Einsum: 'B G H I D, B G H J D -> B G H I J' and 'B G H I J, B G
+    H J D -> B G H I D'. They become matmuls, and the transposes that made them views."""
+    make = helper.make_node
+    nodes = [make("Einsum", ["x", "x"], ["s"], equation="B G H I D, B G H J D -> B G H I J"),
+             make("Softmax", ["s"], ["p"], axis=-1),
+             make("Einsum", ["p", "x"], ["y"], equation="bghij,bghjd->bghid")]
+    ops, path = _compile(tmp_path, _model(nodes, [2, 3, 2, 7, 5], [2, 3, 2, 7, 5], {}))
+    assert [op["op"] for op in ops if op["op"] != "reshape"] == ["matmul", "softmax", "matmul"]
+    assert set(ops[0]["attrs"]["views"]) == {"b"}
+    _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 3, 2, 7, 5)).astype(F))
+
+
+def test_an_einsum_that_is_no_matrix_product_is_refused_saying_so(tmp_path):
+    nodes = [helper.make_node("Einsum", ["x", "x"], ["y"], equation="ij,ij->i")]
+    with pytest.raises(CompileError, match="batched matrix product"):
+        _compile(tmp_path, _model(nodes, [4, 5], [4], {}))

@@ -553,6 +553,12 @@ MORE_OP_CASES = {
     "reduce min over h,w": reduce_model("ReduceMin", (2, 6, 5, 7), [2, 3], 1),
     "attention, one head, batch 2": attention_model(2, 19, 24, 20),
     "attention, 3 heads of 5 through views": multi_head_attention_model(2, 11, 3, 5),
+    # MaxViT's Einsum attention over [B, G, H, I, D]: two matmuls with three batch axes
+    "einsum attention, 3 batch axes": (graph(
+        [helper.make_node("Einsum", ["x", "x"], ["s"], equation="B G H I D, B G H J D -> B G H I J"),
+         helper.make_node("Softmax", ["s"], ["p"], axis=-1),
+         helper.make_node("Einsum", ["p", "x"], ["y"], equation="bghij,bghjd->bghid")],
+        [2, 3, 2, 7, 5], [2, 3, 2, 7, 5], {}, "einsum"), (2, 3, 2, 7, 5)),
     "matmul of a constant stack, batch broadcast": constant_times_batch_model(),
     "shapes from a free batch size": free_batch_model(),
     # x @ xᵀ per head: 70×70 outputs over K = 33 (tiles of 64 and steps of 16 cut through both)

@@ -15,6 +15,7 @@ from tessera.compiler.load import read_model, validate
 from tessera.compiler.memory_plan import MemoryPlan, plan_memory
 from tessera.compiler.package import PackageMeta, build_manifest, shard_weights, write_package
 from tessera.compiler.passes.dead_nodes import remove_dead_nodes
+from tessera.compiler.passes.einsum import rewrite_einsum
 from tessera.compiler.passes.fold_batchnorm import fold_batchnorm
 from tessera.compiler.passes.fold_constants import fold_constants
 from tessera.compiler.passes.fold_qdq import fold_qdq
@@ -51,7 +52,7 @@ def reference_bindings(graph: Graph) -> dict[str, int]:
 
 
 def compile_graph(model: onnx.ModelProto, label: str) -> Graph:
-    graph = import_graph(validate(model, label), label)
+    graph = rewrite_einsum(import_graph(validate(model, label), label))
     graph = fold_constants(graph)
     graph, problems = fold_qdq(graph)
     graph = fuse_activation_patterns(fold_batchnorm(fold_constants(graph)))

@@ -17,7 +17,7 @@ LOWERED = frozenset({
     "Exp", "Log", "Neg", "Abs", "Erf", "Gelu", "Elu", "Selu", "Celu", "Softplus", "Softsign",
     "Mish", "PRelu", "Sum", "Mean", "Max", "Min", "Dropout", "Split", "Gather", "Expand",
     "ReduceMax", "ReduceMin", "LayerNormalization", "LRN", "LogSoftmax", "DepthToSpace",
-    "SpaceToDepth",
+    "SpaceToDepth", "Einsum",
 })
 
 # Shape arithmetic and the comparisons and selections exporters write around it (torch's

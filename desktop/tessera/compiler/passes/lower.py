@@ -337,6 +337,11 @@ class Lowerer:
         a, b = self.in_layout(a, plain(len(va.shape))), self.in_layout(b, plain(len(vb.shape)))
         return self.emit("matmul", [a, b], out, shape, plain(len(shape)), node.name, {"activations": []})
 
+    def rule_Einsum(self, node: Node):
+        """What passes/einsum.py left: not a batched matrix product."""
+        raise Unsupported(f"Einsum {node.attrs.get('equation', '')!r} is supported only as a batched matrix "
+                          "product (two operands, one summed letter, one kept letter of each operand's own)")
+
     def rule_MatMul(self, node: Node):
         b = self.const(node.inputs[1])
         if b is not None and b.ndim == 2 and len(self.act(node.inputs[0]).shape) >= 2:
