@@ -183,3 +183,14 @@ def test_an_einsum_that_is_no_matrix_product_is_refused_saying_so(tmp_path):
     nodes = [helper.make_node("Einsum", ["x", "x"], ["y"], equation="ij,ij->i")]
     with pytest.raises(CompileError, match="batched matrix product"):
         _compile(tmp_path, _model(nodes, [4, 5], [4], {}))
+
+
+def test_operand_scales_that_multiply_to_one_leave_no_dangling_input(tmp_path):
+    """(x · 2) @ (x · ½)ᵀ: both products leave, the matmul reads x itself, and no scale stays."""
+    make = helper.make_node
+    nodes = [make("Mul", ["x", "two"], ["a"]), make("Mul", ["x", "half"], ["b"]),
+             make("Transpose", ["b"], ["bt"], perm=[0, 2, 1]), make("MatMul", ["a", "bt"], ["y"])]
+    ops, path = _compile(tmp_path, _model(nodes, [2, 6, 5], [2, 6, 6], {"two": np.float32(2), "half": np.float32(0.5)}))
+    assert [op["op"] for op in ops if op["op"] != "reshape"] == ["matmul"]
+    assert ops[-1]["attrs"]["activations"] == []
+    _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 6, 5)).astype(F))

@@ -122,19 +122,19 @@ def hoist_operand_scales(graph: Graph) -> Graph:
     for node in graph.nodes:
         if node.op != "matmul" or node.inputs[0] == node.inputs[1]:
             continue
-        factor, inputs = 1.0, list(node.inputs)
+        factor, inputs, hoisted = 1.0, list(node.inputs), False
         for slot, name in enumerate(node.inputs):
             found = _operand_scale(graph, producers, users, name)
             if found is None or id(found[0]) in dropped:
                 continue
             scaling, reader, k = found
-            factor *= k
+            factor, hoisted = factor * k, True
             dropped.add(id(scaling))
             if reader is None:
                 inputs[slot] = scaling.inputs[0]
             else:
                 replaced[id(reader)] = replace(reader, inputs=[scaling.inputs[0], *reader.inputs[1:]])
-        if factor != 1.0:
-            scale = [{"fn": "scale", "params": {"factor": factor}}]
+        if hoisted:          # even when the factors multiply to 1: the products are gone either way
+            scale = [{"fn": "scale", "params": {"factor": factor}}] if factor != 1.0 else []
             replaced[id(node)] = replace(node, inputs=inputs, attrs={**node.attrs, "activations": scale + node.attrs["activations"]})
     return graph.replace(nodes=[replaced.get(id(n), n) for n in graph.nodes if id(n) not in dropped])
