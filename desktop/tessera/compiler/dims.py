@@ -138,6 +138,17 @@ def quotient(total: Dim, known: Dim) -> Dim:
     return product([ts // ks, *rest])
 
 
+def reshaped(shape, target, allowzero: bool = False) -> tuple[Dim, ...]:
+    """ONNX Reshape's output shape for ``target``: a 0 copies the input's size there (unless
+    allowzero), one -1 takes what is left; ValueError when the -1 can't be worked out."""
+    out = [shape[i] if d == 0 and not allowzero else d for i, d in enumerate(target)]
+    if out.count(-1) > 1:
+        raise ValueError("more than one -1")
+    if -1 in out:
+        out[out.index(-1)] = quotient(product(shape), product([d for d in out if d != -1]))
+    return tuple(out)
+
+
 def symbols(d: Dim) -> set[str]:
     return set() if isinstance(d, int) else set(_IDENT.findall(d))
 

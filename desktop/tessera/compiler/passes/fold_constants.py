@@ -67,18 +67,6 @@ def _symbolic(values: dict[str, Value], node: Node, constants: dict) -> list[np.
     return symbolic_shapes.evaluate(node, args)
 
 
-def _reshaped(x: tuple, target, allowzero: bool) -> tuple | None:
-    """The shape Reshape gives x for a folded (maybe symbolic) target shape; None if unclear."""
-    out = [d if isinstance(d, str) else int(d) for d in np.asarray(target, object).ravel()]
-    out = [x[i] if d == 0 and not allowzero and i < len(x) else d for i, d in enumerate(out)]
-    if out.count(-1) == 1:
-        try:
-            out[out.index(-1)] = dims.quotient(dims.product(x), dims.product([d for d in out if d != -1]))
-        except ValueError:
-            return None
-    return tuple(out) if -1 not in out else None
-
-
 def _broadcast(*shapes: tuple) -> tuple:
     """Numpy broadcasting where a size may be unknown: a side that isn't 1 decides the size
     (the other is 1 or the same), so an unknown only stays where every side is unknown or 1."""
@@ -154,7 +142,11 @@ def _inferred(values: dict[str, Value], node: Node, constants: dict) -> tuple | 
     if node.op in BROADCAST and all(s is not None for s in ins):
         return _broadcast(*ins)
     if node.op == "Reshape" and constants.get(node.inputs[1]) is not None:
-        return _reshaped(ins[0], constants[node.inputs[1]], bool(node.attrs.get("allowzero", 0)))
+        target = [d if isinstance(d, str) else int(d) for d in np.asarray(constants[node.inputs[1]], object).ravel()]
+        try:
+            return dims.reshaped(ins[0], target, bool(node.attrs.get("allowzero", 0)))
+        except (ValueError, IndexError):     # a 0 past the input's rank: ONNX's inference says why
+            return None
     if node.op == "Transpose":
         return tuple(ins[0][p] for p in node.attrs.get("perm", range(len(ins[0]))[::-1]))
     if node.op == "Expand" and constants.get(node.inputs[1]) is not None:

@@ -715,15 +715,11 @@ class Lowerer:
     def rule_Reshape(self, node: Node):
         x = self.act(node.inputs[0])
         target = _dims(self.need_const(node, 1, "the target shape", symbolic=True))
-        allowzero = node.attrs.get("allowzero", 0)
-        shape = [x.shape[i] if v == 0 and not allowzero else v for i, v in enumerate(target)]
-        if -1 in shape:
-            known = dims.product([d for d in shape if d != -1])
-            try:
-                shape[shape.index(-1)] = dims.quotient(dims.product(x.shape), known)
-            except ValueError as exc:
-                raise Unsupported(f"can't infer the -1 dimension: {exc}") from None
-        self._reshape_to(node, tuple(shape))
+        try:
+            shape = dims.reshaped(x.shape, target, bool(node.attrs.get("allowzero", 0)))
+        except ValueError as exc:
+            raise Unsupported(f"can't infer the -1 dimension: {exc}") from None
+        self._reshape_to(node, shape)
 
     def rule_Flatten(self, node: Node):
         x = self.act(node.inputs[0])
