@@ -2,7 +2,7 @@
 ``BGHID,BGHJD->BGHIJ`` and ``BGHIJ,BGHJD->BGHID``), rewritten on the ONNX-level graph into
 Transpose → MatMul → Transpose, which the matmul's views then read in place
 (passes/matmul_views.py). Two operands, each letter once per term, no ellipsis, one summed
-letter and at most one kept letter of each operand's own; any other equation is left to the
+letter and exactly one kept letter of each operand's own; any other equation is left to the
 lowering, which refuses it saying so.
 """
 

@@ -57,6 +57,9 @@ export type KernelGenerator = (op: OpSpec, ctx: OpContext) => KernelDispatch[];
 export const pad4 = (n: number) => Math.ceil(n / 4) * 4;
 export const prod = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
 
+/** Each axis's stride, in elements, in a row-major tensor of `shape`. */
+export const rowMajorStrides = (shape: number[]) => shape.map((_, i) => prod(shape.slice(i + 1)));
+
 /** A WGSL f32 literal that parses back to the same float32 as the manifest's number. */
 export function f32(x: number): string {
   if (!Number.isFinite(x)) throw new Error(`non-finite constant ${x}`);

@@ -16,7 +16,7 @@
 // taking a quarter of every K step, and add their sums through workgroup memory at the end.
 // Then the epilogue's activations (the scores' 1/√d scale).
 
-import { activationCode, ENTRY_PARAMS, prod, u32, WORKGROUP_INDEX, type KernelDispatch, type OpContext } from './common';
+import { activationCode, ENTRY_PARAMS, prod, rowMajorStrides, u32, WORKGROUP_INDEX, type KernelDispatch, type OpContext } from './common';
 import type { Dim, OpSpec } from '../manifest';
 
 const BK = 16;         // K step
@@ -27,7 +27,7 @@ const K_GROUPS = 4;
 interface View { shape: number[]; strides: number[]; offset: number }
 
 function contiguous(shape: number[]): View {
-  return { shape, strides: shape.map((_, i) => prod(shape.slice(i + 1))), offset: 0 };
+  return { shape, strides: rowMajorStrides(shape), offset: 0 };
 }
 
 function viewOf(op: OpSpec, role: 'a' | 'b' | 'y', tensor: string, ctx: OpContext): View {

@@ -5,7 +5,7 @@
 // instead, its threads striding the row, the max and the sum each a workgroup reduction: a
 // thread walking a row of 197 three times took 37 µs of a ViT block on an H100.
 
-import { elementCopy, ENTRY_PARAMS, F32_LOWEST, prod, u32, UnsupportedOpError, WORKGROUP_INDEX, type KernelDispatch,
+import { elementCopy, ENTRY_PARAMS, F32_LOWEST, prod, rowMajorStrides, u32, UnsupportedOpError, WORKGROUP_INDEX, type KernelDispatch,
   type OpContext } from './common';
 import { MAX_F32, rowLoop, SUM_F32, subgroupsEnable, workgroupReduce } from './reduce';
 import type { OpSpec } from '../manifest';
@@ -15,7 +15,7 @@ const ROW_THREADS = 64;
 
 /** WGSL `fn at(t, j) -> u32`: the input offset of kept element t's j-th reduced element. */
 function offsets(shape: number[], axes: number[]): { kept: number; reduced: number; at: string } {
-  const strides = shape.map((_, i) => prod(shape.slice(i + 1)));
+  const strides = rowMajorStrides(shape);
   const part = (dims: number[], v: string) => dims.filter((a) => shape[a] > 1).reverse()
     .map((a) => `o += (${v} % ${u32(shape[a])}) * ${u32(strides[a])}; ${v} /= ${u32(shape[a])};`).join(' ');
   const keptAxes = shape.map((_, i) => i).filter((i) => !axes.includes(i));

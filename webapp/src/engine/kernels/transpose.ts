@@ -4,10 +4,8 @@
 // are both a strided gather: the output's coordinates, each times its own input stride, plus
 // a base offset.
 
-import { elementCopy, i32, prod, type Arg, type KernelDispatch, type OpContext } from './common';
+import { elementCopy, i32, prod, rowMajorStrides, type Arg, type KernelDispatch, type OpContext } from './common';
 import type { OpSpec } from '../manifest';
-
-const stridesOf = (shape: number[]) => shape.map((_, i) => prod(shape.slice(i + 1)));
 
 /** dst[c] = src[base + Σ c_i · strides[i]] over the output coordinates c of `out` (a stride may
  *  be negative: slices with negative steps). */
@@ -28,7 +26,7 @@ function stridedGather(label: string, src: Arg, dst: Arg, out: number[], strides
 /** Reads `src` of shape `shape`, writes `dst` = src.transpose(perm) (output axis i = input
  *  axis perm[i]). */
 export function permute(label: string, src: Arg, dst: Arg, shape: number[], perm: number[]): KernelDispatch {
-  const strides = stridesOf(shape);
+  const strides = rowMajorStrides(shape);
   return stridedGather(label, src, dst, perm.map((p) => shape[p]), perm.map((p) => strides[p]), 0);
 }
 
@@ -41,7 +39,7 @@ export function transpose(op: OpSpec, ctx: OpContext): KernelDispatch[] {
 /** Output element c reads input starts + c · steps on every axis (its length is the output's). */
 export function slice(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const out = ctx.shape(op.outputs[0]);
-  const strides = stridesOf(ctx.shape(op.inputs[0]));
+  const strides = rowMajorStrides(ctx.shape(op.inputs[0]));
   const { starts, steps } = op.attrs as { starts: number[]; steps: number[] };
   const base = starts.reduce((sum, s, i) => sum + s * strides[i], 0);
   return [stridedGather(op.name, ...io(op), out, steps.map((s, i) => s * strides[i]), base)];
