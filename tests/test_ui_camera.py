@@ -61,6 +61,29 @@ def test_refused_missing_and_busy_cameras_are_explained(camera_app):
     page.context.close()
 
 
+def test_a_camera_that_starts_before_the_model_list_arrives_waits_for_the_model(camera_app):
+    # The model list is held back until the camera has been presenting frames for a while:
+    # those frames must wait for the model, not stop the camera with "no model is loaded".
+    server, browser, errors = camera_app
+    context = browser.new_context()
+    context.grant_permissions(["camera"], origin=server.origin)
+    held = []
+    context.route("**/api/models", lambda route: held.append(route))
+    page = context.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.app_url() + "#camera")
+    page.wait_for_function("""() => {
+        const video = document.querySelector('.view-camera video');
+        const message = document.querySelector('.view-camera .stage .message');
+        return video?.currentTime > 0.5 || (message && !message.hidden && message.textContent !== 'Opening the camera…');
+    }""", timeout=30_000)
+    assert len(held) == 1
+    held[0].continue_()
+    expect(page.locator(".stage .overlay li")).to_have_count(5, timeout=60_000)
+    expect(page.locator(".stage .message")).to_be_hidden()
+    context.close()
+
+
 def test_the_page_may_use_the_camera_and_nothing_else(camera_app, page):
     server, _, _ = camera_app
     policy = page.request.get(server.origin + "/").headers["permissions-policy"]

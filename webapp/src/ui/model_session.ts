@@ -17,9 +17,10 @@ export class ModelSession {
   private models: ModelInfo[] = [];
   private chosen = '';
   private classifier: Classifier | null = null;
-  private loaded = '';                                  // the library name of classifier's model
-  private loading: Promise<void> = Promise.resolve();   // classifications wait for a switch
-  private turn: Promise<unknown> = Promise.resolve();   // one classification at a time
+  private loaded = '';              // the library name of classifier's model
+  // Listing, loading and classifying run one after another, in the order they were asked for:
+  // an image waits for the model chosen before it, and a switch for the image in progress.
+  private queue: Promise<unknown> = Promise.resolve();
   private pickers: HTMLSelectElement[] = [];
   private listeners: ((status: string) => void)[] = [];
   private backend: BackendName;
@@ -45,31 +46,21 @@ export class ModelSession {
     listener(this.status);
   }
 
-  /** Re-read the installed models; keeps the current choice if it is still there. */
-  async refresh(): Promise<void> {
-    try {
-      this.models = (await installedModels()).filter((m) => m.task === 'classify');
-    } catch (e) {
-      this.setStatus(`Could not list the models: ${errorText(e)}`);
-      return;
-    }
-    const keep = this.models.find((m) => m.name === this.chosen) ?? this.models.find((m) => m.default) ?? this.models[0];
-    for (const p of this.pickers) this.fillPicker(p);
-    if (keep?.name !== this.chosen || !keep) await this.choose(keep?.name ?? '');
+  /** Re-read the installed models; keeps the current choice if it is still there. Images sent
+   *  meanwhile wait for it, so a camera that starts before the list arrives does not find no model. */
+  refresh(): Promise<void> {
+    return this.enqueue(() => this.relist());
   }
 
   choose(name: string): Promise<void> {
     this.chosen = name;
     for (const p of this.pickers) p.value = name;
-    this.loading = this.loading.then(() => this.load(name))
-      .catch((e) => this.setStatus(`Could not load the model: ${errorText(e)}`));
-    return this.loading;
+    return this.enqueue(() => this.load(name));
   }
 
-  /** The top-k for one image, after any model switch and any other image in progress. */
+  /** The top-k for one image, after any model switch and any other image asked for before it. */
   classify(image: ImageBitmap, k: number): Promise<Classified> {
-    const run = this.turn.then(async () => {
-      await this.loading;
+    return this.enqueue(async () => {
       const c = this.classifier;
       if (!c) throw new Error('No model is loaded: install or choose one under Models.');
       const top = await c.classify(image, k);
@@ -77,17 +68,41 @@ export class ModelSession {
       if (c.note && !this.status.includes(c.note)) this.setStatus(`${this.loaded} on ${c.backend} (${c.note})`);
       return { top, backend: c.backend, model: this.loaded };
     });
-    this.turn = run.catch(() => undefined);
+  }
+
+  private enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task);
+    this.queue = run.catch(() => undefined);
     return run;
   }
 
+  private async relist(): Promise<void> {
+    try {
+      this.models = (await installedModels()).filter((m) => m.task === 'classify');
+    } catch (e) {
+      this.setStatus(`Could not list the models: ${errorText(e)}`);
+      return;
+    }
+    const keep = this.models.find((m) => m.name === this.chosen) ?? this.models.find((m) => m.default) ?? this.models[0];
+    this.chosen = keep?.name ?? '';
+    for (const p of this.pickers) this.fillPicker(p);
+    await this.load(this.chosen);
+  }
+
+  /** Never rejects: a model that cannot be opened is reported in the status line. */
   private async load(name: string): Promise<void> {
+    try {
+      await this.open(name);
+    } catch (e) {
+      this.setStatus(`Could not load the model: ${errorText(e)}`);
+    }
+  }
+
+  private async open(name: string): Promise<void> {
     if (this.classifier && this.loaded === name) return;
     const old = this.classifier;
     this.classifier = null;
     this.loaded = '';
-    // A classification started before the switch still holds the old model: dispose of it after.
-    await this.turn;
     await old?.dispose();
     const entry = this.models.find((m) => m.name === name);
     if (!entry) { this.setStatus('No classification model is installed.'); return; }
