@@ -16,36 +16,13 @@
 // taking a quarter of every K step, and add their sums through workgroup memory at the end.
 // Then the epilogue's activations (the scores' 1/√d scale).
 
-import { activationCode, ENTRY_PARAMS, prod, rowMajorStrides, u32, WORKGROUP_INDEX, type KernelDispatch, type OpContext } from './common';
-import type { Dim, OpSpec } from '../manifest';
+import { activationCode, ENTRY_PARAMS, prod, u32, WORKGROUP_INDEX, type KernelDispatch, type OpContext } from './common';
+import type { OpSpec } from '../manifest';
+import { matrixOffset, viewOf } from './strided_view';
 
 const BK = 16;         // K step
 const SMALL_TILE_GRID = 128;
 const K_GROUPS = 4;
-
-/** A tensor's elements at offset + Σ index·stride of a buffer (the compiler's strided view). */
-interface View { shape: number[]; strides: number[]; offset: number }
-
-function contiguous(shape: number[]): View {
-  return { shape, strides: rowMajorStrides(shape), offset: 0 };
-}
-
-function viewOf(op: OpSpec, role: 'a' | 'b' | 'y', tensor: string, ctx: OpContext): View {
-  const v = op.attrs.views?.[role] as { shape: Dim[]; strides: Dim[]; offset: Dim } | undefined;
-  return v ? { shape: ctx.dims(v.shape), strides: ctx.dims(v.strides), offset: ctx.dims([v.offset])[0] }
-    : contiguous(ctx.shape(tensor));
-}
-
-/** WGSL offset of batch `bi`'s matrix in `v`, whose batch axes broadcast against `batch`. */
-function matrixOffset(v: View, batch: number[]): string {
-  const lead = batch.length - (v.shape.length - 2);
-  const terms = batch.map((d, i) => {
-    const axis = i - lead;
-    if (axis < 0 || v.shape[axis] === 1) return '';
-    return `((bi / ${u32(prod(batch.slice(i + 1)))}) % ${u32(d)}) * ${u32(v.strides[axis])}`;
-  }).filter(Boolean);
-  return [u32(v.offset), ...terms].join(' + ');
-}
 
 /** WGSL staging one operand tile of `rows`×`cols` elements through `per` registers a thread
  *  (`reg`0…): `load(k)` reads the tile at K offset k from global memory into them, `store` puts
