@@ -1,6 +1,7 @@
 """The passes that take copies and constant products out of transformer and ConvNeXt blocks:
-matmuls reading and writing through strided views (passes/matmul_views.py, strided.py), and
-constant scales folded into the layer before them (passes/fold_scale.py). Each package is
+matmuls reading and writing through strided views (passes/matmul_views.py, strided.py), the
+scores, softmax and weighted sum made one attention op (passes/attention.py), and constant
+scales folded into the layer before them (passes/fold_scale.py). Each package is
 also run by the numpy oracle against onnxruntime, so a wrong stride or scale fails here."""
 
 from __future__ import annotations
@@ -45,18 +46,55 @@ def _model(nodes, x_shape, y_shape, inits) -> onnx.ModelProto:
 
 @pytest.mark.parametrize("unbind", ["slice", "split"])
 def test_attention_reads_heads_from_the_projection_and_writes_them_merged(tmp_path, unbind):
-    """A ViT block as torch exports it: between the qkv gemm and the projection gemm only the
-    two matmuls and the softmax are left; Q·Kᵀ carries the 1/√d scale."""
+    """A ViT block as torch exports it: between the qkv gemm and the projection gemm only one
+    attention op is left, reading Q, K and V out of the gemm's output with the 1/√d scale."""
     ops, path = _compile(tmp_path, small_networks.vit(depth=1, unbind=unbind))
     names = [op["op"] for op in ops]
-    assert "transpose" not in names[names.index("layer_norm"):] and "binary" not in names[names.index("layer_norm"):]
+    after_norm = names[names.index("layer_norm"):]
+    assert not {"transpose", "binary", "matmul", "softmax"} & set(after_norm)
     assert names.count("slice") == 1            # the class token's row, after the last block
-    scores, attention = (op for op in ops if op["op"] == "matmul")
-    assert set(scores["attrs"]["views"]) == {"a", "b"} and set(attention["attrs"]["views"]) == {"b", "y"}
-    assert scores["inputs"][0] == scores["inputs"][1] == attention["inputs"][1]    # the qkv gemm's output
-    assert scores["attrs"]["activations"] == [{"fn": "scale", "params": {"factor": pytest.approx(16 ** -0.5)}}]
+    (attention,) = (op for op in ops if op["op"] == "attention")
+    assert set(attention["attrs"]["views"]) == {"q", "k", "v", "y"}
+    assert len(set(attention["inputs"])) == 1    # the qkv gemm's output
+    assert attention["attrs"]["scale"] == pytest.approx(16 ** -0.5)
     assert [op["op"] for op in ops if attention["outputs"][0] in op["inputs"]] == ["gemm"]
     _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 3, 64, 64)).astype(F))
+
+
+def _attention_model(*, mask=False, log=False, probabilities_out=False, head=8) -> onnx.ModelProto:
+    """x [2, 5, head]: softmax(x·xᵀ · 0.5) · x, with what may keep the three ops apart."""
+    make = helper.make_node
+    nodes = [make("Transpose", ["x"], ["xt"], perm=[0, 2, 1]), make("MatMul", ["x", "xt"], ["s"]),
+             make("Mul", ["s", "half"], ["ss"])]
+    scores = "ss"
+    if mask:
+        nodes.append(make("Add", ["ss", "mask"], ["sm"]))
+        scores = "sm"
+    nodes += [make("LogSoftmax" if log else "Softmax", [scores], ["p"], axis=-1), make("MatMul", ["p", "x"], ["y"])]
+    inits = {"half": np.array(0.5, F), "mask": rng.standard_normal((5, 5)).astype(F)}
+    model = _model(nodes, [2, 5, head], [2, 5, head], inits)
+    if probabilities_out:
+        model.graph.output.append(helper.make_tensor_value_info("p", TensorProto.FLOAT, [2, 5, 5]))
+    return model
+
+
+@pytest.mark.parametrize("case, fused", [
+    ({}, True),
+    ({"head": 128}, True),
+    ({"head": 132}, False),                      # a query row past MAX_HEAD floats of registers
+    ({"mask": True}, False),                     # the scores are added to before the softmax
+    ({"log": True}, False),
+    ({"probabilities_out": True}, False),        # the probabilities are an output of their own
+])
+def test_scores_softmax_and_weighted_sum_fuse_only_when_nothing_else_needs_them(tmp_path, case, fused):
+    ops, path = _compile(tmp_path, _attention_model(**case))
+    names = [op["op"] for op in ops]
+    assert names == (["attention"] if fused else names) and ("softmax" in names) != fused, names
+    if fused:
+        assert ops[0]["attrs"]["scale"] == 0.5
+        assert ops[0]["attrs"]["views"]["k"] == {"shape": [2, 5, case.get("head", 8)],
+                                                 "strides": [5 * case.get("head", 8), case.get("head", 8), 1], "offset": 0}
+    _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 5, case.get("head", 8))).astype(F))
 
 
 def test_a_view_may_hold_a_free_size_in_its_strides(tmp_path):
@@ -75,11 +113,10 @@ def test_sequence_first_attention_reads_through_strides_that_hold_the_batch(tmp_
     scaled by d^-¼ after the head split, K before its Transpose): both scales move into Q·Kᵀ
     as one, and the matmuls read the projections in place through strides of 12·N."""
     ops, path = _compile(tmp_path, small_networks.sequence_first_attention(tokens=7, dim=12, heads=2))
-    assert [op["op"] for op in ops if op["op"] != "reshape"] == \
-        ["transpose", "gemm", "gemm", "gemm", "matmul", "softmax", "matmul"]
-    scores, attention = (op for op in ops if op["op"] == "matmul")
-    assert scores["attrs"]["activations"] == [{"fn": "scale", "params": {"factor": pytest.approx(6 ** -0.5)}}]
-    assert scores["attrs"]["views"]["a"]["strides"] == [6, "12*N", 1] and "y" in attention["attrs"]["views"]
+    assert [op["op"] for op in ops if op["op"] != "reshape"] == ["transpose", "gemm", "gemm", "gemm", "attention"]
+    (attention,) = (op for op in ops if op["op"] == "attention")
+    assert attention["attrs"]["scale"] == pytest.approx(6 ** -0.5)
+    assert attention["attrs"]["views"]["q"]["strides"] == [6, "12*N", 1]
     _matches_onnxruntime(tmp_path, path, rng.standard_normal((3, 7, 12)).astype(F))
 
 
@@ -168,14 +205,15 @@ def test_layer_scale_after_the_permute_back_folds_too(tmp_path):
 
 def test_einsum_attention_is_two_matmuls_reading_in_place(tmp_path):
     """MaxViT writes attention as Einsum: 'B G H I D, B G H J D -> B G H I J' and 'B G H I J, B G
-    H J D -> B G H I D'. They become matmuls, and the transposes that made them views."""
+    H J D -> B G H I D'. They become matmuls, the transposes that made them views, and then one
+    attention op, reading K as the tensor it is."""
     make = helper.make_node
     nodes = [make("Einsum", ["x", "x"], ["s"], equation="B G H I D, B G H J D -> B G H I J"),
              make("Softmax", ["s"], ["p"], axis=-1),
              make("Einsum", ["p", "x"], ["y"], equation="bghij,bghjd->bghid")]
     ops, path = _compile(tmp_path, _model(nodes, [2, 3, 2, 7, 5], [2, 3, 2, 7, 5], {}))
-    assert [op["op"] for op in ops if op["op"] != "reshape"] == ["matmul", "softmax", "matmul"]
-    assert set(ops[0]["attrs"]["views"]) == {"b"}
+    assert [op["op"] for op in ops if op["op"] != "reshape"] == ["attention"]
+    assert ops[-1]["attrs"]["views"]["k"] == {"shape": [2, 3, 2, 7, 5], "strides": [210, 70, 35, 5, 1], "offset": 0}
     _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 3, 2, 7, 5)).astype(F))
 
 

@@ -9,6 +9,7 @@ SwiftShader runs WebGPU on the CPU.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -498,6 +499,31 @@ def multi_head_attention_model(n, t, heads, d):
     return model, (n, t, width)
 
 
+def head_split_attention_model(n, m, t, heads, d, dv):
+    """Cross attention as the fused op sees it at its most general: the first m of t tokens
+    query all t keys, heads of d for Q and K but dv for V, each split out of its projection by
+    Reshape → Transpose (K's straight to [N, heads, d, T]); the heads merged after."""
+    make = helper.make_node
+    nodes = [make("Slice", ["x", "zero", "m", "one"], ["xq"]),
+             make("MatMul", ["xq", "wq"], ["q2"]), make("Reshape", ["q2", "q_heads"], ["q4"]),
+             make("Transpose", ["q4"], ["q"], perm=[0, 2, 1, 3]),
+             make("MatMul", ["x", "wk"], ["k2"]), make("Reshape", ["k2", "k_heads"], ["k4"]),
+             make("Transpose", ["k4"], ["kt"], perm=[0, 2, 3, 1]),
+             make("MatMul", ["x", "wv"], ["v2"]), make("Reshape", ["v2", "v_heads"], ["v4"]),
+             make("Transpose", ["v4"], ["v"], perm=[0, 2, 1, 3]),
+             make("MatMul", ["q", "kt"], ["s"]), make("Mul", ["s", "scale"], ["ss"]),
+             make("Softmax", ["ss"], ["p"], axis=-1), make("MatMul", ["p", "v"], ["o"]),
+             make("Transpose", ["o"], ["ot"], perm=[0, 2, 1, 3]), make("Reshape", ["ot", "merge"], ["y"])]
+    width = 16
+    model = graph(nodes, [n, t, width], [n, m, heads * dv], {
+        "wq": rng.standard_normal((width, heads * d)), "wk": rng.standard_normal((width, heads * d)),
+        "wv": rng.standard_normal((width, heads * dv)), "scale": np.array(d ** -0.5)}, "cross_attention")
+    model.graph.initializer.extend(numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in {
+        "zero": [0], "m": [m], "one": [1], "q_heads": [n, m, heads, d], "k_heads": [n, t, heads, d],
+        "v_heads": [n, t, heads, dv], "merge": [n, m, heads * dv]}.items())
+    return model, (n, t, width)
+
+
 def constant_times_batch_model():
     """A stored [3, 4, 5] stack of matrices times x [2, 1, 5, 6]: the constant as a tensor of its
     own, and batch axes broadcast from both sides."""
@@ -551,14 +577,17 @@ MORE_OP_CASES = {
     "expand then sum of three": expand_sum_model(),
     "reduce max over channels": reduce_model("ReduceMax", (2, 6, 5, 7), [1], 0),
     "reduce min over h,w": reduce_model("ReduceMin", (2, 6, 5, 7), [2, 3], 1),
-    "attention, one head, batch 2": attention_model(2, 19, 24, 20),
-    "attention, 3 heads of 5 through views": multi_head_attention_model(2, 11, 3, 5),
+    # attention: one fused dispatch, whose workgroups take 8 or 16 query rows by grid size
+    "attention, one head, batch 2 (8 rows)": attention_model(2, 19, 24, 20),
+    "attention, 3 heads of 5 through views (8 rows)": multi_head_attention_model(2, 11, 3, 5),
+    "attention, 7 queries over 40 keys, heads of 6 and 10 (8 rows)": head_split_attention_model(2, 7, 40, 2, 6, 10),
+    "attention, 197 tokens, 12 heads of 64 (16 rows)": head_split_attention_model(2, 197, 197, 12, 64, 64),
     # MaxViT's Einsum attention over [B, G, H, I, D]: two matmuls with three batch axes
     "einsum attention, 3 batch axes": (graph(
         [helper.make_node("Einsum", ["x", "x"], ["s"], equation="B G H I D, B G H J D -> B G H I J"),
          helper.make_node("Softmax", ["s"], ["p"], axis=-1),
          helper.make_node("Einsum", ["p", "x"], ["y"], equation="bghij,bghjd->bghid")],
-        [2, 3, 2, 7, 5], [2, 3, 2, 7, 5], {}, "einsum"), (2, 3, 2, 7, 5)),
+        [2, 3, 2, 7, 5], [2, 3, 2, 7, 5], {}, "einsum"), (2, 3, 2, 7, 5)),   # (8 rows)
     "matmul of a constant stack, batch broadcast": constant_times_batch_model(),
     "shapes from a free batch size": free_batch_model(),
     # x @ xᵀ per head: 70×70 outputs over K = 33 (tiles of 64 and steps of 16 cut through both)
@@ -583,6 +612,10 @@ def test_kernel_matches_onnxruntime(page, case):
     if case.startswith("dw "):
         strip = any("let ox0 =" in k["source"] for k in page.kernels(model_id)["kernels"])
         assert strip == case.endswith("(strip)"), case
+    if "attention" in case:
+        forms = {re.search(r"// attention (\d+) rows", k["source"])[1]
+                 for k in page.kernels(model_id)["kernels"] if "// attention" in k["source"]}
+        assert forms == {"16" if case.endswith("(16 rows)") else "8"}, case
     if case in CONV_CASES and "dw" not in case:  # small grids: 64-pixel tiles, 4×4 per thread
         assert not conv_takes_large_tiles(*last_conv_gemm(model))
         kernels = page.kernels(model_id)["kernels"]

@@ -30,12 +30,12 @@ def test_network_matches_onnxruntime(page, name):
 
 def test_each_transformer_block_is_its_fused_ops():
     """Per ViT block: two layer_norms, four gemms (GELU in the first MLP one, the residual adds
-    in the projection and the second MLP one), two matmuls and one softmax."""
+    in the projection and the second MLP one) and one attention op (the scores never written)."""
     from tessera.compiler.pipeline import compile_graph
 
     ops = [n for n in compile_graph(small_networks.vit(depth=1), "vit").nodes]
     count = lambda op: sum(n.op == op for n in ops)  # noqa: E731
-    assert (count("layer_norm"), count("matmul"), count("softmax")) == (3, 2, 1)
+    assert (count("layer_norm"), count("attention"), count("matmul"), count("softmax")) == (3, 1, 0, 0)
     gemms = [n for n in ops if n.op == "gemm"]
     assert [a["fn"] for g in gemms for a in g.attrs["activations"]] == ["gelu"]
     assert sum(g.attrs["residual"] for g in gemms) == 2 and len(gemms) == 5   # 4 in the block, the head

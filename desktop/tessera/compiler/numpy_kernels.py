@@ -93,16 +93,29 @@ def _strided(flat: np.ndarray, view: dict, dim) -> np.ndarray:
 
 
 def matmul(a, b, attrs: dict, out_shape: tuple, dim) -> np.ndarray:
-    """Operands and output through their ``views`` where given (dim evaluates their sizes).
-    An output element the view doesn't reach stays NaN, so a wrong view can't pass unseen."""
+    """Operands and output through their ``views`` where given (dim evaluates their sizes)."""
     views = attrs.get("views", {})
     a, b = (_strided(np.ascontiguousarray(t).reshape(-1), views[r], dim) if r in views else t
             for t, r in ((a, "a"), (b, "b")))
-    y = epilogue(np.matmul(a, b), attrs.get("activations", []))
-    if "y" not in views:
+    return _written(epilogue(np.matmul(a, b), attrs.get("activations", [])), views.get("y"), out_shape, dim)
+
+
+def attention(q, k, v, attrs: dict, out_shape: tuple, dim) -> np.ndarray:
+    """softmax(Q·Kᵀ · scale) · V, then activations; Q, K ([..., keys, d]), V and the output
+    through their views."""
+    q, k, v = (_strided(np.ascontiguousarray(t).reshape(-1), attrs["views"][r], dim)
+               for t, r in ((q, "q"), (k, "k"), (v, "v")))
+    probabilities = softmax(np.matmul(q, np.swapaxes(k, -1, -2)) * attrs["scale"], {"axes": [-1]})
+    return _written(epilogue(np.matmul(probabilities, v), attrs["activations"]), attrs["views"]["y"], out_shape, dim)
+
+
+def _written(y: np.ndarray, view: dict | None, out_shape: tuple, dim) -> np.ndarray:
+    """``y`` as the output tensor it is written through ``view`` into. An element the view
+    doesn't reach stays NaN, so a wrong view can't pass unseen."""
+    if view is None:
         return y
     out = np.full(int(np.prod(out_shape)), np.nan, y.dtype)
-    _strided(out, views["y"], dim)[...] = y
+    _strided(out, view, dim)[...] = y
     return out.reshape(out_shape)
 
 

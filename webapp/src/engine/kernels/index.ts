@@ -1,5 +1,6 @@
 // Which generator emits an op's dispatches. reshape has none: the memory plan aliases it.
 
+import { attention } from './attention';
 import { concat } from './concat';
 import { conv2dGemm } from './conv2d';
 import { convTranspose2d } from './conv_transpose2d';
@@ -21,6 +22,7 @@ import type { Manifest, OpSpec } from '../manifest';
 const GENERATORS: Record<string, KernelGenerator> = {
   gemm,
   matmul,
+  attention,
   pool,
   global_pool: globalPool,
   squeeze_excite: squeezeExcite,

@@ -1,0 +1,87 @@
+"""Q·Kᵀ → softmax → · V becomes one ``attention`` op, so the scores never reach memory.
+
+Run as written, a transformer's attention is three dispatches: the scores matmul writes
+[heads, T, T] floats, softmax reads and writes them again, and attention · V reads them a
+third time. The fused op (docs/model-package.md) computes each query row's scores block by
+block with a running max and sum (the online softmax), so it reads Q, K and V once and writes
+only the result. It takes the matmuls' strided views (passes/matmul_views.py, run first), so
+Q, K and V are still read straight out of the qkv projection.
+
+Fused only where nothing else reads the scores or the probabilities, the softmax is over the
+keys, the scores' epilogue is at most a scale (the 1/√d) and the head sizes are numbers no
+bigger than MAX_HEAD (a thread keeps its query row and its share of the output in registers).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from tessera.compiler import strided
+from tessera.compiler.ir import Graph, Node
+
+MAX_HEAD = 128
+
+
+def _view(graph: Graph, node: Node, role: str, slot: int) -> strided.View:
+    """The operand (or output, role "y") ``node`` reads through, as a view even where plain."""
+    found = node.attrs.get("views", {}).get(role)
+    if found is not None:
+        return strided.View(tuple(found["shape"]), tuple(found["strides"]), found["offset"])
+    name = node.outputs[0] if role == "y" else node.inputs[slot]
+    return strided.contiguous(graph.values[name].physical_shape)
+
+
+def _swap_last(v: strided.View) -> strided.View:
+    return strided.transpose(v, [*range(len(v.shape) - 2), len(v.shape) - 1, len(v.shape) - 2])
+
+
+def _fused(graph: Graph, scores: Node, softmax: Node, weighted: Node) -> Node | None:
+    """The attention op for the three nodes, or None where they don't make one."""
+    rank = len(graph.values[softmax.inputs[0]].physical_shape)
+    if softmax.attrs.get("log") or softmax.attrs["axes"] != [rank - 1]:
+        return None
+    if "y" in scores.attrs.get("views", {}) or "a" in weighted.attrs.get("views", {}):
+        return None
+    if any(a["fn"] != "scale" for a in scores.attrs.get("activations", [])):
+        return None
+    q, k = _view(graph, scores, "a", 0), _swap_last(_view(graph, scores, "b", 1))
+    v, y = _view(graph, weighted, "b", 1), _view(graph, weighted, "y", 0)
+    head, value_head = q.shape[-1], v.shape[-1]
+    if not all(isinstance(d, int) and d <= MAX_HEAD for d in (head, value_head)):
+        return None
+    probabilities = graph.values[weighted.inputs[0]].physical_shape
+    if tuple(probabilities[:-2]) != tuple(y.shape[:-2]):   # batch broadcast only on Q, K, V
+        return None
+    scale = math.prod(a["params"]["factor"] for a in scores.attrs.get("activations", []))
+    views = {"q": q, "k": k, "v": v, "y": y}
+    return Node("attention", [scores.inputs[0], scores.inputs[1], weighted.inputs[1]], list(weighted.outputs),
+                {"scale": scale, "activations": weighted.attrs.get("activations", []),
+                 "views": {role: view.to_json() for role, view in views.items()}},
+                name=weighted.name)
+
+
+def fuse_attention(graph: Graph) -> Graph:
+    producers, users = graph.producers(), graph.consumers()
+
+    def sole_reader(name: str, node: Node) -> bool:
+        return name not in graph.outputs and users.get(name) == [node]
+
+    fused: dict[int, Node] = {}
+    gone: set[int] = set()
+    for weighted in graph.nodes:
+        if weighted.op != "matmul":
+            continue
+        softmax = producers.get(weighted.inputs[0])
+        if softmax is None or softmax.op != "softmax" or not sole_reader(softmax.outputs[0], weighted):
+            continue
+        scores = producers.get(softmax.inputs[0])
+        if scores is None or scores.op != "matmul" or not sole_reader(scores.outputs[0], softmax):
+            continue
+        node = _fused(graph, scores, softmax, weighted)
+        if node is not None:
+            fused[id(weighted)] = node
+            gone.update((id(scores), id(softmax)))
+    if not fused:
+        return graph
+    return graph.replace(nodes=[fused.get(id(n), n) for n in graph.nodes if id(n) not in gone])
