@@ -5,7 +5,8 @@
 //
 // A workgroup takes BQ query rows of one batch matrix; TPR threads share each row. Key blocks
 // of BKV rows of K and V are staged through workgroup memory (rows padded by one vec4, so the
-// TPR threads of a row, reading different keys, hit different banks). Thread `lane` of a row
+// TPR threads of a row, reading different keys, hit different banks), each block read into
+// registers while the one before is used. Thread `lane` of a row
 // takes keys lane, lane + TPR, … of each block and keeps its own running max, sum and output
 // row in registers (the online softmax: each new block's larger max rescales what came
 // before), its query row (pre-scaled) too. Only at the end do a row's TPR threads meet: their
@@ -15,31 +16,26 @@
 import { activationCode, ENTRY_PARAMS, F32_LOWEST, f32, prod, u32, WORKGROUP_INDEX, type KernelDispatch, type OpContext } from './common';
 import type { OpSpec } from '../manifest';
 import { matrixOffset, viewOf, type View } from './strided_view';
+import { stageTile } from './tile_staging';
 
 /** Below this many workgroups of 16 rows, rows go 8 to a workgroup with 8 threads each:
  *  twice the workgroups, each thread half the keys (a ViT-Tiny at batch 1 makes 39). */
 const FEW_WORKGROUPS = 256;
 const KEY_BLOCKS = [32, 16, 8];
+/** Registers a thread may hold the next key block's K and V in (as many again hold its query
+ *  row and its output row). */
+const STAGED_PER_THREAD = 32;
 
 const range = (n: number) => [...Array(n).keys()];
 
-/** WGSL staging `rows`×`cols` elements of `view` from key k0 into `tile` at `base`, `pitch`
- *  vec4s a row; consecutive threads read consecutive floats along the view's contiguous axis.
- *  Keys past `keys` read 0. */
-function stageRows(view: View, src: string, keys: number, rows: number, cols: number, threads: number,
-  base: number, pitch: number): string {
+/** The stager of `rows` keys × `cols` of `view` (K or V) into `tile` at `base`, `pitch` vec4s a
+ *  row, along the view's contiguous axis; keys past `keys` read 0. */
+function keyRows(view: View, src: string, keys: number, rows: number, cols: number, threads: number,
+  base: number, pitch: number) {
   const [rowStride, colStride] = view.strides.slice(-2);
-  const alongCols = colStride === 1 || rowStride !== 1;
-  const [r, c] = alongCols ? [`e / ${u32(cols)}`, `e % ${u32(cols)}`] : [`e % ${u32(rows)}`, `e / ${u32(rows)}`];
-  return `
-    for (var j = 0u; j < ${u32(Math.ceil((rows * cols) / threads))}; j++) {
-      let e = j * ${u32(threads)} + lid;
-      if (e < ${u32(rows * cols)}) {
-        let r = ${r}; let c = ${c}; let key = k0 + r;
-        tile[${u32(base)} + r * ${u32(pitch)} + c / 4u][c % 4u] =
-          select(0.0, ${src}[${src}Base + min(key, ${u32(keys - 1)}) * ${u32(rowStride)} + c * ${u32(colStride)}], key < ${u32(keys)});
-      }
-    }`;
+  return stageTile(rows, cols, threads, colStride === 1 || rowStride !== 1, `${src}r`,
+    (r, c, k) => `select(0.0, ${src}[${src}Base + min(${k} + ${r}, ${u32(keys - 1)}) * ${u32(rowStride)} + ${c} * ${u32(colStride)}], ${k} + ${r} < ${u32(keys)})`,
+    (r, c, value) => `tile[${u32(base)} + ${r} * ${u32(pitch)} + ${c} / 4u][${c} % 4u] = ${value};`);
 }
 
 export function attention(op: OpSpec, ctx: OpContext): KernelDispatch[] {
@@ -57,7 +53,8 @@ export function attention(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const threads = BQ * TPR;
   const kPitch = D4 + 1;
   const vPitch = V4 + 1;
-  const fits = (bkv: number) => Math.max(bkv * (kPitch + vPitch), BQ * V4) * 16 <= ctx.workgroupLimits.storageBytes - threads * 8;
+  const fits = (bkv: number) => Math.max(bkv * (kPitch + vPitch), BQ * V4) * 16 <= ctx.workgroupLimits.storageBytes - threads * 8
+    && bkv * (D + Dv) <= STAGED_PER_THREAD * threads;
   const BKV = KEY_BLOCKS.find((b) => b >= TPR && fits(b));
   if (BKV === undefined) throw new Error(`attention: heads of ${D} and ${Dv} do not fit this device's workgroup memory`);
   const KPT = BKV / TPR;                      // keys per thread per block
@@ -68,6 +65,8 @@ export function attention(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const [yRS, yCS] = y.strides.slice(-2);
   const qAt = (d: number) => (d < D ? `qt[qBase + ${u32(d * qCS)}]` : '0.0');
   const scale = f32(op.attrs.scale as number);
+  const stageK = keyRows(k, 'kt', keys, BKV, D, threads, 0, kPitch);
+  const stageV = keyRows(v, 'vt', keys, BKV, Dv, threads, vBase, vPitch);
   const keyOf = (j: number) => `(lane + ${u32(j * TPR)})`;
   const scores = range(KPT).map((j) => `
     let valid${j} = k0 + ${keyOf(j)} < ${u32(keys)};
@@ -107,9 +106,14 @@ fn main(${ENTRY_PARAMS}) {
   ${range(V4).map((i) => `var acc${i} = vec4<f32>(0.0);`).join(' ')}
   var mx = ${F32_LOWEST};
   var sum = 0.0;
+  ${stageK.declare} ${stageV.declare}
+  ${stageK.load('0u')}${stageV.load('0u')}
   for (var k0 = 0u; k0 < ${u32(keys)}; k0 += ${u32(BKV)}) {
-    workgroupBarrier();     // the last block's reads are done${stageRows(k, 'kt', keys, BKV, D, threads, 0, kPitch)}${stageRows(v, 'vt', keys, BKV, Dv, threads, vBase, vPitch)}
-    workgroupBarrier();${scores}
+    workgroupBarrier();     // the last block's reads are done${stageK.store}${stageV.store}
+    workgroupBarrier();
+    if (k0 + ${u32(BKV)} < ${u32(keys)}) {     // the next block loads while this one is used
+      let kn = k0 + ${u32(BKV)};${stageK.load('kn')}${stageV.load('kn')}
+    }${scores}
     let bm = ${blockMax};
     let corr = exp(mx - bm);${probabilities}
     sum = sum * corr${range(KPT).map((j) => ` + p${j}`).join('')};${accumulate}

@@ -19,30 +19,11 @@
 import { activationCode, ENTRY_PARAMS, prod, u32, WORKGROUP_INDEX, type KernelDispatch, type OpContext } from './common';
 import type { OpSpec } from '../manifest';
 import { matrixOffset, viewOf } from './strided_view';
+import { stageTile } from './tile_staging';
 
 const BK = 16;         // K step
 const SMALL_TILE_GRID = 128;
 const K_GROUPS = 4;
-
-/** WGSL staging one operand tile of `rows`×`cols` elements through `per` registers a thread
- *  (`reg`0…): `load(k)` reads the tile at K offset k from global memory into them, `store` puts
- *  them into workgroup memory. `element(r, c, k)` reads one; `place(r, c, value)` stores one.
- *  Consecutive threads take consecutive elements along `cols` when `colsFast`, else along `rows`. */
-function stageTile(rows: number, cols: number, per: number, threads: number, colsFast: boolean, reg: string,
-  element: (r: string, c: string, k: string) => string, place: (r: string, c: string, value: string) => string) {
-  const at = (j: number) => {
-    const idx = `(${u32(j * threads)} + lid)`;
-    return colsFast ? [`${idx} / ${u32(cols)}`, `${idx} % ${u32(cols)}`] : [`${idx} % ${u32(rows)}`, `${idx} / ${u32(rows)}`];
-  };
-  const slots = [...Array(per).keys()];
-  return {
-    declare: slots.map((j) => `var ${reg}${j} = 0.0;`).join(' '),
-    load: (k: string) => slots.map((j) => `
-    { let r = ${at(j)[0]}; let c = ${at(j)[1]}; ${reg}${j} = ${element('r', 'c', k)}; }`).join(''),
-    store: slots.map((j) => `
-    { let r = ${at(j)[0]}; let c = ${at(j)[1]}; ${place('r', 'c', `${reg}${j}`)} }`).join(''),
-  };
-}
 
 export function matmul(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const [aName, bName] = op.inputs;
@@ -69,12 +50,11 @@ export function matmul(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const [bRS, bCS] = b.strides.slice(-2);
   const [yRS, yCS] = y.strides.slice(-2);
   // A's tile is T rows × KC k, B's KC k × T columns, staged by all threads together.
-  const per = (T * KC) / threads;
-  const stageA = stageTile(T, KC, per, threads, !(aRS === 1 && aCS !== 1), 'ra',
+  const stageA = stageTile(T, KC, threads, !(aRS === 1 && aCS !== 1), 'ra',
     (r, c, k) => `select(0.0, a[aBase + min(m0 + ${r}, ${last(M)}) * ${u32(aRS)} + min(${k} + ${c}, ${last(K)}) * ${u32(aCS)}],
         m0 + ${r} < ${u32(M)} && ${k} + ${c} < ${u32(K)})`,
     (r, c, value) => `As[${c} * ${u32(Q)} + ${r} / 4u][${r} % 4u] = ${value};`);
-  const stageB = stageTile(KC, T, per, threads, !(bRS === 1 && bCS !== 1), 'rb',
+  const stageB = stageTile(KC, T, threads, !(bRS === 1 && bCS !== 1), 'rb',
     (r, c, k) => `select(0.0, b[bBase + min(${k} + ${r}, ${last(K)}) * ${u32(bRS)} + min(n0 + ${c}, ${last(N)}) * ${u32(bCS)}],
         ${k} + ${r} < ${u32(K)} && n0 + ${c} < ${u32(N)})`,
     (r, c, value) => `Bs[${r} * ${u32(Q)} + ${c} / 4u][${c} % 4u] = ${value};`);
