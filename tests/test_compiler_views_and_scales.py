@@ -61,39 +61,55 @@ def test_attention_reads_heads_from_the_projection_and_writes_them_merged(tmp_pa
     _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 3, 64, 64)).astype(F))
 
 
-def _attention_model(*, mask=False, log=False, probabilities_out=False, head=8) -> onnx.ModelProto:
-    """x [2, 5, head]: softmax(x·xᵀ · 0.5) · x, with what may keep the three ops apart."""
+def _attention_model(*, bias=None, log=False, probabilities_out=False, head=8):
+    """x [2, 5, head]: softmax(x·xᵀ · 0.5 [+ bias]) · x, with what may keep the ops apart.
+    bias: "stored" ([5, 5] constant), "computed" ((x·W)ᵀ, [2, 5, 5]: transposed, as x·W alone
+    would take the add as its residual), "itself" (the scores twice),
+    "broadcasting up" ([3, 1, 5, 5]: the scores become [3, 2, 5, 5])."""
     make = helper.make_node
     nodes = [make("Transpose", ["x"], ["xt"], perm=[0, 2, 1]), make("MatMul", ["x", "xt"], ["s"]),
              make("Mul", ["s", "half"], ["ss"])]
+    inits = {"half": np.array(0.5, F), "stored": rng.standard_normal((5, 5)).astype(F),
+             "wide": rng.standard_normal((3, 1, 5, 5)).astype(F), "w": rng.standard_normal((head, 5)).astype(F)}
     scores = "ss"
-    if mask:
-        nodes.append(make("Add", ["ss", "mask"], ["sm"]))
-        scores = "sm"
+    if bias is not None:
+        other = {"stored": "stored", "itself": "ss", "broadcasting up": "wide", "computed": "xwt"}[bias]
+        if bias == "computed":
+            nodes += [make("MatMul", ["x", "w"], ["xw"]), make("Transpose", ["xw"], ["xwt"], perm=[0, 2, 1])]
+        nodes.append(make("Add", ["ss", other], ["sb"]))
+        scores = "sb"
     nodes += [make("LogSoftmax" if log else "Softmax", [scores], ["p"], axis=-1), make("MatMul", ["p", "x"], ["y"])]
-    inits = {"half": np.array(0.5, F), "mask": rng.standard_normal((5, 5)).astype(F)}
-    model = _model(nodes, [2, 5, head], [2, 5, head], inits)
+    y_shape = [3, 2, 5, head] if bias == "broadcasting up" else [2, 5, head]
+    model = _model(nodes, [2, 5, head], y_shape, inits)
     if probabilities_out:
         model.graph.output.append(helper.make_tensor_value_info("p", TensorProto.FLOAT, [2, 5, 5]))
     return model
 
 
 @pytest.mark.parametrize("case, fused", [
-    ({}, True),
-    ({"head": 128}, True),
-    ({"head": 132}, False),                      # a query row past MAX_HEAD floats of registers
-    ({"mask": True}, False),                     # the scores are added to before the softmax
-    ({"log": True}, False),
-    ({"probabilities_out": True}, False),        # the probabilities are an output of their own
+    ({}, ["attention"]),
+    ({"head": 128}, ["attention"]),
+    ({"head": 132}, None),                       # a query row past MAX_HEAD floats of registers
+    ({"bias": "stored"}, ["constant", "attention"]),   # a relative position bias
+    ({"bias": "computed"}, ["gemm", "transpose", "attention"]),
+    ({"bias": "itself"}, None),
+    ({"bias": "broadcasting up"}, None),         # the bias would add batch axes to the scores
+    ({"log": True}, None),
+    ({"probabilities_out": True}, None),         # the probabilities are an output of their own
 ])
 def test_scores_softmax_and_weighted_sum_fuse_only_when_nothing_else_needs_them(tmp_path, case, fused):
     ops, path = _compile(tmp_path, _attention_model(**case))
-    names = [op["op"] for op in ops]
-    assert names == (["attention"] if fused else names) and ("softmax" in names) != fused, names
-    if fused:
-        assert ops[0]["attrs"]["scale"] == 0.5
-        assert ops[0]["attrs"]["views"]["k"] == {"shape": [2, 5, case.get("head", 8)],
-                                                 "strides": [5 * case.get("head", 8), case.get("head", 8), 1], "offset": 0}
+    names = [op["op"] for op in ops if op["op"] != "reshape"]
+    if fused is None:
+        assert "attention" not in names and "softmax" in names, names
+    else:
+        head = case.get("head", 8)
+        assert names == fused
+        attention = ops[-1]
+        assert attention["attrs"]["scale"] == 0.5 and len(attention["inputs"]) == (4 if "bias" in case else 3)
+        assert attention["attrs"]["views"]["k"] == {"shape": [2, 5, head], "strides": [5 * head, head, 1], "offset": 0}
+        if case.get("bias") == "stored":             # broadcast over the batch: stride 0
+            assert attention["attrs"]["views"]["bias"] == {"shape": [1, 5, 5], "strides": [0, 5, 1], "offset": 0}
     _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 5, case.get("head", 8))).astype(F))
 
 

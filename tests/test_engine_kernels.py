@@ -499,10 +499,12 @@ def multi_head_attention_model(n, t, heads, d):
     return model, (n, t, width)
 
 
-def head_split_attention_model(n, m, t, heads, d, dv):
+def head_split_attention_model(n, m, t, heads, d, dv, bias=None):
     """Cross attention as the fused op sees it at its most general: the first m of t tokens
     query all t keys, heads of d for Q and K but dv for V, each split out of its projection by
-    Reshape → Transpose (K's straight to [N, heads, d, T]); the heads merged after."""
+    Reshape → Transpose (K's straight to [N, heads, d, T]); the heads merged after. ``bias``,
+    added to the scaled scores: "stored" (a relative position bias, [heads, m, t], the same for
+    every image) or "computed" (from x, [N, 1, m, t], the same for every head)."""
     make = helper.make_node
     nodes = [make("Slice", ["x", "zero", "m", "one"], ["xq"]),
              make("MatMul", ["xq", "wq"], ["q2"]), make("Reshape", ["q2", "q_heads"], ["q4"]),
@@ -512,12 +514,18 @@ def head_split_attention_model(n, m, t, heads, d, dv):
              make("MatMul", ["x", "wv"], ["v2"]), make("Reshape", ["v2", "v_heads"], ["v4"]),
              make("Transpose", ["v4"], ["v"], perm=[0, 2, 1, 3]),
              make("MatMul", ["q", "kt"], ["s"]), make("Mul", ["s", "scale"], ["ss"]),
-             make("Softmax", ["ss"], ["p"], axis=-1), make("MatMul", ["p", "v"], ["o"]),
+             *({"stored": [make("Add", ["ss", "relative"], ["sb"])],
+                "computed": [make("MatMul", ["x", "wb"], ["xb"]), make("Transpose", ["xb"], ["xbt"], perm=[0, 2, 1]),
+                             make("Slice", ["xbt", "zero", "m", "one"], ["xbm"]),
+                             make("Unsqueeze", ["xbm", "one"], ["mask"]), make("Add", ["mask", "ss"], ["sb"])],
+                None: []}[bias]),
+             make("Softmax", ["sb" if bias else "ss"], ["p"], axis=-1), make("MatMul", ["p", "v"], ["o"]),
              make("Transpose", ["o"], ["ot"], perm=[0, 2, 1, 3]), make("Reshape", ["ot", "merge"], ["y"])]
     width = 16
     model = graph(nodes, [n, t, width], [n, m, heads * dv], {
         "wq": rng.standard_normal((width, heads * d)), "wk": rng.standard_normal((width, heads * d)),
-        "wv": rng.standard_normal((width, heads * dv)), "scale": np.array(d ** -0.5)}, "cross_attention")
+        "wv": rng.standard_normal((width, heads * dv)), "scale": np.array(d ** -0.5),
+        "relative": rng.standard_normal((heads, m, t)), "wb": rng.standard_normal((width, t))}, "cross_attention")
     model.graph.initializer.extend(numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in {
         "zero": [0], "m": [m], "one": [1], "q_heads": [n, m, heads, d], "k_heads": [n, t, heads, d],
         "v_heads": [n, t, heads, dv], "merge": [n, m, heads * dv]}.items())
@@ -582,6 +590,9 @@ MORE_OP_CASES = {
     "attention, 3 heads of 5 through views (8 rows)": multi_head_attention_model(2, 11, 3, 5),
     "attention, 7 queries over 40 keys, heads of 6 and 10 (8 rows)": head_split_attention_model(2, 7, 40, 2, 6, 10),
     "attention, 197 tokens, 12 heads of 64 (16 rows)": head_split_attention_model(2, 197, 197, 12, 64, 64),
+    "attention with a relative position bias (8 rows)": head_split_attention_model(2, 7, 40, 2, 6, 10, "stored"),
+    "attention with a mask computed per image (8 rows)": head_split_attention_model(2, 7, 40, 2, 6, 10, "computed"),
+    "attention, 49 tokens, 32 windows of 3 heads, with a bias (16 rows)": head_split_attention_model(32, 49, 49, 3, 32, 32, "stored"),
     # MaxViT's Einsum attention over [B, G, H, I, D]: two matmuls with three batch axes
     "einsum attention, 3 batch axes": (graph(
         [helper.make_node("Einsum", ["x", "x"], ["s"], equation="B G H I D, B G H J D -> B G H I J"),
@@ -616,6 +627,8 @@ def test_kernel_matches_onnxruntime(page, case):
         forms = {re.search(r"// attention (\d+) rows", k["source"])[1]
                  for k in page.kernels(model_id)["kernels"] if "// attention" in k["source"]}
         assert forms == {"16" if case.endswith("(16 rows)") else "8"}, case
+        biased = any("var<storage, read> bt:" in k["source"] for k in page.kernels(model_id)["kernels"])
+        assert biased == (" bias" in case or " mask" in case), case
     if case in CONV_CASES and "dw" not in case:  # small grids: 64-pixel tiles, 4×4 per thread
         assert not conv_takes_large_tiles(*last_conv_gemm(model))
         kernels = page.kernels(model_id)["kernels"]

@@ -49,7 +49,7 @@ def _run_op(op: dict, args: list[np.ndarray], w: dict[str, np.ndarray], out_shap
     if kind == "matmul":
         return k.matmul(args[0], args[1], a, out_shape, lambda d: dims.evaluate(d, bindings))
     if kind == "attention":
-        return k.attention(*args, a, out_shape, lambda d: dims.evaluate(d, bindings))
+        return k.attention(args, a, out_shape, lambda d: dims.evaluate(d, bindings))
     if kind == "expand":
         return np.broadcast_to(args[0], out_shape).copy()
     if kind == "constant":

@@ -100,13 +100,15 @@ def matmul(a, b, attrs: dict, out_shape: tuple, dim) -> np.ndarray:
     return _written(epilogue(np.matmul(a, b), attrs.get("activations", [])), views.get("y"), out_shape, dim)
 
 
-def attention(q, k, v, attrs: dict, out_shape: tuple, dim) -> np.ndarray:
-    """softmax(Q·Kᵀ · scale) · V, then activations; Q, K ([..., keys, d]), V and the output
-    through their views."""
-    q, k, v = (_strided(np.ascontiguousarray(t).reshape(-1), attrs["views"][r], dim)
-               for t, r in ((q, "q"), (k, "k"), (v, "v")))
-    probabilities = softmax(np.matmul(q, np.swapaxes(k, -1, -2)) * attrs["scale"], {"axes": [-1]})
-    return _written(epilogue(np.matmul(probabilities, v), attrs["activations"]), attrs["views"]["y"], out_shape, dim)
+def attention(tensors: list, attrs: dict, out_shape: tuple, dim) -> np.ndarray:
+    """softmax(Q·Kᵀ · scale [+ bias]) · V, then activations; Q, K ([..., keys, d]), V, the bias
+    (a fourth tensor, broadcast) and the output through their views."""
+    views = attrs["views"]
+    q, k, v, *bias = (_strided(np.ascontiguousarray(t).reshape(-1), views[r], dim)
+                      for t, r in zip(tensors, ("q", "k", "v", "bias")))
+    scores = np.matmul(q, np.swapaxes(k, -1, -2)) * attrs["scale"] + (bias[0] if bias else 0.0)
+    probabilities = softmax(scores, {"axes": [-1]})
+    return _written(epilogue(np.matmul(probabilities, v), attrs["activations"]), views["y"], out_shape, dim)
 
 
 def _written(y: np.ndarray, view: dict | None, out_shape: tuple, dim) -> np.ndarray:

@@ -10,6 +10,9 @@ Q, K and V are still read straight out of the qkv projection.
 Fused only where nothing else reads the scores or the probabilities, the softmax is over the
 keys, the scores' epilogue is at most a scale (the 1/√d) and the head sizes are numbers no
 bigger than MAX_HEAD (a thread keeps its query row and its share of the output in registers).
+A bias added to the scaled scores before the softmax (a relative position bias as Swin and
+MaxViT add it, a mask), stored or computed, becomes the op's fourth input, read through a view
+that broadcasts it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import math
 from dataclasses import replace
 
 from tessera.compiler import strided
-from tessera.compiler.ir import Graph, Node
+from tessera.compiler.ir import Graph, Node, Value
 
 MAX_HEAD = 128
 
@@ -36,8 +39,8 @@ def _swap_last(v: strided.View) -> strided.View:
     return strided.transpose(v, [*range(len(v.shape) - 2), len(v.shape) - 1, len(v.shape) - 2])
 
 
-def _fused(graph: Graph, scores: Node, softmax: Node, weighted: Node) -> Node | None:
-    """The attention op for the three nodes, or None where they don't make one."""
+def _fused(graph: Graph, scores: Node, softmax: Node, weighted: Node, bias: str | None) -> Node | None:
+    """The attention op for the nodes, or None where they don't make one."""
     rank = len(graph.values[softmax.inputs[0]].physical_shape)
     if softmax.attrs.get("log") or softmax.attrs["axes"] != [rank - 1]:
         return None
@@ -53,21 +56,57 @@ def _fused(graph: Graph, scores: Node, softmax: Node, weighted: Node) -> Node | 
     probabilities = graph.values[weighted.inputs[0]].physical_shape
     if tuple(probabilities[:-2]) != tuple(y.shape[:-2]):   # batch broadcast only on Q, K, V
         return None
-    scale = math.prod(a["params"]["factor"] for a in scores.attrs.get("activations", []))
+    if tuple(graph.values[scores.outputs[0]].physical_shape) != tuple(probabilities):
+        return None                                       # a bias that broadcasts the scores up
     views = {"q": q, "k": k, "v": v, "y": y}
-    return Node("attention", [scores.inputs[0], scores.inputs[1], weighted.inputs[1]], list(weighted.outputs),
+    inputs = [scores.inputs[0], scores.inputs[1], weighted.inputs[1]]
+    if bias is not None:
+        views["bias"] = strided.contiguous(graph.values[bias].physical_shape)   # stride 0 where broadcast
+        if len(views["bias"].shape) != rank:
+            return None
+        inputs.append(bias)
+    scale = math.prod(a["params"]["factor"] for a in scores.attrs.get("activations", []))
+    return Node("attention", inputs, list(weighted.outputs),
                 {"scale": scale, "activations": weighted.attrs.get("activations", []),
                  "views": {role: view.to_json() for role, view in views.items()}},
                 name=weighted.name)
 
 
+def _adds_a_bias(node: Node) -> bool:
+    """A plain ``binary add`` of two different tensors, or of a tensor and a constant."""
+    return (node.op == "binary" and node.attrs["fn"] == "add" and not node.attrs["activations"]
+            and len(set(node.inputs)) == len(node.inputs))
+
+
 def fuse_attention(graph: Graph) -> Graph:
     producers, users = graph.producers(), graph.consumers()
+    values = dict(graph.values)
 
     def sole_reader(name: str, node: Node) -> bool:
         return name not in graph.outputs and users.get(name) == [node]
 
-    fused: dict[int, Node] = {}
+    def scores_and_bias(name: str, reader: Node) -> tuple[Node, list[Node], Node | None, str | None] | None:
+        """(scores matmul, the nodes between it and the softmax, a constant op to add, the bias)."""
+        node = producers.get(name)
+        if node is None or not sole_reader(name, reader):
+            return None
+        if node.op == "matmul":
+            return node, [], None, None
+        if not _adds_a_bias(node):
+            return None
+        for slot, tensor in enumerate(node.inputs):   # scores + bias, or bias + scores
+            scores = producers.get(tensor)
+            if scores is None or scores.op != "matmul" or not sole_reader(tensor, node):
+                continue
+            if node.attrs["constant_operand"] is None:
+                return scores, [node], None, node.inputs[1 - slot]
+            weight = node.weights["operand"]          # a stored bias: a constant op writes it
+            bias = f"{node.name}/bias"
+            values[bias] = Value(bias, graph.constants[weight].shape)
+            return scores, [node], Node("constant", [], [bias], {}, bias, {"value": weight}), bias
+        return None
+
+    fused: dict[int, list[Node]] = {}
     gone: set[int] = set()
     for weighted in graph.nodes:
         if weighted.op != "matmul":
@@ -75,13 +114,15 @@ def fuse_attention(graph: Graph) -> Graph:
         softmax = producers.get(weighted.inputs[0])
         if softmax is None or softmax.op != "softmax" or not sole_reader(softmax.outputs[0], weighted):
             continue
-        scores = producers.get(softmax.inputs[0])
-        if scores is None or scores.op != "matmul" or not sole_reader(scores.outputs[0], softmax):
+        found = scores_and_bias(softmax.inputs[0], softmax)
+        if found is None:
             continue
-        node = _fused(graph, scores, softmax, weighted)
+        scores, between, constant, bias = found
+        node = _fused(graph.replace(values=values), scores, softmax, weighted, bias)
         if node is not None:
-            fused[id(weighted)] = node
-            gone.update((id(scores), id(softmax)))
+            fused[id(weighted)] = [constant, node] if constant else [node]
+            gone.update(id(n) for n in (scores, softmax, *between))
     if not fused:
         return graph
-    return graph.replace(nodes=[fused.get(id(n), n) for n in graph.nodes if id(n) not in gone])
+    return graph.replace(values=values, nodes=[m for n in graph.nodes if id(n) not in gone
+                                               for m in fused.get(id(n), [n])])

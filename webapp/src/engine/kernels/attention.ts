@@ -1,7 +1,8 @@
-// attention: softmax(Q·Kᵀ · scale) · V in one dispatch (compiler/passes/attention.py), so a
+// attention: softmax(Q·Kᵀ · scale [+ bias]) · V in one dispatch (compiler/passes/attention.py), so a
 // transformer's [heads, T, T] scores never reach memory. Q [..., M, D], K [..., keys, D] and
 // V [..., keys, Dv] are read, and the output [..., M, Dv] written, through strided views
-// (strided_view.ts): straight out of the qkv projection and into the merged heads.
+// (strided_view.ts): straight out of the qkv projection and into the merged heads; so is the
+// bias where there is one (Swin's and MaxViT's relative position bias, a mask), broadcast.
 //
 // A workgroup takes BQ query rows of one batch matrix; TPR threads share each row. Key blocks
 // of BKV rows of K and V are staged through workgroup memory (rows padded by one vec4, so the
@@ -44,6 +45,8 @@ export function attention(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const k = viewOf(op, 'k', kName, ctx);
   const v = viewOf(op, 'v', vName, ctx);
   const y = viewOf(op, 'y', op.outputs[0], ctx);
+  const biasName = op.inputs[3] as string | undefined;    // added to the scaled scores, broadcast
+  const bias = biasName === undefined ? null : viewOf(op, 'bias', biasName, ctx);
   const [M, D] = q.shape.slice(-2);
   const [keys, Dv] = v.shape.slice(-2);
   const batch = y.shape.slice(0, -2);
@@ -68,9 +71,12 @@ export function attention(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const stageK = keyRows(k, 'kt', keys, BKV, D, threads, 0, kPitch);
   const stageV = keyRows(v, 'vt', keys, BKV, Dv, threads, vBase, vPitch);
   const keyOf = (j: number) => `(lane + ${u32(j * TPR)})`;
+  const [bRS, bKS] = bias?.strides.slice(-2) ?? [0, 0];
+  const biasAt = (j: number) => (bias === null ? ''
+    : ` + bt[btBase + min(k0 + ${keyOf(j)}, ${u32(keys - 1)}) * ${u32(bKS)}]`);
   const scores = range(KPT).map((j) => `
     let valid${j} = k0 + ${keyOf(j)} < ${u32(keys)};
-    let s${j} = select(${F32_LOWEST}, ${range(D4).map((i) => `dot(q${i}, tile[${keyOf(j)} * ${u32(kPitch)} + ${u32(i)}])`).join(' + ')}, valid${j});`).join('');
+    let s${j} = select(${F32_LOWEST}, ${range(D4).map((i) => `dot(q${i}, tile[${keyOf(j)} * ${u32(kPitch)} + ${u32(i)}])`).join(' + ')}${biasAt(j)}, valid${j});`).join('');
   const blockMax = range(KPT).reduce((acc, j) => `max(${acc}, s${j})`, 'mx');
   const probabilities = range(KPT).map((j) => `
     let p${j} = select(0.0, exp(s${j} - bm), valid${j});`).join('');
@@ -85,7 +91,8 @@ export function attention(op: OpSpec, ctx: OpContext): KernelDispatch[] {
 @group(0) @binding(0) var<storage, read> qt: array<f32>;
 @group(0) @binding(1) var<storage, read> kt: array<f32>;
 @group(0) @binding(2) var<storage, read> vt: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+${bias === null ? '' : '@group(0) @binding(3) var<storage, read> bt: array<f32>;'}
+@group(0) @binding(${bias === null ? 3 : 4}) var<storage, read_write> y: array<f32>;
 // attention ${BQ} rows x ${TPR} threads, key blocks of ${BKV}
 var<workgroup> tile: array<vec4<f32>, ${Math.max(BKV * (kPitch + vPitch), BQ * V4)}>;   // K, V blocks; then output rows
 var<workgroup> stats: array<vec2<f32>, ${threads}>;                                     // each thread's (max, sum)
@@ -101,7 +108,8 @@ fn main(${ENTRY_PARAMS}) {
   let qBase = ${matrixOffset(q, batch)} + min(row, ${u32(M - 1)}) * ${u32(qRS)};
   let ktBase = ${matrixOffset(k, batch)};
   let vtBase = ${matrixOffset(v, batch)};
-  let yBase = ${matrixOffset(y, batch)};
+  let yBase = ${matrixOffset(y, batch)};${bias === null ? '' : `
+  let btBase = ${matrixOffset(bias, batch)} + min(row, ${u32(M - 1)}) * ${u32(bRS)};`}
   ${range(D4).map((i) => `let q${i} = vec4<f32>(${range(4).map((c) => qAt(4 * i + c)).join(', ')}) * ${scale};`).join('\n  ')}
   ${range(V4).map((i) => `var acc${i} = vec4<f32>(0.0);`).join(' ')}
   var mx = ${F32_LOWEST};
@@ -139,6 +147,6 @@ fn main(${ENTRY_PARAMS}) {
   }
 }`;
   return [{ label: op.name, source, workgroups,
-    args: [{ kind: 'tensor', name: qName }, { kind: 'tensor', name: kName }, { kind: 'tensor', name: vName },
-      { kind: 'tensor', name: op.outputs[0] }] }];
+    args: [qName, kName, vName, ...(biasName === undefined ? [] : [biasName]), op.outputs[0]]
+      .map((name) => ({ kind: 'tensor' as const, name })) }];
 }
