@@ -18,7 +18,6 @@ that broadcasts it.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 from tessera.compiler import strided
 from tessera.compiler.ir import Graph, Node, Value
