@@ -152,3 +152,37 @@ def sequence_first_attention(tokens: int = 7, dim: int = 12, heads: int = 2) -> 
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model
+
+
+def shifted_window_attention(windows: int = 4, tokens: int = 9, dim: int = 12, heads: int = 2,
+                             relative: bool = True) -> onnx.ModelProto:
+    """Window attention as torchvision's Swin writes it for a shifted block: x [N, windows, T, E]
+    as N·windows windows, qkv split into heads (Reshape, Transpose, Gather), Q·Kᵀ scaled, plus a
+    relative position bias [heads, T, T] (``relative``), then viewed as [N, windows, heads, T, T]
+    to add the windows' mask [windows, 1, T, T] and viewed back, softmax, · V, heads merged."""
+    g = _Graph(13)
+    d = dim // heads
+    n = g.op("Unsqueeze", [g.op("Gather", [g.op("Shape", ["x"], "x.shape"), g.const("zero", 0, np.int64)], "n", axis=0),
+                           g.const("axis0", [0], np.int64)], "batch")
+    flat = g.op("Reshape", ["x", g.const("flat", [-1, tokens, dim], np.int64)], "windows")
+    qkv = g.op("MatMul", [flat, g.random("wqkv", (dim, 3 * dim), dim ** -0.5)], "qkv")
+    split = g.op("Reshape", [qkv, g.const("split", [-1, tokens, 3, heads, d], np.int64)], "qkv.split")
+    parts = g.op("Transpose", [split], "qkv.parts", perm=[2, 0, 3, 1, 4])
+    q, k, v = (g.op("Gather", [parts, g.const(f"i{i}", i, np.int64)], name, axis=0) for i, name in enumerate("qkv"))
+    scores = g.op("Mul", [g.op("MatMul", [q, g.op("Transpose", [k], "kt", perm=[0, 1, 3, 2])], "qk"),
+                          g.const("scale", d ** -0.5)], "scores")
+    if relative:
+        scores = g.op("Add", [scores, g.random("relative", (heads, tokens, tokens), 1.0)], "biased")
+    by_window = g.op("Concat", [n, g.const("by_window.rest", [windows, heads, tokens, tokens], np.int64)], "by_window", axis=0)
+    mask = np.where(g.rng.random((windows, 1, tokens, tokens)) < 0.3, -100.0, 0.0)
+    masked = g.op("Add", [g.op("Reshape", [scores, by_window], "scores.by_window"), g.const("mask", mask)], "masked")
+    back = g.op("Reshape", [masked, g.const("back", [-1, heads, tokens, tokens], np.int64)], "scores.back")
+    attn = g.op("MatMul", [g.op("Softmax", [back], "p", axis=-1), v], "attn")
+    merged = g.op("Reshape", [g.op("Transpose", [attn], "attn.t", perm=[0, 2, 1, 3]),
+                              g.op("Concat", [n, g.const("merged.rest", [windows, tokens, dim], np.int64)], "merged.shape", axis=0)], "y")
+    graph = helper.make_graph(
+        g.nodes, "swin_window", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", windows, tokens, dim])],
+        [helper.make_tensor_value_info(merged, TensorProto.FLOAT, ["N", windows, tokens, dim])], g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model

@@ -113,6 +113,20 @@ def test_scores_softmax_and_weighted_sum_fuse_only_when_nothing_else_needs_them(
     _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 5, case.get("head", 8))).astype(F))
 
 
+@pytest.mark.parametrize("relative", [True, False])
+def test_shifted_windows_attend_over_the_split_batch_with_one_stored_bias(tmp_path, relative):
+    """Swin's shifted block: the scores (plus a relative position bias) viewed as [N, windows,
+    heads, T, T] for the mask and back. One attention op over those batch axes, Q, K and V read
+    in place through them, the two biases one constant."""
+    ops, path = _compile(tmp_path, small_networks.shifted_window_attention(windows=4, tokens=9, dim=12, heads=2,
+                                                                           relative=relative))
+    assert [op["op"] for op in ops if op["op"] not in ("reshape", "transpose")] == ["gemm", "constant", "attention"]
+    views = ops[-1]["attrs"]["views"]
+    assert views["q"]["shape"] == views["y"]["shape"] == ["N", 4, 2, 9, 6]
+    assert views["bias"]["shape"] == [1, 4, 2 if relative else 1, 9, 9]
+    _matches_onnxruntime(tmp_path, path, rng.standard_normal((3, 4, 9, 12)).astype(F))
+
+
 def test_a_view_may_hold_a_free_size_in_its_strides(tmp_path):
     """x [N, T, D] with T free: the transposed operand's stride holds T (a dim expression the
     engine binds at load), and the transpose is no copy."""

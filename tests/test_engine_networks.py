@@ -49,3 +49,15 @@ def test_sequence_first_attention_matches_onnxruntime(page):
     x = rng.standard_normal((2, 7, 12)).astype(np.float32)
     assert rel_l2(page.run(model_id, x), onnxruntime_output(path, x).ravel()) <= FP32_TOLERANCE
     page.dispose(model_id)
+
+
+def test_shifted_window_attention_matches_onnxruntime(page):
+    """Swin's shifted block: one attention op over [N, windows, heads] with the relative
+    position bias and the windows' mask as one broadcast bias (N = 2 here)."""
+    url, path = page.compile(small_networks.shifted_window_attention(windows=4, tokens=49, dim=96, heads=3),
+                             "shifted_windows", {"N": 2})
+    model_id = page.load(url, "fp32")
+    assert any("var<storage, read> bt:" in k["source"] for k in page.kernels(model_id)["kernels"])
+    x = rng.standard_normal((2, 4, 49, 96)).astype(np.float32)
+    assert rel_l2(page.run(model_id, x), onnxruntime_output(path, x).ravel()) <= FP32_TOLERANCE
+    page.dispose(model_id)

@@ -12,12 +12,15 @@ keys, the scores' epilogue is at most a scale (the 1/√d) and the head sizes ar
 bigger than MAX_HEAD (a thread keeps its query row and its share of the output in registers).
 A bias added to the scaled scores before the softmax (a relative position bias as Swin and
 MaxViT add it, a mask), stored or computed, becomes the op's fourth input, read through a view
-that broadcasts it.
+that broadcasts it; so do Swin's shifted windows, whose mask is added over the batch split
+into [B/nW, nW] (the op then runs over those batch axes).
 """
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from tessera.compiler import strided
 from tessera.compiler.ir import Graph, Node, Value
@@ -38,8 +41,10 @@ def _swap_last(v: strided.View) -> strided.View:
     return strided.transpose(v, [*range(len(v.shape) - 2), len(v.shape) - 1, len(v.shape) - 2])
 
 
-def _fused(graph: Graph, scores: Node, softmax: Node, weighted: Node, bias: str | None) -> Node | None:
-    """The attention op for the nodes, or None where they don't make one."""
+def _fused(graph: Graph, scores: Node, softmax: Node, weighted: Node, bias: str | None,
+           windows: tuple | None = None) -> Node | None:
+    """The attention op for the nodes, or None where they don't make one. ``windows``: the
+    batch axes to compute over instead (Swin's [B/nW, nW, heads] for [B, heads])."""
     rank = len(graph.values[softmax.inputs[0]].physical_shape)
     if softmax.attrs.get("log") or softmax.attrs["axes"] != [rank - 1]:
         return None
@@ -58,10 +63,14 @@ def _fused(graph: Graph, scores: Node, softmax: Node, weighted: Node, bias: str 
     if tuple(graph.values[scores.outputs[0]].physical_shape) != tuple(probabilities):
         return None                                       # a bias that broadcasts the scores up
     views = {"q": q, "k": k, "v": v, "y": y}
+    if windows is not None:
+        views = {role: strided.reshape(view, (*windows, *view.shape[-2:])) for role, view in views.items()}
+        if any(view is None for view in views.values()):
+            return None
     inputs = [scores.inputs[0], scores.inputs[1], weighted.inputs[1]]
     if bias is not None:
         views["bias"] = strided.contiguous(graph.values[bias].physical_shape)   # stride 0 where broadcast
-        if len(views["bias"].shape) != rank:
+        if len(views["bias"].shape) != len(views["y"].shape):
             return None
         inputs.append(bias)
     scale = math.prod(a["params"]["factor"] for a in scores.attrs.get("activations", []))
@@ -79,7 +88,7 @@ def _adds_a_bias(node: Node) -> bool:
 
 def fuse_attention(graph: Graph) -> Graph:
     producers, users = graph.producers(), graph.consumers()
-    values = dict(graph.values)
+    values, constants, layouts = dict(graph.values), dict(graph.constants), dict(graph.layouts)
 
     def sole_reader(name: str, node: Node) -> bool:
         return name not in graph.outputs and users.get(name) == [node]
@@ -105,6 +114,45 @@ def fuse_attention(graph: Graph) -> Graph:
             return scores, [node], Node("constant", [], [bias], {}, bias, {"value": weight}), bias
         return None
 
+    def stored_bias(add: Node) -> np.ndarray | None:
+        """The constant a sole-reader ``binary add`` of a constant adds."""
+        if not _adds_a_bias(add) or add.attrs["constant_operand"] is None or not sole_reader(add.inputs[0], add):
+            return None
+        return graph.constants[add.weights["operand"]]
+
+    def shifted_windows(name: str, reader: Node) -> tuple[Node, list[Node], Node, str, tuple] | None:
+        """Swin's shifted windows: scores [+ a relative position bias] → Reshape [B, heads, …] to
+        [B/nW, nW, heads, …] → + the windows' mask → Reshape back. The attention is computed over
+        the split batch axes, with the two stored biases as one."""
+        back = producers.get(name)
+        if back is None or back.op != "reshape" or not sole_reader(name, reader):
+            return None
+        mask_add = producers.get(back.inputs[0])
+        mask = stored_bias(mask_add) if mask_add is not None else None
+        split = producers.get(mask_add.inputs[0]) if mask is not None else None
+        if split is None or split.op != "reshape" or not sole_reader(split.outputs[0], mask_add):
+            return None
+        scores, between, first = producers.get(split.inputs[0]), [back, mask_add, split], None
+        if scores is not None and scores.op == "binary" and sole_reader(scores.outputs[0], split):
+            first, between = stored_bias(scores), [*between, scores]
+            scores = producers.get(scores.inputs[0]) if first is not None else None
+        if scores is None or scores.op != "matmul" or not sole_reader(scores.outputs[0], between[-1]):
+            return None
+        shape = graph.values[scores.outputs[0]].physical_shape
+        windows = graph.values[split.outputs[0]].physical_shape
+        # Only the first batch axis is split, and nothing but the mask varies along it.
+        if tuple(windows[2:]) != tuple(shape[1:]) or len(mask.shape) != len(windows):
+            return None
+        if first is not None and first.shape[0] != 1:
+            return None
+        combined = mask + (first.reshape((1, *first.shape)) if first is not None else 0.0)
+        weight = f"{mask_add.name}/windows"
+        constants[weight] = np.ascontiguousarray(combined, np.float32)
+        layouts[weight] = "broadcast"
+        bias = f"{mask_add.name}/bias"
+        values[bias] = Value(bias, combined.shape)
+        return scores, between, Node("constant", [], [bias], {}, bias, {"value": weight}), bias, tuple(windows[:-2])
+
     fused: dict[int, list[Node]] = {}
     gone: set[int] = set()
     for weighted in graph.nodes:
@@ -114,14 +162,18 @@ def fuse_attention(graph: Graph) -> Graph:
         if softmax is None or softmax.op != "softmax" or not sole_reader(softmax.outputs[0], weighted):
             continue
         found = scores_and_bias(softmax.inputs[0], softmax)
+        windows = None
         if found is None:
-            continue
+            found = shifted_windows(softmax.inputs[0], softmax)
+            if found is None:
+                continue
+            *found, windows = found
         scores, between, constant, bias = found
-        node = _fused(graph.replace(values=values), scores, softmax, weighted, bias)
+        node = _fused(graph.replace(values=values), scores, softmax, weighted, bias, windows)
         if node is not None:
             fused[id(weighted)] = [constant, node] if constant else [node]
             gone.update(id(n) for n in (scores, softmax, *between))
     if not fused:
         return graph
-    return graph.replace(values=values, nodes=[m for n in graph.nodes if id(n) not in gone
-                                               for m in fused.get(id(n), [n])])
+    return graph.replace(values=values, constants=constants, layouts=layouts,
+                         nodes=[m for n in graph.nodes if id(n) not in gone for m in fused.get(id(n), [n])])
