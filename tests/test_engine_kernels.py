@@ -590,6 +590,9 @@ MORE_OP_CASES = {
     "attention, 3 heads of 5 through views (8 rows)": multi_head_attention_model(2, 11, 3, 5),
     "attention, 7 queries over 40 keys, heads of 6 and 10 (8 rows)": head_split_attention_model(2, 7, 40, 2, 6, 10),
     "attention, 197 tokens, 12 heads of 64 (16 rows)": head_split_attention_model(2, 197, 197, 12, 64, 64),
+    "attention, one query over 50 keys (8 rows)": head_split_attention_model(2, 1, 50, 2, 8, 8),   # class attention
+    "attention, one query over a single key (8 rows)": head_split_attention_model(2, 1, 1, 2, 8, 8),
+    "attention, heads of 128 (8 rows)": head_split_attention_model(1, 20, 20, 1, 128, 128),
     "attention with a relative position bias (8 rows)": head_split_attention_model(2, 7, 40, 2, 6, 10, "stored"),
     "attention with a mask computed per image (8 rows)": head_split_attention_model(2, 7, 40, 2, 6, 10, "computed"),
     "attention, 49 tokens, 32 windows of 3 heads, with a bias (16 rows)": head_split_attention_model(32, 49, 49, 3, 32, 32, "stored"),
