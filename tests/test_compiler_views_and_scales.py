@@ -127,6 +127,39 @@ def test_shifted_windows_attend_over_the_split_batch_with_one_stored_bias(tmp_pa
     _matches_onnxruntime(tmp_path, path, rng.standard_normal((3, 4, 9, 12)).astype(F))
 
 
+def test_linear_layers_keep_a_sequence_first_residual_stream_as_it_lies(tmp_path):
+    """torch's sequence-first encoder ([T, N, E]): a LayerNorm computed in that order feeds two
+    linear layers, the second adding the stream back. The rows are read and written in the
+    order they lie, so no copy back to [N, T, E] and no add of its own."""
+    make = helper.make_node
+    inits = {"g": (1 + rng.standard_normal(8)).astype(F), "b": rng.standard_normal(8).astype(F),
+             "w1": rng.standard_normal((8, 16)).astype(F), "w2": rng.standard_normal((16, 8)).astype(F)}
+    nodes = [make("Transpose", ["x"], ["t"], perm=[1, 0, 2]), make("LayerNormalization", ["t", "g", "b"], ["h"]),
+             make("MatMul", ["h", "w1"], ["m"]), make("Relu", ["m"], ["r"]), make("MatMul", ["r", "w2"], ["o"]),
+             make("Add", ["o", "h"], ["s"]), make("Transpose", ["s"], ["y"], perm=[1, 0, 2])]
+    ops, path = _compile(tmp_path, _model(nodes, [2, 3, 8], [2, 3, 8], inits))
+    assert [op["op"] for op in ops if op["op"] != "reshape"] == ["layer_norm", "gemm", "gemm"]
+    assert [op["attrs"]["residual"] for op in ops if op["op"] == "gemm"] == [False, True]
+    _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 3, 8)).astype(F))
+
+
+def test_an_output_projection_over_regrouped_rows_takes_the_residual(tmp_path):
+    """torch's attention output projection: a linear layer over [T·N, E] rows, viewed as
+    [T, N, E], transposed to [N, T, E] and added to the stream: the add is the layer's
+    residual (the same rows in the same memory), not a dispatch of its own."""
+    make = helper.make_node
+    inits = {"w": rng.standard_normal((8, 8)).astype(F), "bias": rng.standard_normal(8).astype(F),
+             "rows": np.array([6, 8], np.int64), "grouped": np.array([3, 2, 8], np.int64)}
+    nodes = [make("Transpose", ["x"], ["t"], perm=[1, 0, 2]), make("Reshape", ["t", "rows"], ["a"]),
+             make("MatMul", ["a", "w"], ["m"]), make("Add", ["m", "bias"], ["p"]),
+             make("Reshape", ["p", "grouped"], ["g"]), make("Transpose", ["g"], ["gt"], perm=[1, 0, 2]),
+             make("Add", ["gt", "x"], ["y"])]
+    ops, path = _compile(tmp_path, _model(nodes, [2, 3, 8], [2, 3, 8], inits))
+    assert "binary" not in [op["op"] for op in ops]
+    assert [op["attrs"]["residual"] for op in ops if op["op"] == "gemm"] == [True]
+    _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 3, 8)).astype(F))
+
+
 def test_a_view_may_hold_a_free_size_in_its_strides(tmp_path):
     """x [N, T, D] with T free: the transposed operand's stride holds T (a dim expression the
     engine binds at load), and the transpose is no copy."""

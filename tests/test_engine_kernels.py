@@ -532,6 +532,26 @@ def head_split_attention_model(n, m, t, heads, d, dv, bias=None):
     return model, (n, t, width)
 
 
+def sequence_first_encoder_model(n, t, e):
+    """torch's sequence-first encoder tail: x [N, T, E] viewed as [T, N, E], LayerNorm, an MLP
+    whose second layer adds the normalised stream (its residual, read in [T, N, E] order), then
+    an output projection over the [T·N, E] rows, viewed back as [N, T, E] and added to x."""
+    make = helper.make_node
+    nodes = [make("Transpose", ["x"], ["t"], perm=[1, 0, 2]), make("LayerNormalization", ["t", "g", "b"], ["h"]),
+             make("MatMul", ["h", "w1"], ["m"]), make("Relu", ["m"], ["r"]), make("MatMul", ["r", "w2"], ["o"]),
+             make("Add", ["o", "h"], ["s"]), make("Reshape", ["s", "rows"], ["a"]),
+             make("MatMul", ["a", "w3"], ["p"]), make("Add", ["p", "bias"], ["pb"]),
+             make("Reshape", ["pb", "grouped"], ["gp"]), make("Transpose", ["gp"], ["gt"], perm=[1, 0, 2]),
+             make("Add", ["gt", "x"], ["y"])]
+    model = graph(nodes, [n, t, e], [n, t, e], {
+        "g": 1 + rng.standard_normal(e), "b": rng.standard_normal(e), "w1": rng.standard_normal((e, 2 * e)) / np.sqrt(e),
+        "w2": rng.standard_normal((2 * e, e)) / np.sqrt(2 * e), "w3": rng.standard_normal((e, e)) / np.sqrt(e),
+        "bias": rng.standard_normal(e)}, "sequence_first")
+    model.graph.initializer.extend(numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in {
+        "rows": [t * n, e], "grouped": [t, n, e]}.items())
+    return model, (n, t, e)
+
+
 def constant_times_batch_model():
     """A stored [3, 4, 5] stack of matrices times x [2, 1, 5, 6]: the constant as a tensor of its
     own, and batch axes broadcast from both sides."""
@@ -603,6 +623,9 @@ MORE_OP_CASES = {
          helper.make_node("Einsum", ["p", "x"], ["y"], equation="bghij,bghjd->bghid")],
         [2, 3, 2, 7, 5], [2, 3, 2, 7, 5], {}, "einsum"), (2, 3, 2, 7, 5)),   # (8 rows)
     "matmul of a constant stack, batch broadcast": constant_times_batch_model(),
+    # linear layers over [T, N, E] rows as they lie, residuals over regrouped rows (gemv, tiled)
+    "sequence-first encoder tail, 6 rows": sequence_first_encoder_model(2, 3, 8),
+    "sequence-first encoder tail, 80 rows": sequence_first_encoder_model(2, 40, 24),
     "shapes from a free batch size": free_batch_model(),
     # x @ xᵀ per head: 70×70 outputs over K = 33 (tiles of 64 and steps of 16 cut through both)
     "matmul x times its transpose, 2x2 heads": (graph(

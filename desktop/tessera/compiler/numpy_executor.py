@@ -45,7 +45,7 @@ def _run_op(op: dict, args: list[np.ndarray], w: dict[str, np.ndarray], out_shap
     if kind == "conv_transpose2d":
         return k.conv_transpose2d(args[0], w["weight"], w["bias"], a, out_shape)
     if kind == "gemm":
-        return k.gemm(args[0], w["weight"], w["bias"], a, out_shape[-1], *args[1:])
+        return k.gemm(args[0], w["weight"], w["bias"], a, out_shape, *args[1:])
     if kind == "matmul":
         return k.matmul(args[0], args[1], a, out_shape, lambda d: dims.evaluate(d, bindings))
     if kind == "attention":

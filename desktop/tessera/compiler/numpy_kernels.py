@@ -175,8 +175,10 @@ def conv_transpose2d(x, weight, bias, a, out_shape):
     return epilogue(y, a["activations"])
 
 
-def gemm(x, weight, bias, a, n_out, residual=None):
-    y = x @ weight[:, :n_out] + bias[:n_out]
+def gemm(x, weight, bias, a, out_shape, residual=None):
+    """Rows of x times the weights, as out_shape: the output (and the residual, of its shape)
+    may group the same rows differently from x."""
+    y = (x @ weight[:, :out_shape[-1]] + bias[:out_shape[-1]]).reshape(out_shape)
     if residual is not None:
         y = y + residual
     return epilogue(y, a["activations"])

@@ -1,8 +1,8 @@
 """Epilogue fusion on package ops.
 
 - fuse_residual_add: ``binary add`` of a conv2d/gemm output (used only there, no epilogue
-  yet; or a same-bytes reshape of it) and a tensor of the same shape (neither broadcast)
-  becomes that layer's ``residual`` input: y = conv + bias + r.
+  yet; or a same-bytes reshape of it, or a gemm's rows regrouped by reshapes) and a tensor of
+  the same shape (neither broadcast) becomes that layer's ``residual`` input: y = conv + bias + r.
 - fuse_activations: a ``unary`` op that is the only user of a conv2d / conv_transpose2d /
   gemm / matmul / binary / instance_norm output is appended to that op's ``activations`` list.
 - fuse_bias_add: ``binary add`` of a gemm output (used only there, no epilogue yet) and a
@@ -37,6 +37,19 @@ def same_bytes_view(graph: Graph, producers: dict, users: dict, name: str) -> No
     return node
 
 
+def _regrouped_rows(graph: Graph, producers: dict, users: dict, name: str) -> tuple[Node, list[Node]] | None:
+    """(gemm, reshapes) where ``name`` is a gemm's output through sole-reader reshapes that keep
+    each row whole (the features innermost): the same rows in the same memory, grouped anew
+    (torch's attention output projection, [T·N, E] viewed as [T, N, E], then as [N, T, E])."""
+    chain: list[Node] = []
+    node = producers.get(name)
+    while (node is not None and node.op == "reshape" and single_use(graph, users, node.inputs[0])
+           and graph.values[node.inputs[0]].physical_shape[-1:] == graph.values[node.outputs[0]].physical_shape[-1:]):
+        chain.append(node)
+        node = producers.get(node.inputs[0])
+    return (node, chain) if chain and node is not None and node.op == "gemm" else None
+
+
 def fuse_residual_add(graph: Graph) -> Graph:
     producers, users = graph.producers(), graph.consumers()
     nodes = list(graph.nodes)
@@ -45,7 +58,10 @@ def fuse_residual_add(graph: Graph) -> Graph:
             continue
         for main, other in ((0, 1), (1, 0)):
             view = same_bytes_view(graph, producers, users, add.inputs[main])
+            views = [view] if view else []
             layer = producers.get(view.inputs[0] if view else add.inputs[main])
+            if layer is None or layer.op not in RESIDUAL_OPS:
+                layer, views = _regrouped_rows(graph, producers, users, add.inputs[main]) or (layer, views)
             if (layer is None or layer.op not in RESIDUAL_OPS or layer.attrs["activations"]
                     or layer.attrs["residual"] or not single_use(graph, users, add.inputs[main])):
                 continue
@@ -58,8 +74,8 @@ def fuse_residual_add(graph: Graph) -> Graph:
             fused = replace(layer, inputs=layer.inputs + [add.inputs[other]], outputs=list(add.outputs),
                             attrs={**layer.attrs, "residual": True}, name=f"{layer.name}+{add.name}")
             nodes.remove(layer)
-            if view is not None:
-                nodes.remove(view)
+            for v in views:
+                nodes.remove(v)
             nodes[nodes.index(add)] = fused   # at the add's place: both inputs exist by then
             break
     return graph.replace(nodes=nodes)

@@ -55,6 +55,7 @@ class Lowerer:
     def __init__(self, graph: Graph):
         self.src = graph
         self.nodes: list[Node] = []
+        self.relabelled_only: set[str] = set()   # Transpose outputs: a new perm, nothing computed
         self.values: dict[str, Value] = {}
         self.constants: dict[str, np.ndarray] = {}
         self.layouts: dict[str, str] = {}
@@ -281,7 +282,14 @@ class Lowerer:
 
     def _gemm(self, node: Node, a: str, b: np.ndarray, bias: np.ndarray | None, out: str):
         x = self.act(a)
-        a = self.in_layout(a, plain(len(x.shape)))
+        # Rows are independent: a tensor computed with its leading axes in another order (the
+        # features still innermost) is read as it lies, and the output keeps that order: torch's
+        # sequence-first attention leaves its residual stream as [T, N, E], and moving it back to
+        # [N, T, E] for each linear layer would be a copy. A Transpose only relabelled here is
+        # still copied once, before the layer, as its readers share that copy.
+        rows_kept = len(x.shape) >= 2 and x.perm[-1] == len(x.shape) - 1 and a not in self.relabelled_only
+        perm = x.perm if rows_kept else plain(len(x.shape))
+        a = self.in_layout(a, perm)
         if x.shape[-1] != b.shape[0]:
             raise Unsupported(f"inner dimensions differ ({x.shape[-1]} vs {b.shape[0]})")
         n = b.shape[1]
@@ -289,8 +297,7 @@ class Lowerer:
                    "bias": self.weight(node.name, "bias", weight_layouts.vector(
                        np.broadcast_to(bias if bias is not None else np.float32(0), (n,)).copy()))}
         shape = x.shape[:-1] + (n,)
-        self.emit("gemm", [a], out, shape, plain(len(shape)), node.name, {"activations": [],
-                                                                           "residual": False}, weights)
+        self.emit("gemm", [a], out, shape, perm, node.name, {"activations": [], "residual": False}, weights)
 
     def rule_Gemm(self, node: Node):
         alpha, beta = node.attrs.get("alpha", 1.0), node.attrs.get("beta", 1.0)
@@ -750,6 +757,7 @@ class Lowerer:
         self._reshape_to(node, tuple(1 if i in axes else next(rest) for i in range(rank)))
 
     def _relabel(self, name: str, perm, out: str, node_name: str):
+        self.relabelled_only.add(out)
         x = self.values[name]
         shape = tuple(x.shape[p] for p in perm)
         new_perm = relabelled(x.perm, perm)
