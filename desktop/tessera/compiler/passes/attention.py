@@ -93,6 +93,11 @@ def fuse_attention(graph: Graph) -> Graph:
     def sole_reader(name: str, node: Node) -> bool:
         return name not in graph.outputs and users.get(name) == [node]
 
+    def constant_op(name: str, weight: str) -> Node:
+        """The op writing the stored ``weight`` as the tensor ``name`` (a bias the op reads)."""
+        values[name] = Value(name, constants[weight].shape)
+        return Node("constant", [], [name], {}, name, {"value": weight})
+
     def scores_and_bias(name: str, reader: Node) -> tuple[Node, list[Node], Node | None, str | None] | None:
         """(scores matmul, the nodes between it and the softmax, a constant op to add, the bias)."""
         node = producers.get(name)
@@ -108,10 +113,8 @@ def fuse_attention(graph: Graph) -> Graph:
                 continue
             if node.attrs["constant_operand"] is None:
                 return scores, [node], None, node.inputs[1 - slot]
-            weight = node.weights["operand"]          # a stored bias: a constant op writes it
-            bias = f"{node.name}/bias"
-            values[bias] = Value(bias, graph.constants[weight].shape)
-            return scores, [node], Node("constant", [], [bias], {}, bias, {"value": weight}), bias
+            bias = f"{node.name}/bias"                # a stored bias: a constant op writes it
+            return scores, [node], constant_op(bias, node.weights["operand"]), bias
         return None
 
     def stored_bias(add: Node) -> np.ndarray | None:
@@ -150,8 +153,7 @@ def fuse_attention(graph: Graph) -> Graph:
         constants[weight] = np.ascontiguousarray(combined, np.float32)
         layouts[weight] = "broadcast"
         bias = f"{mask_add.name}/bias"
-        values[bias] = Value(bias, combined.shape)
-        return scores, between, Node("constant", [], [bias], {}, bias, {"value": weight}), bias, tuple(windows[:-2])
+        return scores, between, constant_op(bias, weight), bias, tuple(windows[:-2])
 
     fused: dict[int, list[Node]] = {}
     gone: set[int] = set()

@@ -7,10 +7,10 @@
 // A workgroup takes BQ query rows of one batch matrix; TPR threads share each row. Key blocks
 // of BKV rows of K and V are staged through workgroup memory (rows padded by one vec4, so the
 // TPR threads of a row, reading different keys, hit different banks), each block read into
-// registers while the one before is used. Thread `lane` of a row
-// takes keys lane, lane + TPR, … of each block and keeps its own running max, sum and output
-// row in registers (the online softmax: each new block's larger max rescales what came
-// before), its query row (pre-scaled) too. Only at the end do a row's TPR threads meet: their
+// registers while the one before is used. Thread `lane` of a row takes keys lane, lane + TPR,
+// … of each block and keeps its own running max, sum and output row in registers (the online
+// softmax: each new block's larger max rescales what came before), its query row (pre-scaled)
+// too. Only at the end do a row's TPR threads meet: their
 // maxima give the row's, each rescales its sums to it, and the partial output rows are added
 // through workgroup memory and divided by the row's sum.
 
