@@ -44,12 +44,16 @@ class EnginePage:
         compile_to_folder(path, folder, PackageMeta(name=name, **{"task": "other", **meta}), bindings=bindings)
         return f"{PACKAGES_MOUNT}/{name}/", path
 
-    def load(self, url: str, precision: str = "fp32", subgroups: bool = True, split_k_in_workgroup: bool | None = None) -> int:
+    def load(self, url: str, precision: str = "fp32", subgroups: bool = True, split_k_in_workgroup: bool | None = None,
+             int8: str | None = None, large_conv_tiles: bool = False) -> int:
         """`subgroups=False`: kernels without subgroup operations even where the adapter has them;
         `split_k_in_workgroup=True`: small 1×1 convs split K inside the workgroup, as on a hardware
-        adapter (by default the engine leaves that form to hardware adapters)."""
-        return self.page.evaluate("([u, p, s, k]) => tesseraEngine.load(u, p, true, s, false, k ?? undefined)",
-                                  [url, precision, subgroups, split_k_in_workgroup])
+        adapter (by default the engine leaves that form to hardware adapters); `int8`: how convs
+        marked int8 run ("auto", "off", "emulated": EngineOptions.int8); `large_conv_tiles`: convs
+        take their large tiling wherever they can, whatever their size."""
+        return self.page.evaluate(
+            "([u, p, s, k, q, l]) => tesseraEngine.load(u, p, true, s, l, k ?? undefined, q ?? undefined)",
+            [url, precision, subgroups, split_k_in_workgroup, int8, large_conv_tiles])
 
     def kernels(self, model_id: int) -> dict:
         """{subgroups: {minSize, maxSize} or None, kernels: [{label, source}]}: what the model's

@@ -186,3 +186,50 @@ def shifted_window_attention(windows: int = 4, tokens: int = 9, dim: int = 12, h
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model
+
+
+def residual_convnet(width: int = 24) -> onnx.ModelProto:
+    """A float ResNet-style network: a 3×3 stride-2 stem, a bottleneck (1×1, 3×3, 1×1 with a
+    residual add and ReLU), a 3×3 stride-2 conv to 36 channels (not a multiple of 16), global
+    average pool and a linear head. Sizes are deliberately off every tile: 216 taps in the 3×3."""
+    g = _Graph(5)
+
+    def conv(x, cin, cout, k, tag, stride=1, relu=True):
+        y = g.op("Conv", [x, g.random(f"{tag}.w", (cout, cin, k, k), (cin * k * k) ** -0.5),
+                          g.random(f"{tag}.b", cout, 0.1)], f"{tag}.conv",
+                 kernel_shape=[k, k], strides=[stride] * 2, pads=[k // 2] * 4)
+        return g.op("Relu", [y], tag) if relu else y
+
+    stem = conv("x", 3, width, 3, "stem", stride=2)
+    y = conv(conv(stem, width, 16, 1, "b.reduce"), 16, 16, 3, "b.mid")
+    y = g.op("Relu", [g.op("Add", [stem, conv(y, 16, width, 1, "b.expand", relu=False)], "b.sum")], "b.out")
+    y = conv(y, width, 36, 3, "down", stride=2)
+    pooled = g.op("Flatten", [g.op("GlobalAveragePool", [y], "pool")], "flat", axis=1)
+    g.op("Gemm", [pooled, g.random("head.w", (CLASSES, 36), 1.0), g.random("head.b", CLASSES, 0.1)], "logits",
+         transB=1)
+    return g.model("residual_convnet", "logits")
+
+
+def quantized(model: onnx.ModelProto, calibration: list[np.ndarray], activations: str = "uint8") -> onnx.ModelProto:
+    """``model`` as onnxruntime's static quantiser writes it: QDQ, int8 weights per output
+    channel, activations (uint8 with a zero point, or symmetric int8) calibrated on the arrays."""
+    import tempfile
+    from pathlib import Path
+
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Batches(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{"x": x} for x in calibration])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
+        onnx.save(model, source)
+        quantize_static(source, target, Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        weight_type=QuantType.QInt8,
+                        activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
+                        extra_options={"ActivationSymmetric": activations == "int8"})
+        return onnx.load(target)

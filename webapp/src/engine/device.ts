@@ -2,7 +2,9 @@
 // (the defaults are far below what large models and batches need), and watching it: uncaught
 // errors and device loss are recorded so the next call fails loudly instead of returning junk.
 // The `subgroups` feature is requested when the adapter has it (unless the caller turns it
-// off), so that kernels may reduce with subgroup operations (kernels/reduce.ts).
+// off), so that kernels may reduce with subgroup operations (kernels/reduce.ts), and with it
+// `chromium-experimental-subgroup-matrix` when the adapter multiplies int8 matrices at the size
+// kernels/conv2d_int8.ts uses.
 
 import type { SubgroupSizes } from './kernels/common';
 
@@ -14,6 +16,8 @@ export interface EngineDevice {
   adapterInfo: GPUAdapterInfo;
   /** The subgroup sizes when the device has the `subgroups` feature enabled, else null. */
   subgroups: SubgroupSizes | null;
+  /** The device multiplies 16×16×32 int8 matrices into i32 on a subgroup (the feature is on). */
+  int8Matrices: boolean;
   /** The first uncaptured error or the loss reason, if any: the device's results can't be trusted. */
   failure(): string | null;
   isLost(): boolean;
@@ -31,9 +35,11 @@ export async function openDevice(options: { subgroups?: boolean } = {}): Promise
   const { subgroupMinSize: minSize, subgroupMaxSize: maxSize } = adapter.info;
   const subgroups = options.subgroups !== false && adapter.features.has('subgroups') && minSize && maxSize
     ? { minSize, maxSize } : null;
+  const int8Matrices = subgroups !== null && hasInt8Matrices(adapter);
+  // (casts: the older @webgpu/types that tfjs brings along has neither feature name)
+  const requiredFeatures = [...(subgroups ? ['subgroups'] : []), ...(int8Matrices ? [SUBGROUP_MATRIX] : [])];
   const device = await adapter.requestDevice({ label: 'tessera engine', requiredLimits,
-    // (cast: the older @webgpu/types that tfjs brings along has no 'subgroups' feature name)
-    requiredFeatures: subgroups ? ['subgroups' as unknown as GPUFeatureName] : [] });
+    requiredFeatures: requiredFeatures as unknown as GPUFeatureName[] });
   let failure: string | null = null;
   let lost = false;
   device.addEventListener('uncapturederror', (e) => {
@@ -45,5 +51,15 @@ export async function openDevice(options: { subgroups?: boolean } = {}): Promise
     lost = true;
     failure ??= `the GPU device was lost (${info.reason}: ${info.message})`;
   });
-  return { device, adapterInfo: adapter.info, subgroups, failure: () => failure, isLost: () => lost };
+  return { device, adapterInfo: adapter.info, subgroups, int8Matrices, failure: () => failure, isLost: () => lost };
+}
+
+const SUBGROUP_MATRIX = 'chromium-experimental-subgroup-matrix';
+
+interface SubgroupMatrixConfig { componentType: string; resultComponentType: string; M: number; N: number; K: number }
+
+function hasInt8Matrices(adapter: GPUAdapter): boolean {
+  if (!adapter.features.has(SUBGROUP_MATRIX)) return false;
+  const configs = (adapter.info as unknown as { subgroupMatrixConfigs?: SubgroupMatrixConfig[] }).subgroupMatrixConfigs ?? [];
+  return configs.some((c) => c.componentType === 'i8' && c.resultComponentType === 'i32' && c.M === 16 && c.N === 16 && c.K === 32);
 }

@@ -7,7 +7,7 @@ import { isSoftwareAdapter } from './adapter';
 import { openDevice, type EngineDevice } from './device';
 import { PipelineCache, PreparedCall, type CallHooks, type CallInput, type CompileTimes, type TopEntry } from './executor';
 import { imageInputShape, imageScaling } from './image_input';
-import type { KernelDispatch, SubgroupSizes } from './kernels/common';
+import type { Int8Matrices, KernelDispatch, SubgroupSizes } from './kernels/common';
 import { checkSupported } from './kernels/index';
 import { fetchPackage, type LoadProgress } from './loader';
 import { evaluateShape, type Manifest, type Precision } from './manifest';
@@ -39,6 +39,10 @@ export interface EngineOptions {
   /** Small 1×1 convs split K inside the workgroup (pointwise_split.ts). Default: on a hardware
    *  adapter only (on SwiftShader that form is slower than split-K); tests force it. */
   splitKInWorkgroup?: boolean;
+  /** Convs the compiler marked int8 (QDQ networks) run in integers on the GPU's matrix units
+   *  where it has them ('auto', the default); 'off': always as float convs; 'emulated' (tests):
+   *  in integers, with plain WGSL in place of the matrix units (kernels/conv2d_int8.ts). */
+  int8?: 'auto' | 'off' | 'emulated';
 }
 
 /** When each part of a load was done, in ms from its start (the bench reports these: what
@@ -49,6 +53,11 @@ export interface LoadTimings {
   weights_ms: number;         // every shard downloaded and queued for upload
   ready_ms: number;           // the reference shape's call prepared (pipelines, bind groups)
   compile: CompileTimes;      // ms from the device being open
+}
+
+function int8Kernels(option: 'auto' | 'off' | 'emulated', matrixUnits: boolean): Int8Matrices | undefined {
+  if (option === 'emulated') return 'emulated';
+  return option === 'auto' && matrixUnits ? 'subgroup-matrix' : undefined;
 }
 
 export class EngineModel {
@@ -90,7 +99,8 @@ export class EngineModel {
     const shape = evaluateShape(manifest.inputs[0].shape, manifest.memory.reference_bindings);
     // Pipelines start compiling now, all at once, while the shards still download and upload.
     const choices: KernelChoices = { subgroups: gpu.subgroups, convTiles: options.largeConvTiles ? 'large' : undefined,
-      splitKInWorkgroup: options.splitKInWorkgroup ?? !isSoftwareAdapter(gpu.adapterInfo) };
+      splitKInWorkgroup: options.splitKInWorkgroup ?? !isSoftwareAdapter(gpu.adapterInfo),
+      int8: int8Kernels(options.int8 ?? 'auto', gpu.int8Matrices) };
     const plan = planCall(manifest, shape, precision, device.limits, undefined, choices);
     plan.dispatches.forEach((d) => pipelines.get(d));
     const model = new EngineModel(manifest, gpu, await uploading, pipelines, new Readback(device),

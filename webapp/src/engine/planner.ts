@@ -6,7 +6,7 @@
 
 import { bindSymbols, evaluateShape, type Manifest, type Precision } from './manifest';
 import { opDispatches, planChannelSums } from './kernels/index';
-import { DEFAULT_WORKGROUP_LIMITS, prod, UnsupportedOpError, type Arg, type KernelDispatch, type OpContext, type SubgroupSizes } from './kernels/common';
+import { DEFAULT_WORKGROUP_LIMITS, prod, UnsupportedOpError, type Arg, type KernelDispatch, type Int8Matrices, type OpContext, type SubgroupSizes } from './kernels/common';
 import { permute } from './kernels/transpose';
 import { globalPoolNormStats, isNormStats } from './kernels/norm_stats';
 
@@ -46,9 +46,10 @@ const isIdentity = (perm: number[]) => perm.every((p, i) => p === i);
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
 /** How the kernels are generated beyond shapes and limits: `subgroups`, the device's subgroup
- *  sizes when kernels may use subgroup operations; `convTiles` (tests) and `splitKInWorkgroup`
- *  (default true), see OpContext. */
-export interface KernelChoices { subgroups?: SubgroupSizes | null; convTiles?: 'large'; splitKInWorkgroup?: boolean }
+ *  sizes when kernels may use subgroup operations; `convTiles` (tests), `splitKInWorkgroup`
+ *  (default true) and `int8`, see OpContext. */
+export interface KernelChoices { subgroups?: SubgroupSizes | null; convTiles?: 'large'; splitKInWorkgroup?: boolean;
+  int8?: Int8Matrices }
 
 export function planCall(manifest: Manifest, inputShape: number[], precision: Precision,
   limits: BufferLimits, normStats?: NormStatsMode, choices: KernelChoices = {}): Plan {
@@ -87,7 +88,7 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
     storageBytes: limits.maxComputeWorkgroupStorageSize ?? DEFAULT_WORKGROUP_LIMITS.storageBytes,
   };
   const ctx: OpContext = { shape, dims: (d) => evaluateShape(d, bindings), precision, normStats, workgroupLimits, subgroups, convTiles: choices.convTiles,
-    splitKInWorkgroup: choices.splitKInWorkgroup ?? true,
+    splitKInWorkgroup: choices.splitKInWorkgroup ?? true, int8: choices.int8,
     channelSums: planChannelSums(manifest, shape), weightShape: (slice: string) => manifest.weights.slices[slice].shape };
   for (const op of manifest.ops) {
     // An empty output has nothing to write (and its shape would bake in a division by zero).

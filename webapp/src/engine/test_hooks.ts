@@ -92,11 +92,11 @@ const tensors = (o: Record<string, Base64>) => Object.fromEntries(Object.entries
 const hooks = {
   /** Every call of the model validated in an error scope unless `validateEveryCall` is false
    *  (then only the first calls of each kind are, as in the app); `subgroups: false` keeps
-   *  the kernels off subgroup operations. */
+   *  the kernels off subgroup operations; `int8` as EngineOptions.int8. */
   async load(url: string, precision: Precision, validateEveryCall = true, subgroups = true,
-    largeConvTiles = false, splitKInWorkgroup?: boolean): Promise<number> {
+    largeConvTiles = false, splitKInWorkgroup?: boolean, int8?: 'auto' | 'off' | 'emulated'): Promise<number> {
     const model = await EngineModel.load(new URL(url, document.baseURI).href,
-      { precision, validateEveryCall, subgroups, largeConvTiles, splitKInWorkgroup });
+      { precision, validateEveryCall, subgroups, largeConvTiles, splitKInWorkgroup, int8 });
     models.set(nextId, model);
     return nextId++;
   },

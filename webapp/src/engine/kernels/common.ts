@@ -38,7 +38,12 @@ export interface OpContext {
   /** The depthwise convs' outputs a squeeze-excite gate reads, by tensor: the conv also writes
    *  their channel sums there, and the gate starts from those (depthwise.ts, planChannelSums). */
   channelSums?: Map<string, ChannelSums>;
+  /** How convs marked int8 run in integers (conv2d_int8.ts); absent: as float convs. */
+  int8?: Int8Matrices;
 }
+
+/** How marked convs run: on the subgroup matrix units, or their plain-WGSL stand-in (tests). */
+export type Int8Matrices = 'subgroup-matrix' | 'emulated';
 
 /** Partial sums over pixels of a depthwise conv's output per channel: a scratch buffer of
  *  [N, parts, C/4] vec4s, one per strip of pixels of each image. */

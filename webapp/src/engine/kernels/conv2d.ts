@@ -18,6 +18,7 @@
 
 import { activationCode, elementIndex, ENTRY_PARAMS, RowTensor, u32, weightDecl, weightedOpBindings, windowGeometry,
   WORKGROUP_INDEX, pad4, type Arg, type KernelDispatch, type OpContext } from './common';
+import { conv2dInt8, int8Eligible } from './conv2d_int8';
 import { pointwiseGroupSplit } from './pointwise_split';
 import type { OpSpec } from '../manifest';
 
@@ -77,6 +78,7 @@ function tiling(groups: number, COG: number, M: number, K: number, forceLarge: b
 export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const a = op.attrs;
   const { N, H, W, C, OH, OW, CO, KH, KW, SH, SW, DH, DW, PT, PL } = windowGeometry(op, ctx);
+  if (ctx.int8 && int8Eligible(op, C, CO)) return [conv2dInt8(op, ctx, ctx.int8)];
   const G: number = a.groups;
   const CIG = C / G;
   const COG = CO / G;
