@@ -210,26 +210,3 @@ def residual_convnet(width: int = 24) -> onnx.ModelProto:
     return g.model("residual_convnet", "logits")
 
 
-def quantized(model: onnx.ModelProto, calibration: list[np.ndarray], activations: str = "uint8") -> onnx.ModelProto:
-    """``model`` as onnxruntime's static quantiser writes it: QDQ, int8 weights per output
-    channel, activations (uint8 with a zero point, or symmetric int8) calibrated on the arrays."""
-    import tempfile
-    from pathlib import Path
-
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
-    class Batches(CalibrationDataReader):
-        def __init__(self):
-            self.batches = iter([{"x": x} for x in calibration])
-
-        def get_next(self):
-            return next(self.batches, None)
-
-    with tempfile.TemporaryDirectory() as tmp:
-        source, target = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
-        onnx.save(model, source)
-        quantize_static(source, target, Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        weight_type=QuantType.QInt8,
-                        activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
-                        extra_options={"ActivationSymmetric": activations == "int8"})
-        return onnx.load(target)

@@ -12,6 +12,7 @@ import pytest
 
 from tessera.compiler.numpy_executor import run_package
 from tessera.compiler.pipeline import compile_graph
+from tessera.zoo.quantize import quantize_qdq
 from tests import small_networks
 from tests.engine_harness import onnxruntime_output, rel_l2
 
@@ -26,7 +27,7 @@ CONVS = ("stem", "b.reduce", "b.mid", "b.expand", "down")
 
 def quantized_convnet(activations: str):
     calibration = [np.random.default_rng(seed).standard_normal(SHAPE).astype(np.float32) for seed in range(4)]
-    return small_networks.quantized(small_networks.residual_convnet(), calibration, activations)
+    return quantize_qdq(small_networks.residual_convnet(), calibration, activations)
 
 
 @pytest.fixture(scope="module", params=["uint8", "int8"])

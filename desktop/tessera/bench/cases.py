@@ -21,12 +21,13 @@ from pathlib import Path
 
 from tessera.errors import TesseraError
 from tessera.paths import build_dir, bundled_models_dir
+from tessera.zoo.bench_models import QDQ_FILE
 
 RUNTIMES = ("tessera", "ort-webgpu", "ort-wasm", "tfjs-webgpu", "tfjs-webgl")
 BASELINE_RUNTIME = "ort-webgpu"
-BENCH_MODELS = ("resnet50", "mobilenet-v3-large", "mobilenet-v3-small", "fast-style", "multistyle26")
+BENCH_MODELS = ("resnet50", "resnet50-int8", "mobilenet-v3-large", "mobilenet-v3-small", "fast-style", "multistyle26")
 BUNDLED_MODELS = ("efficientnet-lite0", "mobilenet-v2", "arbitrary-predict", "arbitrary-transform")
-QUANTIZED_MODELS = ("arbitrary-predict", "arbitrary-transform")     # int8 QDQ: see the docstring
+QUANTIZED_MODELS = ("resnet50-int8", "arbitrary-predict", "arbitrary-transform")   # int8 QDQ: see the docstring
 CLASSIFY_SHAPES = ((1, 3, 224, 224), (8, 3, 224, 224))
 STYLE_SHAPES = ((1, 3, 512, 512), (1, 3, 1024, 1024))
 # The arbitrary-style pair takes NHWC images: the predictor its 256×256 style image, the
@@ -120,6 +121,8 @@ def _load(name: str) -> BenchModel | None:
         return _imported(name)
     if name in BENCH_MODELS:
         folder, url = bench_models_dir() / name, f"bench-models/{name}/"
+        if (folder / QDQ_FILE).is_file():   # built with its float network beside it
+            source = folder / QDQ_FILE
     else:
         folder, url = bundled_models_dir() / name, f"models/{name}/"
         if name in QUANTIZED_MODELS and (folder / "model.onnx").is_file():

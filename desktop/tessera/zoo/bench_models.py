@@ -29,11 +29,12 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..paths import SAMPLES_DIR
-from . import fast_style, graph, mobilenet_v3, resnet
+from . import fast_style, graph, mobilenet_v3, quantize, resnet
 
 SEED = 1234
 FORMAT = 1
 CLASSIFY_SHAPES = ((1, 3, 224, 224), (8, 3, 224, 224))
+QDQ_FILE = "qdq.onnx"   # a quantised model's QDQ network (Quantized), beside its float model.onnx
 STYLE_SHAPES = ((1, 3, 512, 512), (1, 3, 1024, 1024))
 # BatchNorm statistics come from real photos (not noise, whose activations are ~20x smaller),
 # so magnitudes are what the app will see; all BatchNorm models here are 224 px classifiers.
@@ -209,18 +210,42 @@ class WheelMember:
 
 
 @dataclass(frozen=True)
+class Quantized:
+    """A stand-in quantised to int8 QDQ by onnxruntime's static quantiser (zoo/quantize.py),
+    calibrated on the sample photos and their mirror images. The build writes it as qdq.onnx,
+    what Tessera compiles, beside model.onnx: the float network its QDQ pairs fold into
+    (bench/float_graph.py), which the other runtimes load."""
+    base: RandomStandIn
+
+    def stamp(self, wheel_cache: Path) -> str:
+        import onnxruntime
+
+        code = hashlib.sha256(Path(quantize.__file__).read_bytes()).hexdigest()[:16]
+        return f"{self.base.stamp(wheel_cache)}; int8 by onnxruntime {onnxruntime.__version__}, code {code}"
+
+    def produce(self, wheel_cache: Path) -> Built:
+        built = self.base.produce(wheel_cache)
+        photos = _calibration_batch()
+        qdq = quantize.quantize_qdq(built.model, [photos, np.ascontiguousarray(photos[..., ::-1])])
+        return Built(qdq, built.params, f"{built.origin}; int8 QDQ (onnxruntime quantize_static, per-channel "
+                                       "weights, uint8 activations calibrated on the sample photos)")
+
+
+@dataclass(frozen=True)
 class BenchModel:
     name: str
     title: str
     task: str  # "classify" | "stylize"
     bench_shapes: tuple[tuple[int, ...], ...]
-    source: RandomStandIn | WheelMember
+    source: RandomStandIn | WheelMember | Quantized
     pixel_range: float | None = None  # image outputs: the value of white (drawing into a canvas)
 
 
 MODELS = (
     BenchModel("resnet50", "ResNet50 (random weights)", "classify", CLASSIFY_SHAPES,
                RandomStandIn(resnet.build, "torchvision resnet50")),
+    BenchModel("resnet50-int8", "ResNet50 int8 QDQ (random weights)", "classify", CLASSIFY_SHAPES,
+               Quantized(RandomStandIn(resnet.build, "torchvision resnet50"))),
     BenchModel("mobilenet-v3-large", "MobileNetV3-Large (random weights)", "classify",
                CLASSIFY_SHAPES, RandomStandIn(partial(mobilenet_v3.build, variant="large"),
                                               "torchvision mobilenet_v3_large")),
@@ -263,7 +288,13 @@ def build_one(entry: BenchModel, out_dir: Path, wheel_cache: Path) -> bool:
     built = entry.source.produce(wheel_cache)
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=out_dir))
     try:
-        onnx.save(built.model, tmp / "model.onnx")
+        if isinstance(entry.source, Quantized):
+            from ..bench.float_graph import dequantized
+
+            onnx.save(built.model, tmp / QDQ_FILE)
+            onnx.save(dequantized(built.model), tmp / "model.onnx")
+        else:
+            onnx.save(built.model, tmp / "model.onnx")
         (tmp / "model.json").write_text(json.dumps(_manifest(entry, built), indent=2) + "\n")
         (tmp / "stamp").write_text(stamp)
         tmp.chmod(0o755)  # mkdtemp makes it private
