@@ -191,7 +191,8 @@ def shifted_window_attention(windows: int = 4, tokens: int = 9, dim: int = 12, h
 def residual_convnet(width: int = 24) -> onnx.ModelProto:
     """A float ResNet-style network: a 3×3 stride-2 stem, a bottleneck (1×1, 3×3, 1×1 with a
     residual add and ReLU), a 3×3 stride-2 conv to 36 channels (not a multiple of 16), global
-    average pool and a linear head. Sizes are deliberately off every tile: 216 taps in the 3×3."""
+    average pool and a linear head. Sizes are deliberately off every tile (9·width taps in the
+    last conv)."""
     g = _Graph(5)
 
     def conv(x, cin, cout, k, tag, stride=1, relu=True):

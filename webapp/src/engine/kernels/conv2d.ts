@@ -16,10 +16,11 @@
 // dispatch of its own. A 1×1 conv that would split K (and reads and writes whole vec4s) goes to
 // pointwise_split.ts instead, which splits K inside each workgroup: no sum dispatch.
 
-import { activationCode, elementIndex, ENTRY_PARAMS, RowTensor, u32, weightDecl, weightedOpBindings, windowGeometry,
+import { activationCode, ENTRY_PARAMS, RowTensor, u32, weightDecl, weightedOpBindings, windowGeometry,
   WORKGROUP_INDEX, pad4, type Arg, type KernelDispatch, type OpContext } from './common';
 import { conv2dInt8, int8Eligible } from './conv2d_int8';
 import { pointwiseGroupSplit } from './pointwise_split';
+import { PARTIALS, splitKReduce } from './split_k';
 import type { OpSpec } from '../manifest';
 
 // Split K until about 4 workgroups per SM of a big GPU (the H100 has 132): with one 256-thread
@@ -29,8 +30,6 @@ const WANTED_WORKGROUPS = 512;
 const MAX_SPLIT = 16;
 const MIN_STEPS_PER_SPLIT = 4;   // BK-deep steps each split must keep
 const LARGE_MIN_K = 128;         // taps per output from which the large tiling pays (see tiling)
-const PARTIALS = 'conv2d:split-k partials';   // one scratch buffer, reused by every split conv
-const REDUCE_THREADS = 64;
 // Multiply-adds up to which a 1×1 conv that would split K takes pointwise_split.ts's one-dispatch
 // form. Measured on an H200 with every such conv on it: the MobileNets and EfficientNet-Lite0 at
 // batch 1 (their split convs are 2–20 M) gained 7–11% of GPU time (MobileNetV3-Large 0.44 →
@@ -78,7 +77,7 @@ function tiling(groups: number, COG: number, M: number, K: number, forceLarge: b
 export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const a = op.attrs;
   const { N, H, W, C, OH, OW, CO, KH, KW, SH, SW, DH, DW, PT, PL } = windowGeometry(op, ctx);
-  if (ctx.int8 && int8Eligible(op, C, CO)) return [conv2dInt8(op, ctx, ctx.int8)];
+  if (ctx.int8 && int8Eligible(op, C, CO)) return conv2dInt8(op, ctx, ctx.int8);
   const G: number = a.groups;
   const CIG = C / G;
   const COG = CO / G;
@@ -258,33 +257,4 @@ ${aligned || S > 1 ? '' : `fn st_y_group(m: u32, co: u32, cg: u32, v: vec4<f32>)
   const gemmArgs: Arg[] = [args[0], args[1], partials, ...(scaled ? [gateArg] : [])];
   return [{ label: `${op.name}:split-k`, source, workgroups: S * mTiles * nTiles, args: gemmArgs },
     splitKReduce(op, ctx, partials, S, M, CO, y, res)];
-}
-
-/** Sums the S partial tiles of a split-K conv and applies bias, residual and activations. */
-function splitKReduce(op: OpSpec, ctx: OpContext, partials: Arg, S: number, M: number, CO: number,
-  y: RowTensor, res: RowTensor | null): KernelDispatch {
-  const N4 = pad4(CO) / 4;
-  const total = M * N4;
-  const source = `
-@group(0) @binding(0) var<storage, read> part: array<vec4<f32>>;
-${weightDecl(1, 'bias', ctx.precision)}
-${y.decl(2, true)}
-${res ? res.decl(3, false) : ''}
-${y.helpers(true)}
-${res ? res.helpers(false) : ''}
-
-@compute @workgroup_size(${REDUCE_THREADS})
-fn main(${ENTRY_PARAMS}) {
-  ${elementIndex(REDUCE_THREADS, total)}
-  let c4 = t % ${u32(N4)};
-  let m = t / ${u32(N4)};
-  var v = w4_bias(c4);
-  for (var s = 0u; s < ${u32(S)}; s++) { v += part[s * ${u32(total)} + t]; }
-  ${res ? 'v += ld_res(m, c4 * 4u);' : ''}
-  ${activationCode(op.attrs.activations, 'v')}
-  st_y(m, c4 * 4u, v);
-}`;
-  const args: Arg[] = [partials, { kind: 'weight', slice: op.weights.bias }, { kind: 'tensor', name: op.outputs[0] }];
-  if (res) args.push({ kind: 'tensor', name: op.inputs[1] });
-  return { label: `${op.name}:split-k sum`, source, workgroups: Math.ceil(total / REDUCE_THREADS), args };
 }

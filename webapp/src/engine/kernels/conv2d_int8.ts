@@ -2,8 +2,8 @@
 // network's convs: compiler/passes/int8_convs.py): an implicit GEMM in NHWC like conv2d.ts, with
 // rows = output pixels, columns = output channels, K = KH·KW·Cin taps.
 //
-// Each K step of 32 taps stages a BM×32 tile of the input and a 32×BN tile of the weights into
-// workgroup memory as int8, quantising as it loads (the input with its fake_quant's scale and zero
+// Each K step of BK taps (128 where workgroup memory allows) stages a BM×BK tile of the input
+// and a BK×BN tile of the weights into workgroup memory as int8, quantising as it loads (the input with its fake_quant's scale and zero
 // point, shifted into int8's range; the weights with their per-channel scale: they are stored as
 // floats that are int8 numbers times it). Each subgroup multiplies its FM×FN fragments of 16×16
 // outputs with `subgroupMatrixMultiplyAccumulate` (chromium-experimental-subgroup-matrix, the
@@ -15,19 +15,24 @@
 // that everything else (staging, quantisation, the epilogue) is checked on devices without
 // matrix units, SwiftShader included.
 //
-// Like conv2d.ts, the next K step is fetched into registers while the current one is multiplied.
+// Like conv2d.ts, the next K step is fetched into registers while the current one is multiplied,
+// and small grids split K (split_k.ts adds the partials up). Deep K steps matter more here than
+// there: a step's multiplies take the matrix units a few dozen cycles, so with 32-tap steps a
+// workgroup spent its time waiting out one global-memory latency per step (measured on an H100:
+// ResNet50's 3×3 layer4 convs took 166 µs at 144 steps of 32, ~1.1 µs a step).
 
 import { activationCode, ENTRY_PARAMS, RowTensor, u32, f32, weightDecl, windowGeometry, WORKGROUP_INDEX, pad4,
   type Arg, type Int8Matrices, type KernelDispatch, type OpContext } from './common';
+import { PARTIALS, splitKReduce } from './split_k';
 import type { OpSpec } from '../manifest';
 
 const FRAG = 16;          // a fragment: 16×16 outputs (the matrix configuration's M and N)
-const BK = 32;            // taps per K step (its K)
-const SUBGROUP = 32;      // threads per subgroup; the workgroup is 4 subgroups
-const SUBGROUPS = 4;
-const THREADS = SUBGROUP * SUBGROUPS;
-const A_STRIDE = BK + 16; // bytes per staged pixel row: padded so that rows start on other banks
+const MMA_K = 32;         // taps per multiply (its K)
+const SUBGROUP = 32;      // threads per subgroup
+const PAD = 16;           // bytes after each staged row, so that rows start on other banks
 const WANTED_WORKGROUPS = 264;  // two per SM of a 132-SM GPU
+const MAX_SPLIT = 16;
+const MIN_STEPS_PER_SPLIT = 2;
 
 /** Can this conv take the int8 kernel? Channels must come in fours (one packed word = 4 taps of
  *  one pixel, or 4 output channels). */
@@ -36,45 +41,57 @@ export function int8Eligible(op: OpSpec, C: number, CO: number): boolean {
     && op.weights.int8_scale != null && op.weights.int8_bias != null && !op.attrs.input_scale;
 }
 
-/** Subgroups laid out SM × SN over the tile, each with FM × FN fragments. */
-interface Int8Tiling { SM: number; SN: number; FM: number; FN: number }
+/** Subgroups laid out SM × SN over the tile, each with FM × FN fragments; BK taps per step. */
+interface Int8Tiling { SM: number; SN: number; FM: number; FN: number; BK: number }
 
-/** 64×64 tiles where they still make two workgroups per SM, else 32×32; `forceLarge`
- *  (ctx.convTiles, tests): 64×64 always. */
-function tiling(M: number, CO: number, forceLarge: boolean): Int8Tiling {
+const tileBytes = (t: Omit<Int8Tiling, 'BK'>, BK: number) => {
+  const BM = t.SM * t.FM * FRAG;
+  const BN = t.SN * t.FN * FRAG;
+  return Math.max(BM * (BK + PAD) + BK * (BN + PAD), BM * BN * 4);
+};
+
+/** 64×64 tiles of 8 subgroups where they make two workgroups per SM, else 32×32 of 4; `forceLarge`
+ *  (ctx.convTiles, tests): 64×64 always. The deepest K step that fits workgroup memory. */
+function tiling(M: number, CO: number, forceLarge: boolean, storageBytes: number): Int8Tiling {
   const tiles = Math.ceil(M / 64) * Math.ceil(CO / 64);
-  return forceLarge || tiles >= WANTED_WORKGROUPS ? { SM: 2, SN: 2, FM: 2, FN: 2 } : { SM: 2, SN: 2, FM: 1, FN: 1 };
+  const shape = forceLarge || tiles >= WANTED_WORKGROUPS ? { SM: 4, SN: 2, FM: 1, FN: 2 } : { SM: 2, SN: 2, FM: 1, FN: 1 };
+  const BK = [128, 64, 32].find((bk) => tileBytes(shape, bk) <= storageBytes) ?? MMA_K;
+  return { ...shape, BK };
 }
 
-export function conv2dInt8(op: OpSpec, ctx: OpContext, mode: Int8Matrices): KernelDispatch {
+export function conv2dInt8(op: OpSpec, ctx: OpContext, mode: Int8Matrices): KernelDispatch[] {
   const a = op.attrs;
   const q = a.int8 as { scale: number; zero_point: number; qmin: number; qmax: number };
   const { N, H, W, C, OH, OW, CO, KH, KW, SH, SW, DH, DW, PT, PL } = windowGeometry(op, ctx);
   const M = N * OH * OW;
   const K = KH * KW * C;
   const N4 = pad4(CO) / 4;
-  const { SM, SN, FM, FN } = tiling(M, CO, ctx.convTiles === 'large');
+  const { SM, SN, FM, FN, BK } = tiling(M, CO, ctx.convTiles === 'large', ctx.workgroupLimits.storageBytes);
+  const THREADS = SM * SN * SUBGROUP;
   const BM = SM * FM * FRAG;
   const BN = SN * FN * FRAG;
-  const B_STRIDE = BN + 16;                      // bytes per staged weight row (k)
-  const A_WORDS = BM * A_STRIDE / 4;             // one half of the input tile, in i32 words
-  const B_WORDS = BK * B_STRIDE / 4;
-  const C_WORDS = BM * BN;
-  const WORDS = Math.max(2 * (A_WORDS + B_WORDS), C_WORDS);
-  const B_BASE = 2 * A_WORDS;                    // where the weight halves start, in words
+  const A_STRIDE = BK + PAD;                     // bytes per staged pixel row
+  const B_STRIDE = BN + PAD;                     // bytes per staged weight row (tap)
+  const B_BASE = BM * A_STRIDE / 4;              // where the weight tile starts, in i32 words
+  const WORDS = tileBytes({ SM, SN, FM, FN }, BK) / 4;
   const mTiles = Math.ceil(M / BM);
   const nTiles = Math.ceil(CO / BN);
+  const steps = Math.ceil(K / BK);
+  const S = mTiles * nTiles >= WANTED_WORKGROUPS ? 1
+    : Math.max(1, Math.min(MAX_SPLIT, Math.ceil(WANTED_WORKGROUPS / (mTiles * nTiles)), Math.floor(steps / MIN_STEPS_PER_SPLIT)));
+  const kChunk = Math.ceil(steps / S) * BK;      // K range of one split, whole steps
   const pointwise = KH === 1 && KW === 1 && SH === 1 && SW === 1 && PT === 0 && PL === 0;
   const x = new RowTensor('x', C);
   const y = new RowTensor('y', CO);
   const res = a.residual ? new RowTensor('res', CO) : null;
 
   // Staging: a thread packs A_PER words of the input tile (4 taps of one pixel each: its column
-  // of words `lid % 8` is the same at every step) and B_PER of the weights (4 channels at one
+  // of words `lid % KW4` is the same at every step) and B_PER of the weights (4 channels at one
   // tap, its channel quad `lid % (BN/4)` the same at every step).
-  const A_PER = BM * (BK / 4) / THREADS;
+  const KW4 = BK / 4;
+  const A_PER = BM * KW4 / THREADS;
   const B_PER = BK * (BN / 4) / THREADS;
-  const pixelRow = (r: number) => `lid / 8u + ${u32(r * THREADS / 8)}`;
+  const pixelRow = (r: number) => `lid / ${u32(KW4)} + ${u32(r * THREADS / KW4)}`;
   const pixelSetup = Array.from({ length: A_PER }, (_, r) => `
   pm${r} = m0 + ${pixelRow(r)};
   pv${r} = pm${r} < ${u32(M)};${pointwise ? '' : `
@@ -98,7 +115,7 @@ export function conv2dInt8(op: OpSpec, ctx: OpContext, mode: Int8Matrices): Kern
     rb[${r}] = select(vec4<f32>(0.0), w4_weight(min(kb, ${u32(K - 1)}) * ${u32(N4)} + min(bq, ${u32(N4 - 1)})),
                       kb < ${u32(K)} && bq < ${u32(N4)}); }`;
   const fetchFn = `fn fetch(k0: u32, bq: u32, lid: u32) {
-  let k = k0 + (lid % 8u) * 4u;
+  let k = k0 + (lid % ${u32(KW4)}) * 4u;
   ${Array.from({ length: A_PER }, (_, r) => fetchA(r)).join('\n  ')}
   ${Array.from({ length: B_PER }, (_, r) => fetchB(r)).join('\n  ')}
 }`;
@@ -106,42 +123,46 @@ export function conv2dInt8(op: OpSpec, ctx: OpContext, mode: Int8Matrices): Kern
   // clamps), less qmin + 128 (so uint8 grids fit int8 too).
   const quantA = `vec4<i32>(clamp(round(v * ${f32(1 / q.scale)}) + ${f32(q.zero_point)}, vec4<f32>(${f32(q.qmin)}), `
     + `vec4<f32>(${f32(q.qmax)}))) - vec4<i32>(${q.qmin + 128})`;
-  const storeFn = `fn stage(buf: u32, lid: u32, invScale: vec4<f32>) {
+  const storeFn = `fn stage(lid: u32, invScale: vec4<f32>) {
   ${Array.from({ length: A_PER }, (_, r) => `{ let v = ra[${r}];
-    smem[buf * ${u32(A_WORDS)} + (${pixelRow(r)}) * ${u32(A_STRIDE / 4)} + lid % 8u] = bitcast<i32>(pack4xI8(${quantA})); }`).join('\n  ')}
+    smem[(${pixelRow(r)}) * ${u32(A_STRIDE / 4)} + lid % ${u32(KW4)}] = bitcast<i32>(pack4xI8(${quantA})); }`).join('\n  ')}
   ${Array.from({ length: B_PER }, (_, r) => `{ let kb = lid / ${u32(BN / 4)} + ${u32(r * THREADS / (BN / 4))};
     let w = vec4<i32>(clamp(round(rb[${r}] * invScale), vec4<f32>(-127.0), vec4<f32>(127.0)));
-    smem[${u32(B_BASE)} + buf * ${u32(B_WORDS)} + kb * ${u32(B_STRIDE / 4)} + lid % ${u32(BN / 4)}] = bitcast<i32>(pack4xI8(w)); }`).join('\n  ')}
+    smem[${u32(B_BASE)} + kb * ${u32(B_STRIDE / 4)} + lid % ${u32(BN / 4)}] = bitcast<i32>(pack4xI8(w)); }`).join('\n  ')}
 }`;
 
-  const frags = [...Array(FM).keys()].flatMap((i) => [...Array(FN).keys()].map((j) => [i, j] as const));
-  const mma = mode === 'subgroup-matrix' ? matrixUnits(frags, { FM, FN, A_WORDS, B_WORDS, B_BASE, A_STRIDE, B_STRIDE, BN, SN })
-    : emulatedUnits({ BM, BN, A_WORDS, B_WORDS, B_BASE, A_STRIDE, B_STRIDE });
+  const layout: Layout = { THREADS, BM, BN, BK, A_STRIDE, B_STRIDE, B_BASE, SN, FM, FN };
+  const mma = mode === 'subgroup-matrix' ? matrixUnits(layout) : emulatedUnits(layout);
 
-  // Epilogue: each thread finishes vec4s of channels of the tile, from the i32 sums.
+  // Epilogue: each thread finishes vec4s of channels of the tile from the i32 sums: scaled by
+  // s_x·s_w, then (unsplit) int8_bias, the residual and activations, or (split) kept as a partial.
   const OUT_PER = BM * BN / 4 / THREADS;
   const epilogue = Array.from({ length: OUT_PER }, (_, r) => `{ let e = lid + ${u32(r * THREADS)};
     let row = e / ${u32(BN / 4)}; let c4 = c40 + e % ${u32(BN / 4)}; let m = m0 + row;
     if (m < ${u32(M)} && c4 < ${u32(N4)}) {
       let o = row * ${u32(BN)} + (e % ${u32(BN / 4)}) * 4u;
       let sum = vec4<f32>(vec4<i32>(smem[o], smem[o + 1u], smem[o + 2u], smem[o + 3u]));
+      ${S > 1 ? `part[(split * ${u32(M)} + m) * ${u32(N4)} + c4] = sum * (${f32(q.scale)} * w4_scale(c4));` : `
       var v = sum * (${f32(q.scale)} * w4_scale(c4)) + w4_bias(c4);
       ${res ? 'v += ld_res(m, c4 * 4u);' : ''}
       ${activationCode(a.activations, 'v')}
-      st_y(m, c4 * 4u, v);
+      st_y(m, c4 * 4u, v);`}
     } }`).join('\n  ');
 
-  const source = `// conv2d int8 ${mode} tile ${BM}x${BN}x${BK}
+  const bindings = S > 1
+    ? `@group(0) @binding(3) var<storage, read_write> part: array<vec4<f32>>;`
+    : `${weightDecl(3, 'bias', ctx.precision)}
+${y.decl(4, true)}
+${res ? res.decl(5, false) : ''}
+${y.helpers(true)}
+${res ? res.helpers(false) : ''}`;
+  const source = `// conv2d int8 ${mode} tile ${BM}x${BN}x${BK}${S > 1 ? `, K split ${S} ways` : ''}
 ${mma.enable}
 ${x.decl(0, false)}
 ${weightDecl(1, 'weight', ctx.precision)}
 ${weightDecl(2, 'scale', ctx.precision)}
-${weightDecl(3, 'bias', ctx.precision)}
-${y.decl(4, true)}
-${res ? res.decl(5, false) : ''}
-${y.helpers(true)}
-${res ? res.helpers(false) : ''}
-// Two halves of each staged tile, then (after the K loop) the i32 sums, all in one array.
+${bindings}
+// The staged tiles, then (after the K loop) the i32 sums, in one array.
 var<workgroup> smem: array<i32, ${WORDS}>;
 var<private> ra: array<vec4<f32>, ${A_PER}>;
 var<private> rb: array<vec4<f32>, ${B_PER}>;
@@ -154,44 +175,54 @@ ${storeFn}
 @compute @workgroup_size(${THREADS})
 fn main(${ENTRY_PARAMS}) {
   ${WORKGROUP_INDEX}
-  if (wg >= ${u32(mTiles * nTiles)}) { return; }
+  if (wg >= ${u32(S * mTiles * nTiles)}) { return; }
+  let split = wg / ${u32(mTiles * nTiles)};
+  let kBegin = split * ${u32(kChunk)};
+  let kEnd = min(kBegin + ${u32(kChunk)}, ${u32(K)});
   let tn = wg % ${u32(nTiles)};
-  let m0 = (wg / ${u32(nTiles)}) * ${u32(BM)};
+  let m0 = ((wg / ${u32(nTiles)}) % ${u32(mTiles)}) * ${u32(BM)};
   let c40 = tn * ${u32(BN / 4)};
   let bq = c40 + lid % ${u32(BN / 4)};
   let invScale = 1.0 / w4_scale(min(bq, ${u32(N4 - 1)}));
   ${pixelSetup}
   ${mma.setup}
-  fetch(0u, bq, lid);
-  var buf = 0u;
-  for (var k0 = 0u; k0 < ${u32(K)}; k0 += ${u32(BK)}) {
-    stage(buf, lid, invScale);
+  fetch(kBegin, bq, lid);
+  for (var k0 = kBegin; k0 < kEnd; k0 += ${u32(BK)}) {
+    stage(lid, invScale);
     workgroupBarrier();
-    if (k0 + ${u32(BK)} < ${u32(K)}) { fetch(k0 + ${u32(BK)}, bq, lid); }
+    if (k0 + ${u32(BK)} < kEnd) { fetch(k0 + ${u32(BK)}, bq, lid); }
     ${mma.step}
-    // The half just used is staged again two steps on, after the next barrier.
-    buf = 1u - buf;
+    workgroupBarrier();   // before the next stage overwrites the tiles
   }
-  workgroupBarrier();
   ${mma.finish}
   workgroupBarrier();
   ${epilogue}
 }`;
   const args: Arg[] = [{ kind: 'tensor', name: op.inputs[0] }, { kind: 'weight', slice: op.weights.weight },
-    { kind: 'weight', slice: op.weights.int8_scale }, { kind: 'weight', slice: op.weights.int8_bias },
-    { kind: 'tensor', name: op.outputs[0] }];
-  if (res) args.push({ kind: 'tensor', name: op.inputs[1] });
-  return { label: `${op.name}:int8`, source, workgroups: mTiles * nTiles, args };
+    { kind: 'weight', slice: op.weights.int8_scale }];
+  if (S === 1) {
+    args.push({ kind: 'weight', slice: op.weights.int8_bias }, { kind: 'tensor', name: op.outputs[0] });
+    if (res) args.push({ kind: 'tensor', name: op.inputs[1] });
+    return [{ label: `${op.name}:int8`, source, workgroups: mTiles * nTiles, args }];
+  }
+  const partials: Arg = { kind: 'scratch', id: PARTIALS, bytes: S * M * N4 * 16 };
+  // The sum dispatch adds int8_bias where a float conv's adds its bias.
+  const finishing = { ...op, weights: { ...op.weights, bias: op.weights.int8_bias } };
+  return [{ label: `${op.name}:int8 split-k`, source, workgroups: S * mTiles * nTiles, args: [...args, partials] },
+    splitKReduce(finishing, ctx, partials, S, M, CO, y, res)];
 }
 
-interface Layout { A_WORDS: number; B_WORDS: number; B_BASE: number; A_STRIDE: number; B_STRIDE: number; BN: number }
+interface Layout { THREADS: number; BM: number; BN: number; BK: number; A_STRIDE: number; B_STRIDE: number;
+  B_BASE: number; SN: number; FM: number; FN: number }
 
 /** The MMA on the matrix units: subgroup `sg` owns fragments (sm·FM + i, sn·FN + j). Offsets and
  *  strides of int8 matrices count bytes; of the i32 sums, words. */
-function matrixUnits(frags: (readonly [number, number])[], l: Layout & { FM: number; FN: number; SN: number }) {
-  const left = `subgroup_matrix_left<i8, ${BK}, ${FRAG}>`;
-  const right = `subgroup_matrix_right<i8, ${FRAG}, ${BK}>`;
+function matrixUnits(l: Layout) {
+  const left = `subgroup_matrix_left<i8, ${MMA_K}, ${FRAG}>`;
+  const right = `subgroup_matrix_right<i8, ${FRAG}, ${MMA_K}>`;
   const result = `subgroup_matrix_result<i32, ${FRAG}, ${FRAG}>`;
+  const frags = [...Array(l.FM).keys()].flatMap((i) => [...Array(l.FN).keys()].map((j) => [i, j] as const));
+  const slices = [...Array(l.BK / MMA_K).keys()];
   return {
     // Which subgroup a thread is in is uniform over the subgroup, which WGSL's (workgroup)
     // uniformity analysis can't see.
@@ -200,36 +231,37 @@ function matrixUnits(frags: (readonly [number, number])[], l: Layout & { FM: num
   let fragRow = (sg / ${u32(l.SN)}) * ${u32(l.FM * FRAG)};
   let fragCol = (sg % ${u32(l.SN)}) * ${u32(l.FN * FRAG)};
   ${frags.map(([i, j]) => `var acc${i}${j} = ${result}();`).join(' ')}`,
-    step: `{ let aBytes = buf * ${u32(l.A_WORDS * 4)} + fragRow * ${u32(l.A_STRIDE)};
-      let bBytes = ${u32(l.B_BASE * 4)} + buf * ${u32(l.B_WORDS * 4)} + fragCol;
-      ${[...Array(l.FM).keys()].map((i) => `let l${i} = subgroupMatrixLoad<${left}>(&smem, aBytes + ${u32(i * FRAG * l.A_STRIDE)}, false, ${u32(l.A_STRIDE)});`).join('\n      ')}
-      ${[...Array(l.FN).keys()].map((j) => `let r${j} = subgroupMatrixLoad<${right}>(&smem, bBytes + ${u32(j * FRAG)}, false, ${u32(l.B_STRIDE)});`).join('\n      ')}
-      ${frags.map(([i, j]) => `acc${i}${j} = subgroupMatrixMultiplyAccumulate(l${i}, r${j}, acc${i}${j});`).join('\n      ')} }`,
+    step: slices.map((s) => `{
+      ${[...Array(l.FM).keys()].map((i) => `let l${i} = subgroupMatrixLoad<${left}>(&smem, ${u32((i * FRAG * l.A_STRIDE) + s * MMA_K)} + fragRow * ${u32(l.A_STRIDE)}, false, ${u32(l.A_STRIDE)});`).join('\n      ')}
+      ${[...Array(l.FN).keys()].map((j) => `let r${j} = subgroupMatrixLoad<${right}>(&smem, ${u32(l.B_BASE * 4 + s * MMA_K * l.B_STRIDE + j * FRAG)} + fragCol, false, ${u32(l.B_STRIDE)});`).join('\n      ')}
+      ${frags.map(([i, j]) => `acc${i}${j} = subgroupMatrixMultiplyAccumulate(l${i}, r${j}, acc${i}${j});`).join('\n      ')}
+    }`).join('\n    '),
     finish: frags.map(([i, j]) => `subgroupMatrixStore(&smem, (fragRow + ${u32(i * FRAG)}) * ${u32(l.BN)} + fragCol + ${u32(j * FRAG)}, acc${i}${j}, false, ${u32(l.BN)});`).join('\n  '),
   };
 }
 
 /** The same tile product in plain WGSL: thread `lid` sums the vec4s of channels the epilogue will
  *  read, one packed weight word (4 channels at a tap) at a time. */
-function emulatedUnits(l: Layout & { BM: number }) {
-  const OUT_PER = l.BM * l.BN / 4 / THREADS;
-  const outs = [...Array(OUT_PER).keys()];
+function emulatedUnits(l: Layout) {
+  const OUT_PER = l.BM * l.BN / 4 / l.THREADS;
   return {
     enable: '',
     setup: `var sums: array<vec4<i32>, ${OUT_PER}>;`,
     step: `for (var r = 0u; r < ${u32(OUT_PER)}; r++) {
-      let e = lid + r * ${u32(THREADS)};
-      let aRow = buf * ${u32(l.A_WORDS)} + (e / ${u32(l.BN / 4)}) * ${u32(l.A_STRIDE / 4)};
-      let bCol = ${u32(l.B_BASE)} + buf * ${u32(l.B_WORDS)} + e % ${u32(l.BN / 4)};
-      for (var kw = 0u; kw < ${u32(BK / 4)}; kw++) {
+      let e = lid + r * ${u32(l.THREADS)};
+      let aRow = (e / ${u32(l.BN / 4)}) * ${u32(l.A_STRIDE / 4)};
+      let bCol = ${u32(l.B_BASE)} + e % ${u32(l.BN / 4)};
+      for (var kw = 0u; kw < ${u32(l.BK / 4)}; kw++) {
         let taps = unpack4xI8(bitcast<u32>(smem[aRow + kw]));
         for (var t = 0u; t < 4u; t++) {
           sums[r] += taps[t] * unpack4xI8(bitcast<u32>(smem[bCol + (kw * 4u + t) * ${u32(l.B_STRIDE / 4)}]));
         }
       }
     }`,
-    finish: outs.map((r) => `{ let e = lid + ${u32(r * THREADS)};
+    finish: `for (var r = 0u; r < ${u32(OUT_PER)}; r++) {
+    let e = lid + r * ${u32(l.THREADS)};
     let o = (e / ${u32(l.BN / 4)}) * ${u32(l.BN)} + (e % ${u32(l.BN / 4)}) * 4u;
-    smem[o] = sums[${r}].x; smem[o + 1u] = sums[${r}].y; smem[o + 2u] = sums[${r}].z; smem[o + 3u] = sums[${r}].w; }`).join('\n  '),
+    smem[o] = sums[r].x; smem[o + 1u] = sums[r].y; smem[o + 2u] = sums[r].z; smem[o + 3u] = sums[r].w;
+  }`,
   };
 }
