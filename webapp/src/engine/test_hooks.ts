@@ -9,6 +9,7 @@ import { fetchManifest } from './loader';
 import type { Precision } from './manifest';
 import { loadModelMeta } from './model';
 import { planCall } from './planner';
+import type { Int8Matrices } from './kernels/common';
 import { decodeImage, type ImageSource } from './preprocess';
 import { renderTiled, type TiledRenderOptions } from './tiled_render';
 import { checkWeightsFit } from './weights';
@@ -214,10 +215,10 @@ const hooks = {
   /** The dispatches a package's call for `shape` would encode (labels, and each one's WGSL) and
    *  how many distinct sources they use, planned against this browser's adapter limits; nothing
    *  is loaded. */
-  async plan(url: string, shape: number[]): Promise<{ labels: string[]; sources: number; kernels: { label: string; source: string }[] }> {
+  async plan(url: string, shape: number[], int8?: Int8Matrices): Promise<{ labels: string[]; sources: number; kernels: { label: string; source: string }[] }> {
     const manifest = await fetchManifest(new URL(url, document.baseURI).href);
     const adapter = await navigator.gpu.requestAdapter();
-    const { dispatches } = planCall(manifest, shape, 'fp16', adapter!.limits);
+    const { dispatches } = planCall(manifest, shape, 'fp16', adapter!.limits, undefined, { int8 });
     return { labels: dispatches.map((d) => d.label), sources: new Set(dispatches.map((d) => d.source)).size,
       kernels: dispatches.map(({ label, source }) => ({ label, source })) };
   },
