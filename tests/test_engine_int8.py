@@ -7,6 +7,8 @@ docs/benchmarks.md)."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
@@ -26,6 +28,11 @@ SHAPE = (BATCH, 3, small_networks.IMG, small_networks.IMG)
 # single convs below, whose outputs nothing rounds, are held to 1e-6.
 NETWORK_TOLERANCE = 1e-2
 CONVS = ("stem", "b.reduce", "b.mid", "b.expand", "down")
+
+
+def int8_convs(page, model_id: int) -> list[dict]:
+    """The model's int8 conv kernels (not the packing ones beside them)."""
+    return [k for k in page.kernels(model_id)["kernels"] if re.search(r":int8( split-k)?$", k["label"])]
 
 
 def quantized_convnet(activations: str):
@@ -69,7 +76,7 @@ def test_int8_kernel_matches_the_float_network(page, qdq, large):
     activations, model = qdq
     url, path = page.compile(model, f"qdq_{activations}_{large}", {"N": BATCH})
     model_id = page.load(url, "fp32", int8="emulated", large_conv_tiles=large)
-    int8 = [k for k in page.kernels(model_id)["kernels"] if ":int8" in k["label"]]
+    int8 = int8_convs(page, model_id)
     tile = "64x64x" if large else "32x32x"
     assert len(int8) == len(CONVS) - 1 and all(f"emulated tile {tile}" in k["source"] for k in int8)
     assert sum("K split" in k["source"] for k in int8) == 1     # the 576-tap conv over a small grid
@@ -152,7 +159,7 @@ def test_int8_conv_matches_its_float_conv(page, case):
     name = "int8_" + "".join(ch for ch in case if ch.isalnum())
     url, _ = page.compile(model, name)
     model_id = page.load(url, "fp32", int8="emulated", large_conv_tiles=large)
-    int8 = [k for k in page.kernels(model_id)["kernels"] if ":int8" in k["label"]]
+    int8 = int8_convs(page, model_id)
     assert len(int8) == 1
     assert ("K split" in int8[0]["source"]) == ("split" in case)
     assert ("ld_res" in int8[0]["source"]) == residual

@@ -102,7 +102,7 @@ export class EngineModel {
       splitKInWorkgroup: options.splitKInWorkgroup ?? !isSoftwareAdapter(gpu.adapterInfo),
       int8: int8Kernels(options.int8 ?? 'auto', gpu.int8Matrices) };
     const plan = planCall(manifest, shape, precision, device.limits, undefined, choices);
-    plan.dispatches.forEach((d) => pipelines.get(d));
+    [...plan.dispatches, ...plan.setup].forEach((d) => pipelines.get(d));
     const model = new EngineModel(manifest, gpu, await uploading, pipelines, new Readback(device),
       options.validateEveryCall ?? false, choices);
     await model.prepare(shape, undefined, plan);
@@ -159,8 +159,9 @@ export class EngineModel {
     if (failure) throw new Error(failure);
   }
 
-  /** Fills every activation and scratch buffer of the call for `shape` with NaN (tests: a
-   *  kernel that skips an element can't pass with a stale value). */
+  /** Fills every activation and scratch buffer of the call for `shape` with NaN, but not what its
+   *  setup dispatches prepared from the weights (tests: a kernel that skips an element can't pass
+   *  with a stale value). */
   async poison(shape: number[], normStats?: NormStatsMode): Promise<void> {
     (await this.prepare(shape, normStats)).fill(NaN);
   }

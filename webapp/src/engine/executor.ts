@@ -111,6 +111,7 @@ export class PipelineCache {
 
 export class PreparedCall {
   private buffers: GPUBuffer[] = [];            // everything this call owns, destroyed with it
+  private setupBuffers = new Set<GPUBuffer>();   // of those, what the setup dispatches wrote
   private readonly rings = new Map<number, ReadbackRing>();
   private topKSteps = new Map<string, Step>();
   private otherInputs = new Map<string, GPUBuffer>();   // inputs after the first, by name
@@ -128,7 +129,7 @@ export class PreparedCall {
 
   static async create(device: GPUDevice, manifest: Manifest, plan: Plan, weights: WeightStore,
     pipelines: PipelineCache, readback: Readback, validateEveryCall = false): Promise<PreparedCall> {
-    const compiling = plan.dispatches.map((d) => pipelines.get(d));
+    const compiling = [...plan.dispatches, ...plan.setup].map((d) => pipelines.get(d));
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     const own: GPUBuffer[] = [];
     const make = (label: string, size: number) => {
@@ -146,12 +147,20 @@ export class PreparedCall {
       return { buffer: tensorBuffer(a.name) };
     };
     const built = await Promise.all(compiling);
-    const steps = plan.dispatches.map((d, i): Step => {
-      const pipeline = built[i];
+    const step = (d: KernelDispatch, pipeline: GPUComputePipeline): Step => {
       const bindGroup = device.createBindGroup({ label: d.label, layout: pipeline.getBindGroupLayout(0),
         entries: d.args.map((a, binding) => ({ binding, resource: resolve(a) })) });
       return { pipeline, bindGroup, grid: grid(d.workgroups) };
-    });
+    };
+    const steps = plan.dispatches.map((d, i) => step(d, built[i]));
+    if (plan.setup.length) {
+      // After the weights' uploads in the queue, before any call's command buffer.
+      const enc = device.createCommandEncoder({ label: 'setup' });
+      const pass = enc.beginComputePass();
+      plan.setup.forEach((d, i) => encodeStep(pass, step(d, built[plan.dispatches.length + i])));
+      pass.end();
+      device.queue.submit([enc.finish()]);
+    }
     const input = manifest.inputs[0];
     const inputBuffer = scratch.get(LOGICAL_INPUT) ?? tensorBuffer(input.name);
     const output = manifest.outputs[0];
@@ -160,6 +169,8 @@ export class PreparedCall {
     const call = new PreparedCall(device, manifest, plan, steps, uploader, tensorBuffer(input.name),
       { buffer: tensorBuffer(output.name), size: outputBytes }, readback, pipelines, scratchBuffer);
     call.buffers = own;
+    const setupIds = new Set(plan.setup.flatMap((d) => d.args.flatMap((a) => (a.kind === 'scratch' ? [a.id] : []))));
+    call.setupBuffers = new Set([...setupIds].map((id) => scratch.get(id)!));
     call.validateEveryCall = validateEveryCall;
     call.otherInputs = new Map(manifest.inputs.slice(1).map((s) => [s.name, tensorBuffer(s.name)]));
     call.outputBuffers = manifest.outputs.map((o) => tensorBuffer(o.name));
@@ -312,7 +323,9 @@ export class PreparedCall {
 
   fill(value: number): void {
     for (const b of this.buffers) {
-      if (b.usage & GPUBufferUsage.STORAGE) this.device.queue.writeBuffer(b, 0, new Float32Array(b.size / 4).fill(value));
+      if (b.usage & GPUBufferUsage.STORAGE && !this.setupBuffers.has(b)) {
+        this.device.queue.writeBuffer(b, 0, new Float32Array(b.size / 4).fill(value));
+      }
     }
   }
 

@@ -18,6 +18,8 @@ export interface Plan {
   bufferBytes: number[];                // per memory-plan buffer
   scratchBytes: Map<string, number>;    // per scratch id (incl. the logical input)
   dispatches: KernelDispatch[];
+  /** Dispatches run once, when the call is prepared (KernelDispatch.once). */
+  setup: KernelDispatch[];
   /** How many leading dispatches only convert a tensor input's layout (skipped when the input
    *  is drawn from images straight into the physical layout). */
   layoutDispatches: number;
@@ -96,7 +98,9 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
     const ops = opDispatches(op, manifest, ctx);
     dispatches.push(...(op.op === 'global_pool' ? globalPoolNormStats(op, ctx, ops) : ops));
   }
-  for (const d of dispatches) {
+  const keys = new Set<string>();
+  const kept = dispatches.filter((d) => d.key === undefined || (!keys.has(d.key) && keys.add(d.key)));
+  for (const d of kept) {
     for (const a of d.args) if (a.kind === 'scratch') scratchBytes.set(a.id, Math.max(scratchBytes.get(a.id) ?? 0, a.bytes));
   }
   const limit = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
@@ -105,6 +109,7 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
     throw new Error(`${manifest.name} at input [${inputShape}] needs a ${mib(largest)} activation buffer; `
       + `this GPU allows ${mib(limit)} per buffer: use a smaller batch or image`);
   }
-  return { inputShape, shapes, bufferBytes, scratchBytes, dispatches, layoutDispatches: isIdentity(input.perm) ? 0 : 1, subgroups,
+  return { inputShape, shapes, bufferBytes, scratchBytes, dispatches: kept.filter((d) => !d.once),
+    setup: kept.filter((d) => d.once), layoutDispatches: isIdentity(input.perm) ? 0 : 1, subgroups,
     normStats: [...scratchBytes].filter(([id]) => isNormStats(id)).map(([id, bytes]) => ({ id, bytes })) };
 }

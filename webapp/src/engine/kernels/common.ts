@@ -14,6 +14,12 @@ export interface KernelDispatch {
   source: string;           // complete WGSL, constants baked in
   workgroups: number;       // total; the executor lays them out in 2-D when past the 1-D limit
   args: Arg[];
+  /** Runs once, when the call is prepared, not in every call: what it writes (scratch buffers)
+   *  depends on the weights only (e.g. weights repacked for a kernel). */
+  once?: boolean;
+  /** Dispatches with the same key write the same scratch buffer from the same tensors: the plan
+   *  keeps the first (e.g. one input quantised for two convs that read it). */
+  key?: string;
 }
 
 export interface OpContext {

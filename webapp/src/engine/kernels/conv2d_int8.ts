@@ -2,27 +2,28 @@
 // network's convs: compiler/passes/int8_convs.py): an implicit GEMM in NHWC like conv2d.ts, with
 // rows = output pixels, columns = output channels, K = KH·KW·Cin taps.
 //
-// Each K step of BK taps (128 where workgroup memory allows) stages a BM×BK tile of the input
-// and a BK×BN tile of the weights into workgroup memory as int8, quantising as it loads (the input with its fake_quant's scale and zero
-// point, shifted into int8's range; the weights with their per-channel scale: they are stored as
-// floats that are int8 numbers times it). Each subgroup multiplies its FM×FN fragments of 16×16
-// outputs with `subgroupMatrixMultiplyAccumulate` (chromium-experimental-subgroup-matrix, the
-// i8 → i32 16×16×32 configuration), accumulating in i32: exact. The fragments go through
-// workgroup memory to the epilogue, which scales by s_x·s_w[c], adds int8_bias (the bias with
-// the zero-point shift taken out) and applies the residual and activations as conv2d.ts does.
+// Three dispatches' worth of work:
+// - once, when the call is prepared: the weights (stored as floats that are int8 numbers times a
+//   scale per output channel) divided by that scale and packed as int8, [K][Cout padded to 16];
+// - per call, per input tensor (shared by the convs that read it): the input packed as int8 on
+//   its fake_quant's grid (x / s + zero point, less qmin + 128 so that uint8 grids fit int8 too);
+// - the conv: each K step of BK taps (128 where workgroup memory allows) copies a BM×BK tile of
+//   the packed input and a BK×BN tile of the packed weights into workgroup memory; each subgroup
+//   multiplies its FM×FN fragments of 16×16 outputs with `subgroupMatrixMultiplyAccumulate`
+//   (chromium-experimental-subgroup-matrix, i8 → i32 at 16×16×32), exactly, in i32. The sums go
+//   through workgroup memory to the epilogue: × s_x·s_w[c] + int8_bias (the bias with the
+//   zero-point shift taken out), then residual and activations as conv2d.ts does. Small grids
+//   split K (split_k.ts adds the partials up).
+//
+// Measured on an H100 with the staging in the conv itself (quantising floats as it loaded
+// them), that staging alone took ResNet50's int8 convs as long as the float convs take whole:
+// the tiles were read as f32 (4 bytes a value) and quantised once per workgroup that read them.
 //
 // `emulated` replaces the three matrix builtins by plain WGSL over the same workgroup tiles, so
-// that everything else (staging, quantisation, the epilogue) is checked on devices without
-// matrix units, SwiftShader included.
-//
-// Like conv2d.ts, the next K step is fetched into registers while the current one is multiplied,
-// and small grids split K (split_k.ts adds the partials up). Deep K steps matter more here than
-// there: a step's multiplies take the matrix units a few dozen cycles, so with 32-tap steps a
-// workgroup spent its time waiting out one global-memory latency per step (measured on an H100:
-// ResNet50's 3×3 layer4 convs took 166 µs at 144 steps of 32, ~1.1 µs a step).
+// that everything else is checked on devices without matrix units, SwiftShader included.
 
-import { activationCode, ENTRY_PARAMS, RowTensor, u32, f32, weightDecl, windowGeometry, WORKGROUP_INDEX, pad4,
-  type Arg, type Int8Matrices, type KernelDispatch, type OpContext } from './common';
+import { activationCode, elementIndex, ENTRY_PARAMS, RowTensor, u32, f32, weightDecl, windowGeometry, WORKGROUP_INDEX,
+  pad4, type Arg, type Int8Matrices, type KernelDispatch, type OpContext } from './common';
 import { PARTIALS, splitKReduce } from './split_k';
 import type { OpSpec } from '../manifest';
 
@@ -33,6 +34,9 @@ const PAD = 16;           // bytes after each staged row, so that rows start on 
 const WANTED_WORKGROUPS = 264;  // two per SM of a 132-SM GPU
 const MAX_SPLIT = 16;
 const MIN_STEPS_PER_SPLIT = 2;
+const PACK_THREADS = 64;
+
+interface Grid { scale: number; zero_point: number; qmin: number; qmax: number }
 
 /** Can this conv take the int8 kernel? Channels must come in fours (one packed word = 4 taps of
  *  one pixel, or 4 output channels). */
@@ -50,22 +54,71 @@ const tileBytes = (t: Omit<Int8Tiling, 'BK'>, BK: number) => {
   return Math.max(BM * (BK + PAD) + BK * (BN + PAD), BM * BN * 4);
 };
 
-/** 64×64 tiles of 8 subgroups where they make two workgroups per SM, else 32×32 of 4; `forceLarge`
- *  (ctx.convTiles, tests): 64×64 always. The deepest K step that fits workgroup memory. */
+/** 64×64 tiles (each subgroup 2×2 fragments) where they make two workgroups per SM, else 32×32
+ *  (one each); `forceLarge` (ctx.convTiles, tests): 64×64 always. The deepest K step that fits
+ *  workgroup memory. */
 function tiling(M: number, CO: number, forceLarge: boolean, storageBytes: number): Int8Tiling {
   const tiles = Math.ceil(M / 64) * Math.ceil(CO / 64);
-  const shape = forceLarge || tiles >= WANTED_WORKGROUPS ? { SM: 4, SN: 2, FM: 1, FN: 2 } : { SM: 2, SN: 2, FM: 1, FN: 1 };
+  const shape = forceLarge || tiles >= WANTED_WORKGROUPS ? { SM: 2, SN: 2, FM: 2, FN: 2 } : { SM: 2, SN: 2, FM: 1, FN: 1 };
   const BK = [128, 64, 32].find((bk) => tileBytes(shape, bk) <= storageBytes) ?? MMA_K;
   return { ...shape, BK };
 }
 
+/** The byte every quantised value of an input on this grid is stored as, for a real 0. */
+const zeroByte = (q: Grid) => q.zero_point - q.qmin - 128;
+
+/** Once: the weights as int8, [K][CO16] bytes (CO16 = Cout padded to 16), as vec4<u32> of 16. */
+function packWeights(op: OpSpec, ctx: OpContext, K: number, CO: number, packed: Arg): KernelDispatch {
+  const N4 = pad4(CO) / 4;
+  const C16 = Math.ceil(CO / 16);
+  const total = K * C16;
+  const word = (i: number) => `pack4xI8(word(k * ${u32(N4)} + c16 * 4u + ${u32(i)}, c16 * 4u + ${u32(i)}))`;
+  const source = `
+${weightDecl(0, 'weight', ctx.precision)}
+${weightDecl(1, 'scale', ctx.precision)}
+@group(0) @binding(2) var<storage, read_write> wq: array<vec4<u32>>;
+
+fn word(i: u32, c4: u32) -> vec4<i32> {
+  if (c4 >= ${u32(N4)}) { return vec4<i32>(0); }
+  return vec4<i32>(clamp(round(w4_weight(i) / w4_scale(c4)), vec4<f32>(-127.0), vec4<f32>(127.0)));
+}
+
+@compute @workgroup_size(${PACK_THREADS})
+fn main(${ENTRY_PARAMS}) {
+  ${elementIndex(PACK_THREADS, total)}
+  let k = t / ${u32(C16)};
+  let c16 = t % ${u32(C16)};
+  wq[t] = vec4<u32>(${[0, 1, 2, 3].map(word).join(', ')});
+}`;
+  return { label: `${op.name}:int8 weights`, source, workgroups: Math.ceil(total / PACK_THREADS), once: true,
+    args: [{ kind: 'weight', slice: op.weights.weight }, { kind: 'weight', slice: op.weights.int8_scale }, packed] };
+}
+
+/** Per call: the input as int8 on its grid, 4 channels a word, rows of C/4 words. */
+function packInput(tensor: string, q: Grid, M: number, C: number, packed: Arg): KernelDispatch {
+  const total = M * C / 4;
+  const source = `
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> xq: array<u32>;
+
+@compute @workgroup_size(${PACK_THREADS})
+fn main(${ENTRY_PARAMS}) {
+  ${elementIndex(PACK_THREADS, total)}
+  let v = clamp(round(x[t] * ${f32(1 / q.scale)}) + ${f32(q.zero_point)}, vec4<f32>(${f32(q.qmin)}), vec4<f32>(${f32(q.qmax)}));
+  xq[t] = pack4xI8(vec4<i32>(v) - vec4<i32>(${q.qmin + 128}));
+}`;
+  return { label: `${tensor}:int8 input`, source, workgroups: Math.ceil(total / PACK_THREADS),
+    args: [{ kind: 'tensor', name: tensor }, packed], key: (packed as { id: string }).id };
+}
+
 export function conv2dInt8(op: OpSpec, ctx: OpContext, mode: Int8Matrices): KernelDispatch[] {
   const a = op.attrs;
-  const q = a.int8 as { scale: number; zero_point: number; qmin: number; qmax: number };
+  const q = a.int8 as Grid;
   const { N, H, W, C, OH, OW, CO, KH, KW, SH, SW, DH, DW, PT, PL } = windowGeometry(op, ctx);
   const M = N * OH * OW;
   const K = KH * KW * C;
   const N4 = pad4(CO) / 4;
+  const C16 = Math.ceil(CO / 16);               // vec4<u32> (16 channels) per packed weight row
   const { SM, SN, FM, FN, BK } = tiling(M, CO, ctx.convTiles === 'large', ctx.workgroupLimits.storageBytes);
   const THREADS = SM * SN * SUBGROUP;
   const BM = SM * FM * FRAG;
@@ -81,17 +134,21 @@ export function conv2dInt8(op: OpSpec, ctx: OpContext, mode: Int8Matrices): Kern
     : Math.max(1, Math.min(MAX_SPLIT, Math.ceil(WANTED_WORKGROUPS / (mTiles * nTiles)), Math.floor(steps / MIN_STEPS_PER_SPLIT)));
   const kChunk = Math.ceil(steps / S) * BK;      // K range of one split, whole steps
   const pointwise = KH === 1 && KW === 1 && SH === 1 && SW === 1 && PT === 0 && PL === 0;
-  const x = new RowTensor('x', C);
   const y = new RowTensor('y', CO);
   const res = a.residual ? new RowTensor('res', CO) : null;
 
-  // Staging: a thread packs A_PER words of the input tile (4 taps of one pixel each: its column
-  // of words `lid % KW4` is the same at every step) and B_PER of the weights (4 channels at one
-  // tap, its channel quad `lid % (BN/4)` the same at every step).
-  const KW4 = BK / 4;
-  const A_PER = BM * KW4 / THREADS;
-  const B_PER = BK * (BN / 4) / THREADS;
-  const pixelRow = (r: number) => `lid / ${u32(KW4)} + ${u32(r * THREADS / KW4)}`;
+  const inputId = `int8 input ${op.inputs[0]} ${q.scale} ${q.zero_point} ${q.qmin}`;
+  const packedInput: Arg = { kind: 'scratch', id: inputId, bytes: N * H * W * C };
+  const packedWeights: Arg = { kind: 'scratch', id: `int8 weights ${op.name}`, bytes: K * C16 * 16 };
+
+  // Staging copies packed words: 16 taps of a pixel per vec4<u32> load when channels come in
+  // 16s (a load never straddles two taps), else 4 per u32. A thread's load column in a row (LQ)
+  // is the same at every step, and so is its 16-channel column of the weight tile.
+  const WPL = C % 16 === 0 ? 4 : 1;                // words per input load
+  const LPR = BK / (4 * WPL);                      // input loads per tile row
+  const A_PER = BM * LPR / THREADS;
+  const B_PER = BK * (BN / 16) / THREADS;
+  const pixelRow = (r: number) => `lid / ${u32(LPR)} + ${u32(r * THREADS / LPR)}`;
   const pixelSetup = Array.from({ length: A_PER }, (_, r) => `
   pm${r} = m0 + ${pixelRow(r)};
   pv${r} = pm${r} < ${u32(M)};${pointwise ? '' : `
@@ -100,35 +157,36 @@ export function conv2dInt8(op: OpSpec, ctx: OpContext, mode: Int8Matrices): Kern
   px${r} = i32((pm${r} % ${u32(OW)}) * ${u32(SW)}) - ${PL};`}`).join('');
   const privates = Array.from({ length: A_PER }, (_, r) => `var<private> pm${r}: u32; var<private> pv${r}: bool;${
     pointwise ? '' : ` var<private> pb${r}: u32; var<private> py${r}: i32; var<private> px${r}: i32;`}`).join('\n');
-  // A padding tap reads 0, which quantises like any 0 (int8_bias assumes every tap does).
+  const wordType = WPL === 4 ? 'vec4<u32>' : 'u32';
+  // Padding taps (and rows past M) hold a real 0 on the grid: int8_bias assumes every tap does.
+  const zero = zeroByte(q) & 0xff;
+  const padWord = `${u32((zero * 0x01010101) >>> 0)}`;
   const fetchA = (r: number) => {
-    const body = pointwise ? `ra[${r}] = x[pm${r} * ${u32(C / 4)} + k / 4u];` : `
+    const body = pointwise ? `ra[${r}] = xq[(pm${r} * ${u32(C)} + k) / ${u32(4 * WPL)}];` : `
       let tap = k / ${u32(C)}; let ci = k % ${u32(C)};
       let iy = py${r} + i32((tap / ${u32(KW)}) * ${u32(DH)});
       let ix = px${r} + i32((tap % ${u32(KW)}) * ${u32(DW)});
       if (iy >= 0 && iy < ${H} && ix >= 0 && ix < ${W}) {
-        ra[${r}] = x[(pb${r} + u32(iy) * ${u32(W)} + u32(ix)) * ${u32(C / 4)} + ci / 4u];
+        ra[${r}] = xq[((pb${r} + u32(iy) * ${u32(W)} + u32(ix)) * ${u32(C)} + ci) / ${u32(4 * WPL)}];
       }`;
-    return `{ ra[${r}] = vec4<f32>(0.0); if (pv${r} && k < ${u32(K)}) { ${body} } }`;
+    return `{ ra[${r}] = ${wordType}(${padWord}); if (pv${r} && k < ${u32(K)}) { ${body} } }`;
   };
-  const fetchB = (r: number) => `{ let kb = k0 + lid / ${u32(BN / 4)} + ${u32(r * THREADS / (BN / 4))};
-    rb[${r}] = select(vec4<f32>(0.0), w4_weight(min(kb, ${u32(K - 1)}) * ${u32(N4)} + min(bq, ${u32(N4 - 1)})),
-                      kb < ${u32(K)} && bq < ${u32(N4)}); }`;
+  const fetchB = (r: number) => `{ let kb = k0 + lid / ${u32(BN / 16)} + ${u32(r * THREADS / (BN / 16))};
+    rb[${r}] = select(vec4<u32>(0u), wq[min(kb, ${u32(K - 1)}) * ${u32(C16)} + min(bq, ${u32(C16 - 1)})],
+                      kb < ${u32(K)} && bq < ${u32(C16)}); }`;
   const fetchFn = `fn fetch(k0: u32, bq: u32, lid: u32) {
-  let k = k0 + (lid % ${u32(KW4)}) * 4u;
+  let k = k0 + (lid % ${u32(LPR)}) * ${u32(4 * WPL)};
   ${Array.from({ length: A_PER }, (_, r) => fetchA(r)).join('\n  ')}
   ${Array.from({ length: B_PER }, (_, r) => fetchB(r)).join('\n  ')}
 }`;
-  // Input value → int8: the integer on its grid (x / s + zero point, clamped as the fake_quant
-  // clamps), less qmin + 128 (so uint8 grids fit int8 too).
-  const quantA = `vec4<i32>(clamp(round(v * ${f32(1 / q.scale)}) + ${f32(q.zero_point)}, vec4<f32>(${f32(q.qmin)}), `
-    + `vec4<f32>(${f32(q.qmax)}))) - vec4<i32>(${q.qmin + 128})`;
-  const storeFn = `fn stage(lid: u32, invScale: vec4<f32>) {
-  ${Array.from({ length: A_PER }, (_, r) => `{ let v = ra[${r}];
-    smem[(${pixelRow(r)}) * ${u32(A_STRIDE / 4)} + lid % ${u32(KW4)}] = bitcast<i32>(pack4xI8(${quantA})); }`).join('\n  ')}
-  ${Array.from({ length: B_PER }, (_, r) => `{ let kb = lid / ${u32(BN / 4)} + ${u32(r * THREADS / (BN / 4))};
-    let w = vec4<i32>(clamp(round(rb[${r}] * invScale), vec4<f32>(-127.0), vec4<f32>(127.0)));
-    smem[${u32(B_BASE)} + kb * ${u32(B_STRIDE / 4)} + lid % ${u32(BN / 4)}] = bitcast<i32>(pack4xI8(w)); }`).join('\n  ')}
+  const storeWords = (at: string, v: string, n: number) => n === 1 ? `smem[${at}] = bitcast<i32>(${v});`
+    : [0, 1, 2, 3].map((j) => `smem[${at} + ${u32(j)}] = bitcast<i32>(${v}[${j}]);`).join(' ');
+  const storeFn = `fn stage(lid: u32) {
+  ${Array.from({ length: A_PER }, (_, r) => `{ let at = (${pixelRow(r)}) * ${u32(A_STRIDE / 4)} + (lid % ${u32(LPR)}) * ${u32(WPL)};
+    ${storeWords('at', `ra[${r}]`, WPL)} }`).join('\n  ')}
+  ${Array.from({ length: B_PER }, (_, r) => `{ let kb = lid / ${u32(BN / 16)} + ${u32(r * THREADS / (BN / 16))};
+    let at = ${u32(B_BASE)} + kb * ${u32(B_STRIDE / 4)} + (lid % ${u32(BN / 16)}) * 4u;
+    ${storeWords('at', `rb[${r}]`, 4)} }`).join('\n  ')}
 }`;
 
   const layout: Layout = { THREADS, BM, BN, BK, A_STRIDE, B_STRIDE, B_BASE, SN, FM, FN };
@@ -158,14 +216,14 @@ ${y.helpers(true)}
 ${res ? res.helpers(false) : ''}`;
   const source = `// conv2d int8 ${mode} tile ${BM}x${BN}x${BK}${S > 1 ? `, K split ${S} ways` : ''}
 ${mma.enable}
-${x.decl(0, false)}
-${weightDecl(1, 'weight', ctx.precision)}
+@group(0) @binding(0) var<storage, read> xq: array<${wordType}>;
+@group(0) @binding(1) var<storage, read> wq: array<vec4<u32>>;
 ${weightDecl(2, 'scale', ctx.precision)}
 ${bindings}
 // The staged tiles, then (after the K loop) the i32 sums, in one array.
 var<workgroup> smem: array<i32, ${WORDS}>;
-var<private> ra: array<vec4<f32>, ${A_PER}>;
-var<private> rb: array<vec4<f32>, ${B_PER}>;
+var<private> ra: array<${wordType}, ${A_PER}>;
+var<private> rb: array<vec4<u32>, ${B_PER}>;
 ${privates}
 
 ${fetchFn}
@@ -182,13 +240,12 @@ fn main(${ENTRY_PARAMS}) {
   let tn = wg % ${u32(nTiles)};
   let m0 = ((wg / ${u32(nTiles)}) % ${u32(mTiles)}) * ${u32(BM)};
   let c40 = tn * ${u32(BN / 4)};
-  let bq = c40 + lid % ${u32(BN / 4)};
-  let invScale = 1.0 / w4_scale(min(bq, ${u32(N4 - 1)}));
+  let bq = tn * ${u32(BN / 16)} + lid % ${u32(BN / 16)};
   ${pixelSetup}
   ${mma.setup}
   fetch(kBegin, bq, lid);
   for (var k0 = kBegin; k0 < kEnd; k0 += ${u32(BK)}) {
-    stage(lid, invScale);
+    stage(lid);
     workgroupBarrier();
     if (k0 + ${u32(BK)} < kEnd) { fetch(k0 + ${u32(BK)}, bq, lid); }
     ${mma.step}
@@ -198,17 +255,17 @@ fn main(${ENTRY_PARAMS}) {
   workgroupBarrier();
   ${epilogue}
 }`;
-  const args: Arg[] = [{ kind: 'tensor', name: op.inputs[0] }, { kind: 'weight', slice: op.weights.weight },
-    { kind: 'weight', slice: op.weights.int8_scale }];
+  const args: Arg[] = [packedInput, packedWeights, { kind: 'weight', slice: op.weights.int8_scale }];
+  const packs = [packWeights(op, ctx, K, CO, packedWeights), packInput(op.inputs[0], q, N * H * W, C, packedInput)];
   if (S === 1) {
     args.push({ kind: 'weight', slice: op.weights.int8_bias }, { kind: 'tensor', name: op.outputs[0] });
     if (res) args.push({ kind: 'tensor', name: op.inputs[1] });
-    return [{ label: `${op.name}:int8`, source, workgroups: mTiles * nTiles, args }];
+    return [...packs, { label: `${op.name}:int8`, source, workgroups: mTiles * nTiles, args }];
   }
   const partials: Arg = { kind: 'scratch', id: PARTIALS, bytes: S * M * N4 * 16 };
   // The sum dispatch adds int8_bias where a float conv's adds its bias.
   const finishing = { ...op, weights: { ...op.weights, bias: op.weights.int8_bias } };
-  return [{ label: `${op.name}:int8 split-k`, source, workgroups: S * mTiles * nTiles, args: [...args, partials] },
+  return [...packs, { label: `${op.name}:int8 split-k`, source, workgroups: S * mTiles * nTiles, args: [...args, partials] },
     splitKReduce(finishing, ctx, partials, S, M, CO, y, res)];
 }
 
