@@ -4,7 +4,9 @@
 //
 // Three dispatches' worth of work:
 // - once, when the call is prepared: the weights (stored as floats that are int8 numbers times a
-//   scale per output channel) divided by that scale and packed as int8, [K][Cout padded to 16];
+//   scale per output channel) divided by that scale and packed as int8, one row of K taps per
+//   output channel: the matrix units take the right-hand matrix column by column, and a
+//   row-major int8 one has to be transposed byte by byte as it is loaded;
 // - per call, per input tensor (shared by the convs that read it): the input packed as int8 on
 //   its fake_quant's grid (x / s + zero point, less qmin + 128 so that uint8 grids fit int8 too);
 // - the conv: each K step of BK taps (128 where workgroup memory allows) copies a BM×BK tile of
@@ -51,7 +53,7 @@ interface Int8Tiling { SM: number; SN: number; FM: number; FN: number; BK: numbe
 const tileBytes = (t: Omit<Int8Tiling, 'BK'>, BK: number) => {
   const BM = t.SM * t.FM * FRAG;
   const BN = t.SN * t.FN * FRAG;
-  return Math.max(BM * (BK + PAD) + BK * (BN + PAD), BM * BN * 4);
+  return Math.max((BM + BN) * (BK + PAD), BM * BN * 4);
 };
 
 /** 64×64 tiles (each subgroup 2×2 fragments) where they make two workgroups per SM, else 32×32
@@ -67,27 +69,28 @@ function tiling(M: number, CO: number, forceLarge: boolean, storageBytes: number
 /** The byte every quantised value of an input on this grid is stored as, for a real 0. */
 const zeroByte = (q: Grid) => q.zero_point - q.qmin - 128;
 
-/** Once: the weights as int8, [K][CO16] bytes (CO16 = Cout padded to 16), as vec4<u32> of 16. */
+/** Once: the weights as int8, a row of K16·16 taps (K padded to 16) per output channel, rows
+ *  padded to a multiple of 16 channels, as vec4<u32> of 16 taps. */
 function packWeights(op: OpSpec, ctx: OpContext, K: number, CO: number, packed: Arg): KernelDispatch {
-  const N4 = pad4(CO) / 4;
-  const C16 = Math.ceil(CO / 16);
-  const total = K * C16;
-  const word = (i: number) => `pack4xI8(word(k * ${u32(N4)} + c16 * 4u + ${u32(i)}, c16 * 4u + ${u32(i)}))`;
+  const CO4 = pad4(CO);
+  const K16 = Math.ceil(K / 16);
+  const total = Math.ceil(CO / 16) * 16 * K16;
+  const word = (i: number) => `pack4xI8(vec4<i32>(${[0, 1, 2, 3].map((j) => `tap(k + ${u32(4 * i + j)}, c)`).join(', ')}))`;
   const source = `
 ${weightDecl(0, 'weight', ctx.precision)}
 ${weightDecl(1, 'scale', ctx.precision)}
 @group(0) @binding(2) var<storage, read_write> wq: array<vec4<u32>>;
 
-fn word(i: u32, c4: u32) -> vec4<i32> {
-  if (c4 >= ${u32(N4)}) { return vec4<i32>(0); }
-  return vec4<i32>(clamp(round(w4_weight(i) / w4_scale(c4)), vec4<f32>(-127.0), vec4<f32>(127.0)));
+fn tap(k: u32, c: u32) -> i32 {
+  if (k >= ${u32(K)} || c >= ${u32(CO)}) { return 0; }
+  return i32(clamp(round(w1_weight(k * ${u32(CO4)} + c) / w1_scale(c)), -127.0, 127.0));
 }
 
 @compute @workgroup_size(${PACK_THREADS})
 fn main(${ENTRY_PARAMS}) {
   ${elementIndex(PACK_THREADS, total)}
-  let k = t / ${u32(C16)};
-  let c16 = t % ${u32(C16)};
+  let c = t / ${u32(K16)};
+  let k = (t % ${u32(K16)}) * 16u;
   wq[t] = vec4<u32>(${[0, 1, 2, 3].map(word).join(', ')});
 }`;
   return { label: `${op.name}:int8 weights`, source, workgroups: Math.ceil(total / PACK_THREADS), once: true,
@@ -118,13 +121,14 @@ export function conv2dInt8(op: OpSpec, ctx: OpContext, mode: Int8Matrices): Kern
   const M = N * OH * OW;
   const K = KH * KW * C;
   const N4 = pad4(CO) / 4;
-  const C16 = Math.ceil(CO / 16);               // vec4<u32> (16 channels) per packed weight row
+  const K16 = Math.ceil(K / 16);                // vec4<u32> (16 taps) per packed weight row
+  const CO16 = Math.ceil(CO / 16) * 16;          // packed weight rows
   const { SM, SN, FM, FN, BK } = tiling(M, CO, ctx.convTiles === 'large', ctx.workgroupLimits.storageBytes);
   const THREADS = SM * SN * SUBGROUP;
   const BM = SM * FM * FRAG;
   const BN = SN * FN * FRAG;
   const A_STRIDE = BK + PAD;                     // bytes per staged pixel row
-  const B_STRIDE = BN + PAD;                     // bytes per staged weight row (tap)
+  const B_STRIDE = BK + PAD;                     // bytes per staged weight row (output channel)
   const B_BASE = BM * A_STRIDE / 4;              // where the weight tile starts, in i32 words
   const WORDS = tileBytes({ SM, SN, FM, FN }, BK) / 4;
   const mTiles = Math.ceil(M / BM);
@@ -139,15 +143,15 @@ export function conv2dInt8(op: OpSpec, ctx: OpContext, mode: Int8Matrices): Kern
 
   const inputId = `int8 input ${op.inputs[0]} ${q.scale} ${q.zero_point} ${q.qmin}`;
   const packedInput: Arg = { kind: 'scratch', id: inputId, bytes: N * H * W * C };
-  const packedWeights: Arg = { kind: 'scratch', id: `int8 weights ${op.name}`, bytes: K * C16 * 16 };
+  const packedWeights: Arg = { kind: 'scratch', id: `int8 weights ${op.name}`, bytes: CO16 * K16 * 16 };
 
   // Staging copies packed words: 16 taps of a pixel per vec4<u32> load when channels come in
-  // 16s (a load never straddles two taps), else 4 per u32. A thread's load column in a row (LQ)
-  // is the same at every step, and so is its 16-channel column of the weight tile.
+  // 16s (a load never straddles two taps), else 4 per u32; and 16 taps of an output channel's
+  // weights per load. A thread's load column in a row is the same at every step.
   const WPL = C % 16 === 0 ? 4 : 1;                // words per input load
   const LPR = BK / (4 * WPL);                      // input loads per tile row
   const A_PER = BM * LPR / THREADS;
-  const B_PER = BK * (BN / 16) / THREADS;
+  const B_PER = BN * (BK / 16) / THREADS;
   const pixelRow = (r: number) => `lid / ${u32(LPR)} + ${u32(r * THREADS / LPR)}`;
   const pixelSetup = Array.from({ length: A_PER }, (_, r) => `
   pm${r} = m0 + ${pixelRow(r)};
@@ -171,10 +175,11 @@ export function conv2dInt8(op: OpSpec, ctx: OpContext, mode: Int8Matrices): Kern
       }`;
     return `{ ra[${r}] = ${wordType}(${padWord}); if (pv${r} && k < ${u32(K)}) { ${body} } }`;
   };
-  const fetchB = (r: number) => `{ let kb = k0 + lid / ${u32(BN / 16)} + ${u32(r * THREADS / (BN / 16))};
-    rb[${r}] = select(vec4<u32>(0u), wq[min(kb, ${u32(K - 1)}) * ${u32(C16)} + min(bq, ${u32(C16 - 1)})],
-                      kb < ${u32(K)} && bq < ${u32(C16)}); }`;
-  const fetchFn = `fn fetch(k0: u32, bq: u32, lid: u32) {
+  const fetchB = (r: number) => `{ let n = n0 + lid / ${u32(BK / 16)} + ${u32(r * THREADS / (BK / 16))};
+    let kq = k0 / 16u + lid % ${u32(BK / 16)};
+    rb[${r}] = select(vec4<u32>(0u), wq[min(n, ${u32(CO16 - 1)}) * ${u32(K16)} + min(kq, ${u32(K16 - 1)})],
+                      n < ${u32(CO16)} && kq < ${u32(K16)}); }`;
+  const fetchFn = `fn fetch(k0: u32, n0: u32, lid: u32) {
   let k = k0 + (lid % ${u32(LPR)}) * ${u32(4 * WPL)};
   ${Array.from({ length: A_PER }, (_, r) => fetchA(r)).join('\n  ')}
   ${Array.from({ length: B_PER }, (_, r) => fetchB(r)).join('\n  ')}
@@ -184,8 +189,8 @@ export function conv2dInt8(op: OpSpec, ctx: OpContext, mode: Int8Matrices): Kern
   const storeFn = `fn stage(lid: u32) {
   ${Array.from({ length: A_PER }, (_, r) => `{ let at = (${pixelRow(r)}) * ${u32(A_STRIDE / 4)} + (lid % ${u32(LPR)}) * ${u32(WPL)};
     ${storeWords('at', `ra[${r}]`, WPL)} }`).join('\n  ')}
-  ${Array.from({ length: B_PER }, (_, r) => `{ let kb = lid / ${u32(BN / 16)} + ${u32(r * THREADS / (BN / 16))};
-    let at = ${u32(B_BASE)} + kb * ${u32(B_STRIDE / 4)} + (lid % ${u32(BN / 16)}) * 4u;
+  ${Array.from({ length: B_PER }, (_, r) => `{ let n = lid / ${u32(BK / 16)} + ${u32(r * THREADS / (BK / 16))};
+    let at = ${u32(B_BASE)} + n * ${u32(B_STRIDE / 4)} + (lid % ${u32(BK / 16)}) * 4u;
     ${storeWords('at', `rb[${r}]`, 4)} }`).join('\n  ')}
 }`;
 
@@ -240,14 +245,14 @@ fn main(${ENTRY_PARAMS}) {
   let tn = wg % ${u32(nTiles)};
   let m0 = ((wg / ${u32(nTiles)}) % ${u32(mTiles)}) * ${u32(BM)};
   let c40 = tn * ${u32(BN / 4)};
-  let bq = tn * ${u32(BN / 16)} + lid % ${u32(BN / 16)};
+  let n0 = tn * ${u32(BN)};
   ${pixelSetup}
   ${mma.setup}
-  fetch(kBegin, bq, lid);
+  fetch(kBegin, n0, lid);
   for (var k0 = kBegin; k0 < kEnd; k0 += ${u32(BK)}) {
     stage(lid);
     workgroupBarrier();
-    if (k0 + ${u32(BK)} < kEnd) { fetch(k0 + ${u32(BK)}, bq, lid); }
+    if (k0 + ${u32(BK)} < kEnd) { fetch(k0 + ${u32(BK)}, n0, lid); }
     ${mma.step}
     workgroupBarrier();   // before the next stage overwrites the tiles
   }
@@ -290,7 +295,7 @@ function matrixUnits(l: Layout) {
   ${frags.map(([i, j]) => `var acc${i}${j} = ${result}();`).join(' ')}`,
     step: slices.map((s) => `{
       ${[...Array(l.FM).keys()].map((i) => `let l${i} = subgroupMatrixLoad<${left}>(&smem, ${u32((i * FRAG * l.A_STRIDE) + s * MMA_K)} + fragRow * ${u32(l.A_STRIDE)}, false, ${u32(l.A_STRIDE)});`).join('\n      ')}
-      ${[...Array(l.FN).keys()].map((j) => `let r${j} = subgroupMatrixLoad<${right}>(&smem, ${u32(l.B_BASE * 4 + s * MMA_K * l.B_STRIDE + j * FRAG)} + fragCol, false, ${u32(l.B_STRIDE)});`).join('\n      ')}
+      ${[...Array(l.FN).keys()].map((j) => `let r${j} = subgroupMatrixLoad<${right}>(&smem, ${u32(l.B_BASE * 4 + j * FRAG * l.B_STRIDE + s * MMA_K)} + fragCol * ${u32(l.B_STRIDE)}, true, ${u32(l.B_STRIDE)});`).join('\n      ')}
       ${frags.map(([i, j]) => `acc${i}${j} = subgroupMatrixMultiplyAccumulate(l${i}, r${j}, acc${i}${j});`).join('\n      ')}
     }`).join('\n    '),
     finish: frags.map(([i, j]) => `subgroupMatrixStore(&smem, (fragRow + ${u32(i * FRAG)}) * ${u32(l.BN)} + fragCol + ${u32(j * FRAG)}, acc${i}${j}, false, ${u32(l.BN)});`).join('\n  '),
@@ -298,7 +303,7 @@ function matrixUnits(l: Layout) {
 }
 
 /** The same tile product in plain WGSL: thread `lid` sums the vec4s of channels the epilogue will
- *  read, one packed weight word (4 channels at a tap) at a time. */
+ *  read, 4 taps at a time (one packed word of the pixel's, one of each channel's). */
 function emulatedUnits(l: Layout) {
   const OUT_PER = l.BM * l.BN / 4 / l.THREADS;
   return {
@@ -307,11 +312,11 @@ function emulatedUnits(l: Layout) {
     step: `for (var r = 0u; r < ${u32(OUT_PER)}; r++) {
       let e = lid + r * ${u32(l.THREADS)};
       let aRow = (e / ${u32(l.BN / 4)}) * ${u32(l.A_STRIDE / 4)};
-      let bCol = ${u32(l.B_BASE)} + e % ${u32(l.BN / 4)};
+      let bRow = ${u32(l.B_BASE)} + (e % ${u32(l.BN / 4)}) * ${u32(4 * l.B_STRIDE / 4)};
       for (var kw = 0u; kw < ${u32(l.BK / 4)}; kw++) {
-        let taps = unpack4xI8(bitcast<u32>(smem[aRow + kw]));
-        for (var t = 0u; t < 4u; t++) {
-          sums[r] += taps[t] * unpack4xI8(bitcast<u32>(smem[bCol + (kw * 4u + t) * ${u32(l.B_STRIDE / 4)}]));
+        let taps = bitcast<u32>(smem[aRow + kw]);
+        for (var j = 0u; j < 4u; j++) {
+          sums[r][j] += dot4I8Packed(taps, bitcast<u32>(smem[bRow + j * ${u32(l.B_STRIDE / 4)} + kw]));
         }
       }
     }`,
