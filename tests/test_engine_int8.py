@@ -99,14 +99,15 @@ def test_int8_off_runs_the_marked_convs_as_floats(page, qdq):
 
 UINT8_GRID, INT8_GRID = (131, 0, 255), (-3, -128, 127)   # (zero point, qmin, qmax)
 INPUT_SCALE = 0.05
+OUTPUT_GRID = (0.02, 128)   # scale, uint8 zero point
 
 
 def qdq_conv(n: int, cin: int, size: tuple[int, int], cout: int, kernel: int, stride: int, grid: tuple[int, int, int],
-             residual: bool = False, relu: bool = False, seed: int = 0):
+             residual: bool = False, relu: bool = False, seed: int = 0, rounded: bool = False):
     """One conv as a QDQ network writes it, its output left in floats (so nothing after it
     rounds again): input → QuantizeLinear → DequantizeLinear → Conv with int8 weights
-    dequantised per output channel [→ + its input] [→ ReLU]. ``grid``: the input's (zero
-    point, qmin, qmax), uint8 or int8."""
+    dequantised per output channel [→ rounded onto OUTPUT_GRID] [→ + its input] [→ ReLU].
+    ``grid``: the input's (zero point, qmin, qmax), uint8 or int8."""
     r = np.random.default_rng(seed)
     zero, qmin, _ = grid
     q = r.integers(-127, 128, (cout, cin, kernel, kernel)).astype(np.int8)
@@ -125,6 +126,12 @@ def qdq_conv(n: int, cin: int, size: tuple[int, int], cout: int, kernel: int, st
                               pads=[kernel // 2] * 4)]
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, cin, h, w])]
     last = "y0"
+    if rounded:
+        inits += [numpy_helper.from_array(np.float32(OUTPUT_GRID[0]), "sy"),
+                  numpy_helper.from_array(np.array(OUTPUT_GRID[1], np.uint8), "zy")]
+        nodes += [helper.make_node("QuantizeLinear", [last, "sy", "zy"], ["yq"]),
+                  helper.make_node("DequantizeLinear", ["yq", "sy", "zy"], ["yd"])]
+        last = "yd"
     if residual:   # the conv's own (rounded) input: same channels, stride 1
         nodes.append(helper.make_node("Add", [last, "xd"], ["y1"]))
         last = "y1"
@@ -170,4 +177,29 @@ def test_int8_conv_matches_its_float_conv(page, case):
     out = page.run(model_id, x)
     oracle = run_package(page.packages_dir / name, {"x": x})["y"]
     assert rel_l2(out, oracle.ravel()) <= 1e-6, rel_l2(out, oracle.ravel())
+    page.dispose(model_id)
+
+
+@pytest.mark.parametrize("int8", ["emulated", "off"])
+def test_a_rounded_conv_output_takes_its_residual_in_the_conv(page, int8):
+    """QDQ residual blocks round the conv's output before the add: the add fuses into the conv
+    with that rounding as its pre_activations, in the integer kernel and in the float one. A
+    value whose exact sum sits on a rounding edge may land one output step either way (the
+    integer sum is exact, the oracle's float one nearly); everything else matches to 1e-6."""
+    model = qdq_conv(2, 36, (9, 10), 36, 3, 1, UINT8_GRID, residual=True, rounded=True)
+    from tessera.compiler.pipeline import compile_graph
+
+    (conv,) = [n for n in compile_graph(model, "rounded").nodes if n.op == "conv2d"]
+    assert conv.attrs["residual"] and [a["fn"] for a in conv.attrs["pre_activations"]] == ["fake_quant"]
+    name = f"int8_rounded_{int8}"
+    url, _ = page.compile(model, name)
+    model_id = page.load(url, "fp32", int8=int8)
+    assert len(int8_convs(page, model_id)) == (1 if int8 == "emulated" else 0)
+    zero, qmin, qmax = UINT8_GRID
+    x = ((rng.integers(qmin, qmax + 1, (2, 36, 9, 10)) - zero) * np.float32(INPUT_SCALE)).astype(np.float32)
+    out = page.run(model_id, x)
+    oracle = run_package(page.packages_dir / name, {"x": x})["y"].ravel()
+    off = np.abs(out - oracle)
+    assert off.max() <= OUTPUT_GRID[0] * 1.001
+    assert np.mean(off > 1e-5) < 0.01
     page.dispose(model_id)

@@ -154,7 +154,7 @@ def conv2d(x, weight, bias, a, co: int, residual=None, input_scale=None):
         y = np.concatenate(parts, axis=-1)
     y = y + bias[:co]
     if residual is not None:
-        y = y + residual
+        y = epilogue(y, a.get("pre_activations", [])) + residual
     return epilogue(y, a["activations"])
 
 

@@ -1,8 +1,9 @@
 """Epilogue fusion on package ops.
 
 - fuse_residual_add: ``binary add`` of a conv2d/gemm output (used only there, no epilogue
-  yet; or a same-bytes reshape of it, or a gemm's rows regrouped by reshapes) and a tensor of
-  the same shape (neither broadcast) becomes that layer's ``residual`` input: y = conv + bias + r.
+  yet; or a same-bytes reshape of it, or a gemm's rows regrouped by reshapes, or a conv2d's
+  output through unary ops, which become its ``pre_activations``) and a tensor of the same shape
+  (neither broadcast) becomes that layer's ``residual`` input: y = pre(conv + bias) + r.
 - fuse_activations: a ``unary`` op that is the only user of a conv2d / conv_transpose2d /
   gemm / matmul / binary / instance_norm output is appended to that op's ``activations`` list.
 - fuse_bias_add: ``binary add`` of a gemm output (used only there, no epilogue yet) and a
@@ -50,7 +51,30 @@ def _regrouped_rows(graph: Graph, producers: dict, users: dict, name: str) -> tu
     return (node, chain) if chain and node is not None and node.op == "gemm" else None
 
 
+def _conv_then_unary(graph: Graph, producers: dict, users: dict, name: str) -> tuple[Node, list[Node], list[Node]] | None:
+    """(conv, unary ops, views) where ``name`` is a conv2d's output through sole-reader unary ops
+    and same-bytes views: a QDQ network's conv, its output's QuantizeLinear → DequantizeLinear
+    (a fake_quant, then a view) before the residual add."""
+    unary, views = [], []
+    node = producers.get(name)
+    while node is not None and single_use(graph, users, node.outputs[0]):
+        if node.op == "unary":
+            unary.insert(0, node)
+        elif same_bytes_view(graph, producers, users, node.outputs[0]) is node:
+            views.append(node)
+        else:
+            break
+        node = producers.get(node.inputs[0])
+    if not unary or node is None or node.op != "conv2d" or not single_use(graph, users, node.outputs[0]):
+        return None
+    return node, unary, views
+
+
 def fuse_residual_add(graph: Graph) -> Graph:
+    """A conv2d or gemm whose output (through same-bytes views, or a gemm's regrouped rows) is
+    added to another tensor of its shape takes the add as its residual. A conv2d's output may
+    also go through unary ops first: they become its ``pre_activations``, applied before the
+    residual (a QDQ network rounds the conv's output, then adds)."""
     producers, users = graph.producers(), graph.consumers()
     nodes = list(graph.nodes)
     for add in graph.nodes:
@@ -60,8 +84,11 @@ def fuse_residual_add(graph: Graph) -> Graph:
             view = same_bytes_view(graph, producers, users, add.inputs[main])
             views = [view] if view else []
             layer = producers.get(view.inputs[0] if view else add.inputs[main])
+            pre: list[Node] = []
             if layer is None or layer.op not in RESIDUAL_OPS:
                 layer, views = _regrouped_rows(graph, producers, users, add.inputs[main]) or (layer, views)
+            if layer is None or layer.op not in RESIDUAL_OPS:
+                layer, pre, views = _conv_then_unary(graph, producers, users, add.inputs[main]) or (layer, pre, views)
             if (layer is None or layer.op not in RESIDUAL_OPS or layer.attrs["activations"]
                     or layer.attrs["residual"] or not single_use(graph, users, add.inputs[main])):
                 continue
@@ -71,10 +98,15 @@ def fuse_residual_add(graph: Graph) -> Graph:
             if (rest.shape != out.shape or own.shape != out.shape or rest.perm != out.perm
                     or layer not in nodes):
                 continue
+            if any(n not in nodes for n in pre + views):
+                continue
+            attrs = {**layer.attrs, "residual": True}
+            if pre:
+                attrs["pre_activations"] = [{"fn": u.attrs["fn"], "params": u.attrs["params"]} for u in pre]
             fused = replace(layer, inputs=layer.inputs + [add.inputs[other]], outputs=list(add.outputs),
-                            attrs={**layer.attrs, "residual": True}, name=f"{layer.name}+{add.name}")
+                            attrs=attrs, name=f"{layer.name}+{add.name}")
             nodes.remove(layer)
-            for v in views:
+            for v in views + pre:
                 nodes.remove(v)
             nodes[nodes.index(add)] = fused   # at the add's place: both inputs exist by then
             break

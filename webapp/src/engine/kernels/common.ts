@@ -269,6 +269,13 @@ export function weightedOpBindings(op: OpSpec, x: RowTensor, y: RowTensor, res: 
   return { decls, args };
 }
 
+/** WGSL adding the residual `load` to the vec4 `v` of a conv2d, after the activations a QDQ
+ *  network applies before its add (the op's pre_activations: compiler/passes/fuse.py). */
+export function residualCode(op: OpSpec, load: string): string {
+  return `${activationCode(op.attrs.pre_activations, 'v')}
+    v += ${load};`;
+}
+
 /** The geometry of a windowed op over NHWC (conv2d, pooling). */
 export function windowGeometry(op: OpSpec, ctx: OpContext) {
   const a = op.attrs;

@@ -16,7 +16,7 @@
 // dispatch of its own. A 1×1 conv that would split K (and reads and writes whole vec4s) goes to
 // pointwise_split.ts instead, which splits K inside each workgroup: no sum dispatch.
 
-import { activationCode, ENTRY_PARAMS, RowTensor, u32, weightDecl, weightedOpBindings, windowGeometry,
+import { activationCode, residualCode, ENTRY_PARAMS, RowTensor, u32, weightDecl, weightedOpBindings, windowGeometry,
   WORKGROUP_INDEX, pad4, type Arg, type KernelDispatch, type OpContext } from './common';
 import { conv2dInt8, int8Eligible } from './conv2d_int8';
 import { pointwiseGroupSplit } from './pointwise_split';
@@ -189,7 +189,7 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
 }` : `fn finish(m: u32, co: u32, cg: u32, acc: vec4<f32>) {
   if (m >= ${u32(M)}) { return; }
   var v = acc;
-  ${res ? 'v += ld_res(m, co);' : ''}
+  ${res ? residualCode(op, 'ld_res(m, co)') : ''}
   ${activationCode(a.activations, 'v')}
   ${aligned ? 'st_y(m, co, v);' : `st_y_group(m, co, cg, v);`}
 }`;

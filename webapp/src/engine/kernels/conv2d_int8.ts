@@ -24,7 +24,7 @@
 // `emulated` replaces the three matrix builtins by plain WGSL over the same workgroup tiles, so
 // that everything else is checked on devices without matrix units, SwiftShader included.
 
-import { activationCode, elementIndex, ENTRY_PARAMS, RowTensor, u32, f32, weightDecl, windowGeometry, WORKGROUP_INDEX,
+import { activationCode, residualCode, elementIndex, ENTRY_PARAMS, RowTensor, u32, f32, weightDecl, windowGeometry, WORKGROUP_INDEX,
   pad4, type Arg, type Int8Matrices, type KernelDispatch, type OpContext } from './common';
 import { PARTIALS, splitKReduce } from './split_k';
 import type { OpSpec } from '../manifest';
@@ -207,7 +207,7 @@ export function conv2dInt8(op: OpSpec, ctx: OpContext, mode: Int8Matrices): Kern
       let sum = vec4<f32>(vec4<i32>(smem[o], smem[o + 1u], smem[o + 2u], smem[o + 3u]));
       ${S > 1 ? `part[(split * ${u32(M)} + m) * ${u32(N4)} + c4] = sum * (${f32(q.scale)} * w4_scale(c4));` : `
       var v = sum * (${f32(q.scale)} * w4_scale(c4)) + w4_bias(c4);
-      ${res ? 'v += ld_res(m, c4 * 4u);' : ''}
+      ${res ? residualCode(op, 'ld_res(m, c4 * 4u)') : ''}
       ${activationCode(a.activations, 'v')}
       st_y(m, c4 * 4u, v);`}
     } }`).join('\n  ');

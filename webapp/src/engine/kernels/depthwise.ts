@@ -8,7 +8,7 @@
 // block of L channel vec4s, adds its P values per vec4 by a tree in workgroup memory and writes
 // one partial sum per (image, strip, vec4) — `parts` strips per image (channelSumLayout).
 
-import { activationCode, elementIndex, ENTRY_PARAMS, RowTensor, u32, weightedOpBindings, windowGeometry,
+import { activationCode, residualCode, elementIndex, ENTRY_PARAMS, RowTensor, u32, weightedOpBindings, windowGeometry,
   WORKGROUP_INDEX, pad4, type Arg, type ChannelSums, type KernelDispatch, type OpContext } from './common';
 import { sliceTree } from './reduce';
 import type { OpSpec } from '../manifest';
@@ -54,7 +54,7 @@ export function depthwiseConv2d(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   var acc = w4_bias(c4);
   ${taps.join('\n  ')}
   var v = acc;
-  ${res ? 'v += ld_res(m, c);' : ''}
+  ${res ? residualCode(op, 'ld_res(m, c)') : ''}
   ${activationCode(a.activations, 'v')}
   st_y(m, c, v);`;
   const { decls, args } = weightedOpBindings(op, x, y, res, ctx.precision);
@@ -142,7 +142,7 @@ function stripForm(op: OpSpec, header: string, args: Arg[], g: { N: number; H: n
   if (ox0 + ${r}u < ${u32(OW)}) {
     let m = mRow + ox0 + ${r}u;
     var v = a${r};
-    ${residual ? 'v += ld_res(m, c);' : ''}
+    ${residual ? residualCode(op, 'ld_res(m, c)') : ''}
     ${activationCode(op.attrs.activations, 'v')}
     st_y(m, c, v);
   }`).join('');

@@ -13,7 +13,7 @@
 // few dozen vec4 steps) that load latency, not bandwidth, bounds them. With `input_scale` each A
 // vec4 is multiplied by its image's squeeze-excite gate as it is read (as in conv2d.ts).
 
-import { activationCode, ENTRY_PARAMS, RowTensor, u32, weightedOpBindings, WORKGROUP_INDEX,
+import { activationCode, residualCode, ENTRY_PARAMS, RowTensor, u32, weightedOpBindings, WORKGROUP_INDEX,
   type Arg, type KernelDispatch, type OpContext } from './common';
 import type { OpSpec } from '../manifest';
 import { sliceTree } from './reduce';
@@ -83,7 +83,7 @@ fn main(${ENTRY_PARAMS}) {
     let b = w4_bias(col4);
     ${PIXELS.map((i) => `if (m0 + ${u32(i)} < ${u32(M)}) {
       var v = red[${u32(i * THREADS)} + lid] + b;
-      ${res ? `v += ld_res(m0 + ${u32(i)}, col4 * 4u);` : ''}
+      ${res ? residualCode(op, `ld_res(m0 + ${u32(i)}, col4 * 4u)`) : ''}
       ${activationCode(op.attrs.activations, 'v')}
       st_y(m0 + ${u32(i)}, col4 * 4u, v);
     }`).join('\n    ')}

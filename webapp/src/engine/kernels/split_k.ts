@@ -2,7 +2,7 @@
 // sums per output (vec4s of channels) into one scratch buffer; this adds them up and finishes
 // the outputs: bias, residual, activations.
 
-import { activationCode, elementIndex, ENTRY_PARAMS, pad4, RowTensor, u32, weightDecl, type Arg, type KernelDispatch,
+import { activationCode, residualCode, elementIndex, ENTRY_PARAMS, pad4, RowTensor, u32, weightDecl, type Arg, type KernelDispatch,
   type OpContext } from './common';
 import type { OpSpec } from '../manifest';
 
@@ -29,7 +29,7 @@ fn main(${ENTRY_PARAMS}) {
   let m = t / ${u32(N4)};
   var v = w4_bias(c4);
   for (var s = 0u; s < ${u32(S)}; s++) { v += part[s * ${u32(total)} + t]; }
-  ${res ? 'v += ld_res(m, c4 * 4u);' : ''}
+  ${res ? residualCode(op, 'ld_res(m, c4 * 4u)') : ''}
   ${activationCode(op.attrs.activations, 'v')}
   st_y(m, c4 * 4u, v);
 }`;
