@@ -27,7 +27,7 @@ RUNTIMES = ("tessera", "ort-webgpu", "ort-wasm", "tfjs-webgpu", "tfjs-webgl")
 BASELINE_RUNTIME = "ort-webgpu"
 BENCH_MODELS = ("resnet50", "resnet50-int8", "mobilenet-v3-large", "mobilenet-v3-small", "fast-style", "multistyle26")
 BUNDLED_MODELS = ("efficientnet-lite0", "mobilenet-v2", "arbitrary-predict", "arbitrary-transform")
-QUANTIZED_MODELS = ("resnet50-int8", "arbitrary-predict", "arbitrary-transform")   # int8 QDQ: see the docstring
+QUANTIZED_MODELS = ("arbitrary-predict", "arbitrary-transform")     # bundled int8 QDQ: see the docstring
 CLASSIFY_SHAPES = ((1, 3, 224, 224), (8, 3, 224, 224))
 STYLE_SHAPES = ((1, 3, 512, 512), (1, 3, 1024, 1024))
 # The arbitrary-style pair takes NHWC images: the predictor its 256×256 style image, the
@@ -51,8 +51,13 @@ class BenchModel:
     folder: Path                 # holds model.onnx
     url: str                     # the same folder as the page sees it, ending in "/"
     shapes: tuple[tuple[int, ...], ...]
-    source: Path | None = None   # what Tessera's compiler gets, when not the ONNX file below
-    onnx_file: str = "model.onnx"  # in folder: what onnxruntime, onnxruntime-web and tfjs load
+    source: Path | None = None   # an int8 QDQ network, what Tessera's compiler gets; the ONNX
+    onnx_file: str = "model.onnx"  # file in folder is then its float network, which onnxruntime,
+    #                                onnxruntime-web and tfjs load
+
+    @property
+    def quantized(self) -> bool:
+        return self.source is not None
 
     @property
     def onnx_path(self) -> Path:
@@ -111,8 +116,18 @@ def _imported(name: str) -> BenchModel | None:
                            "input whose sizes other than the batch are fixed or free height and width.")
     batches = (dims[0],) if dims[0] is not None else (1, 8)
     shapes = tuple((n, *dims[1:]) for n in batches)
-    return BenchModel(name, model.task, model.folder, f"models/{name}/", shapes,
-                      onnx_file=model.meta.get("source", "model.onnx"))
+    source = model.folder / model.meta.get("source", "model.onnx")
+    if _is_qdq(source):   # as the bundled int8 pair: the other runtimes get its float network
+        return BenchModel(name, model.task, _float_copy(name, source), f"bench-models/{name}/", shapes, source)
+    return BenchModel(name, model.task, model.folder, f"models/{name}/", shapes, onnx_file=source.name)
+
+
+def _is_qdq(path: Path) -> bool:
+    import onnx
+
+    from tessera.bench import float_graph
+
+    return path.is_file() and float_graph.is_quantized(onnx.load(path, load_external_data=False))
 
 
 def _load(name: str) -> BenchModel | None:

@@ -16,7 +16,7 @@ from typing import Callable
 
 from tessera.bench import environment, schema
 from tessera.bench.artifacts import ArtifactBuilder, PreparedCase
-from tessera.bench.cases import QUANTIZED_MODELS, BenchCase, bench_models_dir
+from tessera.bench.cases import BenchCase, bench_models_dir
 from tessera.errors import TesseraError
 from tessera.shells.page_session import page_session, running_server
 
@@ -41,18 +41,18 @@ class BenchSettings:
     load_again: bool = True      # also time a second load in the same page (TTFR again)
     timeout_s: float = 900.0     # per measurement, page start to result
 
-    def gate(self, model: str) -> float:
-        """The relative-L2 gate for `model`. An int8 QDQ network's fake quantisations round
-        x / scale to a whole step: a last-bit difference in summation order before one moves
-        its value by a whole step, so every runtime differs from onnxruntime (CPU) by ~1e-2 on
+    def gate(self, quantized: bool) -> float:
+        """The relative-L2 gate for a model, int8 QDQ (`quantized`) or not. Such a network's fake
+        quantisations round x / scale to a whole step: a last-bit difference in summation order
+        before one moves its value by a whole step, so every runtime differs from onnxruntime (CPU) by ~1e-2 on
         these (measured: Tessera 9e-3, onnxruntime-web WebGPU 1.2e-2); a wrong kernel is far
         above the looser gate."""
-        return max(self.tolerance, QUANTIZED_TOLERANCE) if model in QUANTIZED_MODELS else self.tolerance
+        return max(self.tolerance, QUANTIZED_TOLERANCE) if quantized else self.tolerance
 
-    def page_settings(self, model: str) -> dict:
+    def page_settings(self, quantized: bool) -> dict:
         settings = asdict(self)
         del settings["timeout_s"]
-        settings["tolerance"] = self.gate(model)
+        settings["tolerance"] = self.gate(quantized)
         return settings
 
 
@@ -79,7 +79,7 @@ def _plan(item: BenchItem, settings: BenchSettings) -> dict:
     return {"runtime": item.runtime, "model": p.case.model.name,
             "onnx_url": f"{p.case.model.url}{p.case.model.onnx_file}", "package_url": p.package_url, "case_url": p.url,
             "case": {k: p.meta[k] for k in ("inputs", "expected", "tfjs_graph", "tfjs_weights")},
-            "settings": settings.page_settings(p.case.model.name)}
+            "settings": settings.page_settings(p.case.model.quantized)}
 
 
 def _measure(server, item: BenchItem, settings: BenchSettings) -> dict:
@@ -127,7 +127,7 @@ def run_items(items: list[BenchItem], settings: BenchSettings, artifacts_root: P
                 **body, "runtime": item.runtime, "model": case.model.name,
                 "shape": list(case.shape), "shape_id": case.shape_id,
                 "expected_file": item.prepared.meta["expected"]["file"],
-                "tolerance": settings.gate(case.model.name),
+                "tolerance": settings.gate(case.model.quantized),
                 "wall_s": round(time.monotonic() - started, 1)})
             results.append(result)
             progress(f"{label}: {_summary(result)}")
