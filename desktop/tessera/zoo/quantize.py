@@ -75,4 +75,8 @@ def fold_batch_norm(model: onnx.ModelProto) -> onnx.ModelProto:
         conv.output[0] = node.output[0]
     del graph.node[:]
     graph.node.extend(kept)
+    used = {name for node in graph.node for name in node.input}
+    unused = [t for t in graph.initializer if t.name not in used]
+    for t in unused:
+        graph.initializer.remove(t)
     return out
