@@ -203,3 +203,18 @@ def test_a_rounded_conv_output_takes_its_residual_in_the_conv(page, int8):
     assert off.max() <= OUTPUT_GRID[0] * 1.001
     assert np.mean(off > 1e-5) < 0.01
     page.dispose(model_id)
+
+
+def test_on_matrix_units_only_convs_big_enough_to_gain_run_in_integers(page):
+    """The kernels a device with int8 matrix units would get (planned here, not run): a conv
+    with fewer taps than a K step, or too few multiply-adds, stays a float conv."""
+    cases = {"deep and big": ((8, 64, (28, 28), 128, 3), True), "deep, small": ((1, 64, (7, 7), 64, 3), False),
+             "shallow, big": ((8, 32, (56, 56), 128, 1), False)}
+    for name, ((n, cin, size, cout, kernel), integer) in cases.items():
+        url, _ = page.compile(qdq_conv(n, cin, size, cout, kernel, 1, UINT8_GRID), f"pays_{name.replace(' ', '_')}")
+        plan = page.page.evaluate("([u, s]) => tesseraEngine.plan(u, s, 'subgroup-matrix')", [url, [n, cin, *size]])
+        labels = plan["labels"]
+        assert any(re.search(r":int8( split-k)?$", label) for label in labels) == integer, (name, labels)
+        if integer:
+            source = next(k["source"] for k in plan["kernels"] if re.search(r":int8( split-k)?$", k["label"]))
+            assert "subgroupMatrixMultiplyAccumulate" in source and "chromium_experimental_subgroup_matrix" in source

@@ -40,8 +40,9 @@ export interface EngineOptions {
    *  adapter only (on SwiftShader that form is slower than split-K); tests force it. */
   splitKInWorkgroup?: boolean;
   /** Convs the compiler marked int8 (QDQ networks) run in integers on the GPU's matrix units
-   *  where it has them ('auto', the default); 'off': always as float convs; 'emulated' (tests):
-   *  in integers, with plain WGSL in place of the matrix units (kernels/conv2d_int8.ts). */
+   *  where it has them and they are big enough to gain ('auto', the default); 'off': always as
+   *  float convs; 'emulated' (tests): all of them in integers, with plain WGSL in place of the
+   *  matrix units (kernels/conv2d_int8.ts). */
   int8?: 'auto' | 'off' | 'emulated';
 }
 

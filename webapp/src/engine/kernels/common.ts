@@ -48,7 +48,8 @@ export interface OpContext {
   int8?: Int8Matrices;
 }
 
-/** How marked convs run: on the subgroup matrix units, or their plain-WGSL stand-in (tests). */
+/** How marked convs run: on the subgroup matrix units (those big enough to gain), or all of them
+ *  with the plain-WGSL stand-in for the units (tests). */
 export type Int8Matrices = 'subgroup-matrix' | 'emulated';
 
 /** Partial sums over pixels of a depthwise conv's output per channel: a scratch buffer of

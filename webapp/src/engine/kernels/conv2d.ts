@@ -77,7 +77,7 @@ function tiling(groups: number, COG: number, M: number, K: number, forceLarge: b
 export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const a = op.attrs;
   const { N, H, W, C, OH, OW, CO, KH, KW, SH, SW, DH, DW, PT, PL } = windowGeometry(op, ctx);
-  if (ctx.int8 && int8Eligible(op, C, CO)) return conv2dInt8(op, ctx, ctx.int8);
+  if (ctx.int8 && int8Eligible(op, ctx, ctx.int8 === 'emulated')) return conv2dInt8(op, ctx, ctx.int8);
   const G: number = a.groups;
   const CIG = C / G;
   const COG = CO / G;

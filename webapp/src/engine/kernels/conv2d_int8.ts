@@ -40,11 +40,23 @@ const PACK_THREADS = 64;
 
 interface Grid { scale: number; zero_point: number; qmin: number; qmax: number }
 
+// Where the integer kernel pays, measured on an H100 against the same QDQ networks' convs in
+// floats (docs/benchmarks.md, "Int8 convs"): convs with fewer taps than a K step (MobileNetV2's
+// 1×1 convs from 16 or 32 channels: 34 → 51 µs at batch 8) or under ~30 M multiply-adds
+// (MobileNetV2's at batch 1: 12–14 → 19 µs, a split-K sum and an input pack for little work)
+// run slower; ResNet50's, from 51 M up, 1.4–2.9× faster.
+const INT8_MIN_TAPS = 128;
+const INT8_MIN_MACS = 2 ** 25;
+
 /** Can this conv take the int8 kernel? Channels must come in fours (one packed word = 4 taps of
- *  one pixel, or 4 output channels). */
-export function int8Eligible(op: OpSpec, C: number, CO: number): boolean {
+ *  one pixel, or 4 output channels). With `everywhere` (the plain-WGSL stand-in, tests) that is
+ *  all; on matrix units it must also be big enough to pay. */
+export function int8Eligible(op: OpSpec, ctx: OpContext, everywhere: boolean): boolean {
+  const { N, C, OH, OW, CO, KH, KW } = windowGeometry(op, ctx);
+  const K = KH * KW * C;
   return op.attrs.int8 != null && op.attrs.groups === 1 && C % 4 === 0 && CO % 4 === 0
-    && op.weights.int8_scale != null && op.weights.int8_bias != null && !op.attrs.input_scale;
+    && op.weights.int8_scale != null && op.weights.int8_bias != null && !op.attrs.input_scale
+    && (everywhere || (K >= INT8_MIN_TAPS && N * OH * OW * K * CO >= INT8_MIN_MACS));
 }
 
 /** Subgroups laid out SM × SN over the tile, each with FM × FN fragments; BK taps per step. */
