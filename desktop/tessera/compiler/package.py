@@ -21,7 +21,8 @@ FORMAT = "tessera-model-package"
 # 2: the squeeze_excite_gate op and conv2d's input_scale; a residual add only of the sum's shape.
 # 4: matmul's views and activations, the scale activation (docs/model-package.md).
 # 5: the attention op (docs/model-package.md).
-VERSION = 5
+# 6: conv2d's pre_activations (before its residual) and int8 marks (docs/model-package.md).
+VERSION = 6
 MANIFEST = "manifest.json"
 LAYOUT_NAMES = {(0, 2, 3, 1): "NHWC", (0, 1, 2, 3): "NCHW"}
 
