@@ -125,6 +125,8 @@ def test_doctor_reports_the_adapter_and_auto_choice(run_cli):
     sizes = report.get("subgroupSizes")
     assert bool(sizes) == ("subgroups" in report["features"]) == ("subgroups: yes" in text), text
     assert not sizes or 1 <= sizes["min"] <= sizes["max"] <= 128
+    # SwiftShader has no int8 subgroup matrices: the report and the text say so
+    assert report["int8Matrices"] is False and "int8 matrix units: no" in text
 
 
 def test_a_long_temp_folder_path_does_not_stop_the_browser(run_cli, tmp_path):

@@ -127,6 +127,7 @@ def test_diagnostics_view_names_adapter_backend_and_advice(app):
     expect(facts).to_contain_text("software")
     expect(facts).to_contain_text("shader-f16")
     expect(facts.locator("tr", has_text="subgroups")).to_contain_text(re.compile(r"yes, sizes? \d+|no"))
+    expect(facts.locator("tr", has_text="int8 matrix units")).to_contain_text("no")
     expect(page.locator(".advice")).to_contain_text("software adapter")
     screenshot_both_schemes(page, "diagnostics")
 

@@ -40,7 +40,7 @@ def format_report(r: dict) -> str:
             f"({kind}{', fallback' if r.get('fallback') else ''})",
             f"            {r.get('description') or ''}".rstrip(),
             f"shader-f16: {'yes' if 'shader-f16' in r.get('features', []) else 'no'}    "
-            f"subgroups: {_subgroups(r)}",
+            f"subgroups: {_subgroups(r)}    int8 matrix units: {'yes' if r.get('int8Matrices') else 'no'}",
         ]
         lines += [f"{k}: {v}" for k, v in (r.get("limits") or {}).items()]
     lines.append(f"cross-origin isolated: {r.get('crossOriginIsolated')}  "

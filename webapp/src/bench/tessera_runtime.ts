@@ -65,7 +65,7 @@ class TesseraRuntime implements BenchRuntime {
     const m = this.model;
     return m ? { weights: m.precision, pipelines: m.pipelineCount, dispatches: this.dispatches,
       adapter: m.adapterInfo.description || m.adapterInfo.vendor, load: m.loadTimings,
-      subgroups: m.subgroups } : {};
+      subgroups: m.subgroups, int8: m.int8Kernels ?? 'off' } : {};
   }
 
   async dispose(): Promise<void> {

@@ -19,6 +19,9 @@ export interface AdapterReport {
   /** The subgroup sizes the adapter may use, with the `subgroups` feature (the engine's
    *  reductions use them: kernels/reduce.ts). */
   subgroupSizes?: { min: number; max: number };
+  /** The adapter multiplies int8 matrices on a subgroup at the size the engine's int8 convs use
+   *  (kernels/conv2d_int8.ts): QDQ networks' big convs run on its matrix units. */
+  int8Matrices?: boolean;
   limits?: Record<string, number>;
   crossOriginIsolated: boolean;
   hardwareConcurrency: number;
@@ -55,6 +58,7 @@ export async function probeAdapter(): Promise<AdapterReport> {
     if (adapter.features.has('subgroups') && info.subgroupMinSize && info.subgroupMaxSize) {
       report.subgroupSizes = { min: info.subgroupMinSize, max: info.subgroupMaxSize };
     }
+    report.int8Matrices = hasInt8Matrices(adapter);
   } catch (e) {
     report.error = String(e);
   }
@@ -66,6 +70,17 @@ export function describeSubgroups(r: AdapterReport): string {
   const s = r.subgroupSizes;
   if (!s) return 'no';
   return s.min === s.max ? `yes, size ${s.min}` : `yes, sizes ${s.min}–${s.max}`;
+}
+
+export const SUBGROUP_MATRIX = 'chromium-experimental-subgroup-matrix';
+
+interface SubgroupMatrixConfig { componentType: string; resultComponentType: string; M: number; N: number; K: number }
+
+/** The adapter has subgroups and multiplies 16×16×32 int8 matrices into i32 on a subgroup. */
+export function hasInt8Matrices(adapter: GPUAdapter): boolean {
+  if (!adapter.features.has('subgroups') || !adapter.features.has(SUBGROUP_MATRIX)) return false;
+  const configs = (adapter.info as unknown as { subgroupMatrixConfigs?: SubgroupMatrixConfig[] }).subgroupMatrixConfigs ?? [];
+  return configs.some((c) => c.componentType === 'i8' && c.resultComponentType === 'i32' && c.M === 16 && c.N === 16 && c.K === 32);
 }
 
 /** A CPU implementation of WebGPU (the fallback flag, or SwiftShader, llvmpipe, lavapipe). */

@@ -6,6 +6,7 @@
 // `chromium-experimental-subgroup-matrix` when the adapter multiplies int8 matrices at the size
 // kernels/conv2d_int8.ts uses.
 
+import { hasInt8Matrices, SUBGROUP_MATRIX } from './adapter';
 import type { SubgroupSizes } from './kernels/common';
 
 const WANTED_LIMITS = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize',
@@ -52,14 +53,4 @@ export async function openDevice(options: { subgroups?: boolean } = {}): Promise
     failure ??= `the GPU device was lost (${info.reason}: ${info.message})`;
   });
   return { device, adapterInfo: adapter.info, subgroups, int8Matrices, failure: () => failure, isLost: () => lost };
-}
-
-const SUBGROUP_MATRIX = 'chromium-experimental-subgroup-matrix';
-
-interface SubgroupMatrixConfig { componentType: string; resultComponentType: string; M: number; N: number; K: number }
-
-function hasInt8Matrices(adapter: GPUAdapter): boolean {
-  if (!adapter.features.has(SUBGROUP_MATRIX)) return false;
-  const configs = (adapter.info as unknown as { subgroupMatrixConfigs?: SubgroupMatrixConfig[] }).subgroupMatrixConfigs ?? [];
-  return configs.some((c) => c.componentType === 'i8' && c.resultComponentType === 'i32' && c.M === 16 && c.N === 16 && c.K === 32);
 }

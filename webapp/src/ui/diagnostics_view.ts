@@ -25,6 +25,7 @@ export function showDiagnosticsView(root: HTMLElement, r: AdapterReport): void {
     row(table, 'Kind', r.software ? `software${r.fallback ? ' (fallback adapter)' : ''}` : 'hardware');
     row(table, 'shader-f16', r.features?.includes('shader-f16') ? 'yes' : 'no');
     row(table, 'subgroups', describeSubgroups(r));
+    row(table, 'int8 matrix units', r.int8Matrices ? 'yes (int8 models\u2019 big convs run on them)' : 'no');
     for (const [k, v] of Object.entries(r.limits ?? {})) row(table, k, v.toLocaleString('en'));
   }
   row(table, 'Backend in use', backend === 'webgpu' ? 'WebGPU' : 'WebAssembly (wasm)');
