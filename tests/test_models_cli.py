@@ -99,3 +99,54 @@ def test_a_classifier_ending_in_softmax_is_not_given_a_second_one(tmp_path, data
     assert cli.main(["models", "import", str(source), "--name", "tiny"]) == 0
     page = json.loads((data_dir / "models" / "tiny" / "model.json").read_text())
     assert page["output"]["kind"] == kind
+
+
+def test_an_int8_import_quantises_a_classifier_on_the_photos_and_it_classifies(tmp_path, data_dir, run_cli):
+    """`models import --int8 PHOTOS`: the float file quantised to QDQ (calibrated on the photos,
+    prepared as the app prepares them), its convs marked for the integer kernels, and the model
+    classifying a photo end to end."""
+    from tessera.bench.float_graph import is_quantized
+    from tessera.paths import SAMPLES_DIR
+    from tests import small_networks
+
+    onnx.save(small_networks.residual_convnet(), tmp_path / "res.onnx")
+    env = {"TESSERA_DATA_DIR": str(data_dir)}
+    r = run_cli("models", "import", str(tmp_path / "res.onnx"), "--name", "res-int8", "--int8", str(SAMPLES_DIR), env=env)
+    assert r.returncode == 0, r.stderr
+    folder = data_dir / "models" / "res-int8"
+    assert is_quantized(onnx.load(folder / "source.onnx"))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    convs = [op for op in manifest["ops"] if op["op"] == "conv2d"]
+    assert len(convs) == 5 and all("int8" in op["attrs"] for op in convs)
+    assert manifest["preprocess"]["crop"] == small_networks.IMG
+    out = run_cli("classify", str(SAMPLES_DIR / "coffee.jpg"), "--model", "res-int8", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.splitlines()[0])
+    assert result["ok"] and len(result["top"]) == 5
+
+
+@pytest.mark.parametrize("case, message", [
+    ("no photos", "No photo in"), ("a style network", "quantises classifiers"),
+    ("already int8", "quantised already"), ("a file, not a folder", "is not a folder")])
+def test_an_int8_import_that_cannot_be_done_says_why_and_leaves_nothing(tmp_path, data_dir, capsys, case, message):
+    from tessera.paths import SAMPLES_DIR
+    from tessera.zoo.quantize import quantize_qdq
+
+    source = tiny_classifier(tmp_path / "tiny.onnx")
+    photos, task = SAMPLES_DIR, "classify"
+    if case == "no photos":
+        photos = tmp_path / "empty"
+        photos.mkdir()
+        (photos / "notes.txt").write_text("not a photo")
+    elif case == "a style network":
+        task = "stylize"
+    elif case == "already int8":
+        calibration = [np.random.default_rng(0).standard_normal((1, 3, 8, 8)).astype(np.float32)]
+        onnx.save(quantize_qdq(onnx.load(source), calibration), source)
+    else:
+        photos = SAMPLES_DIR / "coffee.jpg"
+    args = ["models", "import", str(source), "--name", "t8", "--int8", str(photos), "--task", task]
+    assert cli.main(args) == cli.EXIT_ERROR
+    err = capsys.readouterr().err.strip()
+    assert message in err and "Traceback" not in err
+    assert not (data_dir / "models" / "t8").exists()

@@ -185,7 +185,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     from tessera import models
 
     if args.action == "import":
-        m = models.import_model(args.file, args.name, args.labels, args.task)
+        m = models.import_model(args.file, args.name, args.labels, args.task, args.int8)
         print(f"imported {m.name} ({m.task}) into {m.folder}")
     elif args.action == "remove":
         models.remove_model(args.name)
@@ -303,6 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--name", help="model name (default: the file's name)")
     q.add_argument("--labels", metavar="FILE", help="JSON list of class names")
     q.add_argument("--task", choices=["classify", "stylize"], default="classify")
+    q.add_argument("--int8", type=Path, metavar="PHOTOS",
+                   help="quantise a float classifier to int8 first, calibrated on up to 64 photos from this "
+                        "folder like the ones it will see (on a GPU with int8 matrix units its big convs run "
+                        "on them)")
     q = actions.add_parser("remove", help="remove an imported model")
     q.add_argument("name", metavar="NAME")
     p.set_defaults(func=cmd_models)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,8 +82,10 @@ def get_model(name: str) -> InstalledModel:
 
 
 def import_model(onnx_path: Path, name: str | None = None, labels_path: Path | None = None,
-                 task: str = "classify") -> InstalledModel:
-    """Compile an ONNX file into the user's models; TesseraError (a CompileError) if it can't."""
+                 task: str = "classify", int8_photos: Path | None = None) -> InstalledModel:
+    """Compile an ONNX file into the user's models; TesseraError (a CompileError) if it can't.
+    With ``int8_photos`` (a folder), a float classifier is first quantised to int8 QDQ,
+    calibrated on those photos: on a GPU with int8 matrix units its big convs run on them."""
     from tessera.compiler.library import install
     from tessera.compiler.package import PackageMeta
 
@@ -102,8 +105,45 @@ def import_model(onnx_path: Path, name: str | None = None, labels_path: Path | N
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise TesseraError(f"The labels file {labels_path} must be a JSON list of class names.")
     meta = PackageMeta(name=name, task=task, labels="labels.json" if labels is not None else None)
-    install(onnx_path, imported_models_dir(), meta, labels)
+    if int8_photos is None:
+        install(onnx_path, imported_models_dir(), meta, labels)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            install(_quantised(onnx_path, Path(int8_photos), task, Path(tmp)), imported_models_dir(), meta, labels)
     return get_model(name)
+
+
+def _quantised(onnx_path: Path, photos: Path, task: str, tmp: Path) -> Path:
+    """``onnx_path`` quantised to int8 QDQ on the photos, written into ``tmp``."""
+    import onnx
+
+    from tessera.bench.float_graph import is_quantized
+    from tessera.calibration import photo_batches
+    from tessera.compiler.package import default_preprocess
+    from tessera.zoo.quantize import quantize_qdq
+
+    if task != "classify":
+        raise TesseraError("--int8 quantises classifiers (it calibrates on photos prepared as the app "
+                           "prepares them for one); import a style network as it is.")
+    try:
+        model = onnx.load(onnx_path)
+    except Exception as exc:  # noqa: BLE001  (OSError, protobuf's DecodeError, …)
+        raise TesseraError(f"Can't read {onnx_path} as an ONNX model ({exc}).") from None
+    if is_quantized(model):
+        raise TesseraError(f"{onnx_path.name} is quantised already; import it without --int8.")
+    dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    preprocess = default_preprocess(dims)
+    if preprocess is None or (isinstance(dims[0], int) and dims[0] != 1):
+        raise TesseraError(f"--int8 needs a model whose input is one square RGB image (batch 1 or free); "
+                           f"{onnx_path.name}'s is {dims}.")
+    batches = photo_batches(photos, preprocess, nchw=dims[1] == 3)
+    try:
+        quantised = quantize_qdq(model, batches)
+    except Exception as exc:  # noqa: BLE001  (onnxruntime's quantiser raises anything)
+        raise TesseraError(f"onnxruntime could not quantise {onnx_path.name}: {exc}") from None
+    target = tmp / f"{onnx_path.stem}.onnx"
+    onnx.save(quantised, target)
+    return target
 
 
 def remove_model(name: str) -> None:
