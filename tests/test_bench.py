@@ -137,6 +137,8 @@ def test_engine_reports_what_its_load_waited_for(bench_report):
     assert compile_["pipelines"] == r["runtime_info"]["pipelines"] > 0
     assert 0 < compile_["slowest_ms"] <= compile_["summed_ms"]
     assert 0 < compile_["last_done_ms"] <= load["ready_ms"]
+    # a float model (and SwiftShader, which has no int8 matrix units): no conv in integers
+    assert r["runtime_info"]["int8_convs"] == 0 and r["runtime_info"]["dispatches"] > 0
 
 
 def test_report_follows_the_schema_and_survives_json(bench_report):

@@ -6,12 +6,15 @@ import { EngineModel, UnsupportedOpError } from '../engine/engine';
 import { CALLS_IN_FLIGHT } from '../engine/readback';
 import { UnsupportedModelError, type BenchInput, type BenchModelFiles, type BenchRuntime } from './runtime';
 
+const INT8_CONV = /:int8( split-k)?$/;
+
 class TesseraRuntime implements BenchRuntime {
   readonly name = 'tessera';
   readonly device = 'webgpu' as const;
   readonly maxInFlight = CALLS_IN_FLIGHT;
   private model: EngineModel | null = null;
   private dispatches: number | null = null;     // of the last input shape run
+  private int8Convs: number | null = null;      // of those, int8 convs (conv2d_int8.ts)
 
   async load(files: BenchModelFiles): Promise<void> {
     try {
@@ -33,7 +36,11 @@ class TesseraRuntime implements BenchRuntime {
   async run(inputs: BenchInput[]): Promise<Float32Array> {
     const model = this.model!;
     const { first, others } = this.split(inputs);
-    this.dispatches ??= (await model.prepare(first.shape)).plan.dispatches.length;
+    if (this.dispatches === null) {
+      const { plan } = await model.prepare(first.shape);
+      this.dispatches = plan.dispatches.length;
+      this.int8Convs = plan.dispatches.filter((d) => INT8_CONV.test(d.label)).length;
+    }
     return model.run(first.data, first.shape, others);
   }
 
@@ -65,7 +72,7 @@ class TesseraRuntime implements BenchRuntime {
     const m = this.model;
     return m ? { weights: m.precision, pipelines: m.pipelineCount, dispatches: this.dispatches,
       adapter: m.adapterInfo.description || m.adapterInfo.vendor, load: m.loadTimings,
-      subgroups: m.subgroups, int8: m.int8Kernels ?? 'off' } : {};
+      subgroups: m.subgroups, int8_convs: this.int8Convs } : {};
   }
 
   async dispose(): Promise<void> {

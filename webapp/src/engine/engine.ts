@@ -122,8 +122,6 @@ export class EngineModel {
   get adapterInfo(): GPUAdapterInfo { return this.gpu.adapterInfo; }
   /** The subgroup sizes the kernels are generated for; null: no subgroup operations. */
   get subgroups(): SubgroupSizes | null { return this.gpu.subgroups; }
-  /** How convs marked int8 run (undefined: as float convs). */
-  get int8Kernels(): Int8Matrices | undefined { return this.choices.int8; }
   /** The device is gone (driver reset, GPU removed): load the model again to go on. */
   get deviceLost(): boolean { return this.gpu.isLost(); }
   get pipelineCount(): number { return this.pipelines.size; }
