@@ -10,7 +10,7 @@
 // - per call, per input tensor (shared by the convs that read it): the input packed as int8 on
 //   its fake_quant's grid (x / s + zero point, less qmin + 128 so that uint8 grids fit int8 too);
 // - the conv: each K step of BK taps (128 where workgroup memory allows) copies a BM×BK tile of
-//   the packed input and a BK×BN tile of the packed weights into workgroup memory; each subgroup
+//   the packed input and a BN×BK tile of the packed weights into workgroup memory; each subgroup
 //   multiplies its FM×FN fragments of 16×16 outputs with `subgroupMatrixMultiplyAccumulate`
 //   (chromium-experimental-subgroup-matrix, i8 → i32 at 16×16×32), exactly, in i32. The sums go
 //   through workgroup memory to the epilogue: × s_x·s_w[c] + int8_bias (the bias with the
@@ -41,10 +41,10 @@ const PACK_THREADS = 64;
 interface Grid { scale: number; zero_point: number; qmin: number; qmax: number }
 
 // Where the integer kernel pays, measured on an H100 against the same QDQ networks' convs in
-// floats (docs/benchmarks.md, "Int8 convs"): convs with fewer taps than a K step (MobileNetV2's
-// 1×1 convs from 16 or 32 channels: 34 → 51 µs at batch 8) or under ~30 M multiply-adds
-// (MobileNetV2's at batch 1: 12–14 → 19 µs, a split-K sum and an input pack for little work)
-// run slower; ResNet50's, from 51 M up, 1.4–2.9× faster.
+// floats (docs/benchmarks.md, "Eleventh engine run"): convs with fewer taps than a K step
+// (MobileNetV2's 1×1 convs from 16 or 32 channels: 34 → 51 µs at batch 8) or under ~30 M
+// multiply-adds (MobileNetV2's at batch 1: 12–14 → 19 µs, a split-K sum and an input pack for
+// little work) run slower; ResNet50's, from 51 M up, 1.6–3.4× faster.
 const INT8_MIN_TAPS = 128;
 const INT8_MIN_MACS = 2 ** 25;
 
