@@ -64,3 +64,32 @@ def test_a_quantised_network_is_qdq_and_its_convs_are_marked_int8():
     assert float_graph.is_quantized(qdq)
     convs = [n for n in compile_graph(qdq, "qdq").nodes if n.op == "conv2d"]
     assert convs and all("int8" in n.attrs for n in convs)
+
+
+def test_per_tensor_quantised_weights_are_marked_too():
+    """onnxruntime's quantiser without per_channel: one weight scale for the whole tensor."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from tests import small_networks
+
+    class One(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{"x": rng.standard_normal((1, 3, 64, 64)).astype(np.float32)}])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = Path(tmp) / "f.onnx", Path(tmp) / "q.onnx"
+        onnx.save(small_networks.residual_convnet(), source)
+        quantize_static(source, target, One(), quant_format=QuantFormat.QDQ, per_channel=False,
+                        weight_type=QuantType.QInt8)
+        qdq = onnx.load(target)
+    graph = compile_graph(qdq, "per_tensor")
+    convs = [n for n in graph.nodes if n.op == "conv2d"]
+    assert convs and all("int8" in n.attrs for n in convs)
+    scales = graph.constants[convs[1].weights["int8_scale"]]
+    assert np.all(scales == scales[0])

@@ -93,11 +93,14 @@ def _input_quantisation(node: Node, producers: dict[str, Node]) -> dict | None:
 
 def _weight_scales(weight: np.ndarray) -> np.ndarray | None:
     """s_w per output column of a packed [K, pad4(Cout)] weight when every column is an int8
-    number times it (the largest magnitude taken for ±127, as symmetric quantisers map it),
-    else None. All-zero columns (padding) get 1."""
+    number times it, else None: per channel (each column's largest magnitude taken for ±127, as
+    symmetric quantisers map it; all-zero columns, the padding, get 1), or else one scale for
+    the whole tensor (a per-tensor quantiser's)."""
     peak = np.abs(weight).max(axis=0)
-    scales = np.where(peak > 0, peak / INT8_MAX, 1.0).astype(np.float32)
-    ratio = weight / scales
-    if np.abs(ratio - np.rint(ratio)).max(initial=0.0) > INTEGRAL_TOLERANCE:
-        return None
-    return scales
+    per_channel = np.where(peak > 0, peak / INT8_MAX, 1.0).astype(np.float32)
+    per_tensor = np.full_like(per_channel, max(float(peak.max(initial=0.0)), 1e-30) / INT8_MAX)
+    for scales in (per_channel, per_tensor):
+        ratio = weight / scales
+        if np.abs(ratio - np.rint(ratio)).max(initial=0.0) <= INTEGRAL_TOLERANCE:
+            return scales
+    return None
