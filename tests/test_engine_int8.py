@@ -153,7 +153,7 @@ CASES = {
     "3x3 int8, residual": (2, 36, (9, 10), 36, 3, 1, INT8_GRID, True, True, False),
     "3x3 deep K, small grid (split K)": (1, 128, (5, 6), 40, 3, 1, UINT8_GRID, False, False, False),
     "pointwise 64x64 tiles, rows off the tile": (3, 132, (10, 7), 132, 1, 1, INT8_GRID, True, False, True),
-    "3x3 64x64 tiles": (1, 40, (12, 12), 68, 3, 1, UINT8_GRID, False, True, True),
+    "3x3 64x64 tiles, 64-tap steps (split K)": (1, 40, (12, 12), 68, 3, 1, UINT8_GRID, False, True, True),
 }
 
 
