@@ -61,6 +61,7 @@ def test_every_conv_of_a_qdq_network_is_marked_with_its_input_grid(qdq):
         weight = graph.constants[conv.weights["weight"]]
         assert np.abs(weight / scales - np.rint(weight / scales)).max() < 1e-4
         assert np.abs(np.rint(weight / scales)).max() == 127
+        np.testing.assert_allclose(graph.constants[conv.weights["int8_dequant"]], grid["scale"] * scales, rtol=1e-6)
 
 
 def test_a_float_network_has_no_int8_convs():

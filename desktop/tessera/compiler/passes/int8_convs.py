@@ -13,10 +13,12 @@ changes no result: the op is still the float conv, and an engine without such un
 numpy executor) runs it as one. It adds
 
 - ``attrs["int8"]``: the input's ``scale``, ``zero_point``, ``qmin`` and ``qmax``;
-- weights ``int8_scale`` (s_w per output channel) and ``int8_bias``. The engine stores each
-  input value as the int8 ``q - qmin - 128`` (uint8 inputs shifted into int8's range), so the
-  sum it computes is off by ``(128 + qmin - zero_point) · Σ_k qw[k, c]``; ``int8_bias`` is the
-  bias with that taken back out, so the engine's epilogue is ``s_x · s_w[c] · acc + int8_bias[c]``.
+- weights ``int8_scale`` (s_w per output channel), ``int8_dequant`` (s_x · s_w, what the sums
+  are scaled by: as a weight, not a constant in the kernel, so that convs of one shape share
+  one kernel) and ``int8_bias``. The engine stores each input value as the int8
+  ``q - qmin - 128`` (uint8 inputs shifted into int8's range), so the sum it computes is off by
+  ``(128 + qmin - zero_point) · Σ_k qw[k, c]``; ``int8_bias`` is the bias with that taken back
+  out, so the engine's epilogue is ``int8_dequant[c] · acc + int8_bias[c]``.
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ def mark_int8_convs(graph: Graph) -> Graph:
         column_sums = np.rint(weight / scales).sum(axis=0)
         int8_bias = bias.astype(np.float64) + quant["scale"] * scales.astype(np.float64) * offset * column_sums
         weights = dict(node.weights)
-        for role, array in (("int8_scale", scales), ("int8_bias", int8_bias.astype(np.float32))):
+        dequant = (quant["scale"] * scales.astype(np.float64)).astype(np.float32)
+        for role, array in (("int8_scale", scales), ("int8_dequant", dequant), ("int8_bias", int8_bias.astype(np.float32))):
             name = f"{node.name}/{role}"
             constants[name], layouts[name] = weight_layouts.vector(array)
             weights[role] = name

@@ -9,13 +9,14 @@
 //   row-major int8 one has to be transposed byte by byte as it is loaded;
 // - per call, per input tensor (shared by the convs that read it): the input packed as int8 on
 //   its fake_quant's grid (x / s + zero point, less qmin + 128 so that uint8 grids fit int8 too);
-// - the conv: each K step of BK taps (64 or 128: tiling) copies a BM×BK tile of
-//   the packed input and a BN×BK tile of the packed weights into workgroup memory; each subgroup
+// - the conv: each K step of BK taps (64 or 128: tiling) copies a BM×BK tile of the packed
+//   input and a BN×BK tile of the packed weights into workgroup memory; each subgroup
 //   multiplies its FM×FN fragments of 16×16 outputs with `subgroupMatrixMultiplyAccumulate`
 //   (chromium-experimental-subgroup-matrix, i8 → i32 at 16×16×32), exactly, in i32. The sums go
-//   through workgroup memory to the epilogue: × s_x·s_w[c] + int8_bias (the bias with the
-//   zero-point shift taken out), then residual and activations as conv2d.ts does. Small grids
-//   split K (split_k.ts adds the partials up).
+//   through workgroup memory to the epilogue: × int8_dequant[c] (s_x·s_w) + int8_bias (the
+//   bias with the zero-point shift taken out), then residual and activations as conv2d.ts does.
+//   Small grids split K (split_k.ts adds the partials up). No scale is baked into the conv's
+//   source, so convs of one shape share one pipeline (each is a compile at load).
 //
 // Measured on an H100 with the staging in the conv itself (quantising floats as it loaded
 // them), that staging alone took ResNet50's int8 convs as long as the float convs take whole:
@@ -55,7 +56,8 @@ export function int8Eligible(op: OpSpec, ctx: OpContext, everywhere: boolean): b
   const { N, C, OH, OW, CO, KH, KW } = windowGeometry(op, ctx);
   const K = KH * KW * C;
   return op.attrs.int8 != null && op.attrs.groups === 1 && C % 4 === 0 && CO % 4 === 0
-    && op.weights.int8_scale != null && op.weights.int8_bias != null && !op.attrs.input_scale
+    && op.weights.int8_scale != null && op.weights.int8_dequant != null && op.weights.int8_bias != null
+    && !op.attrs.input_scale
     && (everywhere || (K >= INT8_MIN_TAPS && N * OH * OW * K * CO >= INT8_MIN_MACS));
 }
 
@@ -214,15 +216,15 @@ export function conv2dInt8(op: OpSpec, ctx: OpContext, mode: Int8Matrices): Kern
   const mma = mode === 'subgroup-matrix' ? matrixUnits(layout) : emulatedUnits(layout);
 
   // Epilogue: each thread finishes vec4s of channels of the tile from the i32 sums: scaled by
-  // s_x·s_w, then (unsplit) int8_bias, the residual and activations, or (split) kept as a partial.
+  // int8_dequant (s_x·s_w), then (unsplit) int8_bias, the residual and activations, or (split) kept as a partial.
   const OUT_PER = BM * BN / 4 / THREADS;
   const epilogue = Array.from({ length: OUT_PER }, (_, r) => `{ let e = lid + ${u32(r * THREADS)};
     let row = e / ${u32(BN / 4)}; let c4 = c40 + e % ${u32(BN / 4)}; let m = m0 + row;
     if (m < ${u32(M)} && c4 < ${u32(N4)}) {
       let o = row * ${u32(BN)} + (e % ${u32(BN / 4)}) * 4u;
       let sum = vec4<f32>(vec4<i32>(smem[o], smem[o + 1u], smem[o + 2u], smem[o + 3u]));
-      ${S > 1 ? `part[(split * ${u32(M)} + m) * ${u32(N4)} + c4] = sum * (${f32(q.scale)} * w4_scale(c4));` : `
-      var v = sum * (${f32(q.scale)} * w4_scale(c4)) + w4_bias(c4);
+      ${S > 1 ? `part[(split * ${u32(M)} + m) * ${u32(N4)} + c4] = sum * w4_dequant(c4);` : `
+      var v = sum * w4_dequant(c4) + w4_bias(c4);
       ${res ? residualCode(op, 'ld_res(m, c4 * 4u)') : ''}
       ${activationCode(a.activations, 'v')}
       st_y(m, c4 * 4u, v);`}
@@ -239,7 +241,7 @@ ${res ? res.helpers(false) : ''}`;
 ${mma.enable}
 @group(0) @binding(0) var<storage, read> xq: array<${wordType}>;
 @group(0) @binding(1) var<storage, read> wq: array<vec4<u32>>;
-${weightDecl(2, 'scale', ctx.precision)}
+${weightDecl(2, 'dequant', ctx.precision)}
 ${bindings}
 // The staged tiles, then (after the K loop) the i32 sums, in one array.
 var<workgroup> smem: array<i32, ${WORDS}>;
@@ -276,7 +278,7 @@ fn main(${ENTRY_PARAMS}) {
   workgroupBarrier();
   ${epilogue}
 }`;
-  const args: Arg[] = [packedInput, packedWeights, { kind: 'weight', slice: op.weights.int8_scale }];
+  const args: Arg[] = [packedInput, packedWeights, { kind: 'weight', slice: op.weights.int8_dequant }];
   const packs = [packWeights(op, ctx, K, CO, packedWeights), packInput(op.inputs[0], q, N * H * W, C, packedInput)];
   if (S === 1) {
     args.push({ kind: 'weight', slice: op.weights.int8_bias }, { kind: 'tensor', name: op.outputs[0] });
