@@ -49,15 +49,16 @@ class EnginePage:
         """`subgroups=False`: kernels without subgroup operations even where the adapter has them;
         `split_k_in_workgroup=True`: small 1×1 convs split K inside the workgroup, as on a hardware
         adapter (by default the engine leaves that form to hardware adapters); `int8`: how convs
-        marked int8 run ("auto", "off", "emulated": EngineOptions.int8); `large_conv_tiles`: convs
+        marked int8 run ("auto", "off", "emulated", "matrix": EngineOptions.int8); `large_conv_tiles`: convs
         take their large tiling wherever they can, whatever their size."""
         return self.page.evaluate(
             "([u, p, s, k, q, l]) => tesseraEngine.load(u, p, true, s, l, k ?? undefined, q ?? undefined)",
             [url, precision, subgroups, split_k_in_workgroup, int8, large_conv_tiles])
 
     def kernels(self, model_id: int) -> dict:
-        """{subgroups: {minSize, maxSize} or None, kernels: [{label, source}]}: what the model's
-        kernels were generated for, and every distinct kernel it compiled."""
+        """{subgroups: {minSize, maxSize} or None, kernels: [{label, source}], int8Refusal}: what
+        the model's kernels were generated for, every distinct kernel it compiled (or tried to),
+        and why its int8 kernels were given up for floats at load (null if they weren't)."""
         return self.page.evaluate("(id) => tesseraEngine.kernels(id)", model_id)
 
     def run(self, model_id: int, x: np.ndarray, others: dict[str, np.ndarray] | None = None) -> np.ndarray:

@@ -219,3 +219,23 @@ def test_on_matrix_units_only_convs_big_enough_to_gain_run_in_integers(page):
         if integer:
             source = next(k["source"] for k in plan["kernels"] if re.search(r":int8( split-k)?$", k["label"]))
             assert "subgroupMatrixMultiplyAccumulate" in source and "chromium_experimental_subgroup_matrix" in source
+
+
+def test_int8_kernels_a_device_will_not_build_fall_back_to_floats(page):
+    """The subgroup-matrix feature is experimental: where the kernels for it don't compile (here
+    forced onto SwiftShader, which lacks the feature), the model loads anyway with its convs in
+    floats, says why, and its device stays healthy for the calls after."""
+    model = qdq_conv(8, 64, (28, 28), 128, 3, 1, UINT8_GRID)     # big enough for the matrix kernel
+    url, _ = page.compile(model, "int8_refused")
+    model_id = page.load(url, "fp32", int8="matrix")
+    refusal = page.kernels(model_id)["int8Refusal"]
+    assert refusal and "does not compile" in refusal and ":int8" in refusal
+    zero, qmin, qmax = UINT8_GRID
+    for _ in range(2):
+        x = ((rng.integers(qmin, qmax + 1, (8, 64, 28, 28)) - zero) * np.float32(INPUT_SCALE)).astype(np.float32)
+        oracle = run_package(page.packages_dir / "int8_refused", {"x": x})["y"]
+        assert rel_l2(page.run(model_id, x), oracle.ravel()) <= 1e-5
+    page.dispose(model_id)
+    auto_id = page.load(url, "fp32")       # the default: no matrix units here, so no attempt
+    assert page.kernels(auto_id)["int8Refusal"] is None
+    page.dispose(auto_id)

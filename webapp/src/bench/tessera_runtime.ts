@@ -72,7 +72,7 @@ class TesseraRuntime implements BenchRuntime {
     const m = this.model;
     return m ? { weights: m.precision, pipelines: m.pipelineCount, dispatches: this.dispatches,
       adapter: m.adapterInfo.description || m.adapterInfo.vendor, load: m.loadTimings,
-      subgroups: m.subgroups, int8_convs: this.int8Convs } : {};
+      subgroups: m.subgroups, int8_convs: this.int8Convs, int8_refusal: m.int8Refusal } : {};
   }
 
   async dispose(): Promise<void> {

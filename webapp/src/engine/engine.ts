@@ -42,8 +42,9 @@ export interface EngineOptions {
   /** Convs the compiler marked int8 (QDQ networks) run in integers on the GPU's matrix units
    *  where it has them and they are big enough to gain ('auto', the default); 'off': always as
    *  float convs; 'emulated' (tests): all of them in integers, with plain WGSL in place of the
-   *  matrix units (kernels/conv2d_int8.ts). */
-  int8?: 'auto' | 'off' | 'emulated';
+   *  matrix units (kernels/conv2d_int8.ts); 'matrix' (tests): the matrix-unit kernels even on a
+   *  device without them, where they don't compile and the model falls back to floats. */
+  int8?: 'auto' | 'off' | 'emulated' | 'matrix';
 }
 
 /** When each part of a load was done, in ms from its start (the bench reports these: what
@@ -56,14 +57,16 @@ export interface LoadTimings {
   compile: CompileTimes;      // ms from the device being open
 }
 
-function int8Kernels(option: 'auto' | 'off' | 'emulated', matrixUnits: boolean): Int8Matrices | undefined {
+function int8Kernels(option: NonNullable<EngineOptions['int8']>, matrixUnits: boolean): Int8Matrices | undefined {
   if (option === 'emulated') return 'emulated';
-  return option === 'auto' && matrixUnits ? 'subgroup-matrix' : undefined;
+  return option === 'matrix' || (option === 'auto' && matrixUnits) ? 'subgroup-matrix' : undefined;
 }
 
 export class EngineModel {
   private readonly calls = new Map<string, Promise<PreparedCall>>();
   private loadTimes: Omit<LoadTimings, 'compile'> | null = null;
+  /** Why the int8 kernels were given up for floats at load (their compile error), or null. */
+  int8Refusal: string | null = null;
   private constructor(readonly manifest: Manifest, private readonly gpu: EngineDevice,
     private readonly weights: WeightStore, private readonly pipelines: PipelineCache,
     private readonly readback: Readback, private readonly validateEveryCall: boolean,
@@ -104,9 +107,21 @@ export class EngineModel {
       int8: int8Kernels(options.int8 ?? 'auto', gpu.int8Matrices) };
     const plan = planCall(manifest, shape, precision, device.limits, undefined, choices);
     [...plan.dispatches, ...plan.setup].forEach((d) => pipelines.get(d));
-    const model = new EngineModel(manifest, gpu, await uploading, pipelines, new Readback(device),
-      options.validateEveryCall ?? false, choices);
-    await model.prepare(shape, undefined, plan);
+    const weights = await uploading;
+    const readback = new Readback(device);
+    const validate = options.validateEveryCall ?? false;
+    let model = new EngineModel(manifest, gpu, weights, pipelines, readback, validate, choices);
+    try {
+      await model.prepare(shape, undefined, plan);
+    } catch (e) {
+      if (choices.int8 !== 'subgroup-matrix') throw e;
+      // The subgroup-matrix feature is experimental: where this driver won't build the int8
+      // kernels, the same convs run as the float convs they stand for.
+      model = new EngineModel(manifest, gpu, weights, pipelines, readback, validate, { ...choices, int8: undefined });
+      model.int8Refusal = e instanceof Error ? e.message : String(e);
+      console.warn(`${manifest.name}: int8 kernels unavailable, running its convs in floats (${model.int8Refusal})`);
+      await model.prepare(shape);
+    }
     model.throwIfFailed();
     model.loadTimes = { manifest_ms: manifestMs, device_ms: await deviceMs, weights_ms: await weightsMs,
       ready_ms: performance.now() - t0 };

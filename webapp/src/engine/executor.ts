@@ -87,9 +87,15 @@ export class PipelineCache {
     const known = this.bySource.get(d.source);
     if (known) return known.pipeline;
     const started = performance.now();
+    // A kernel that doesn't compile rejects its pipeline; the scope keeps its module's error
+    // from also counting as an uncaptured one, which would mark the whole device as failed
+    // (the int8 kernels fall back to floats where a driver won't build them: engine.ts).
+    this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ label: d.label, code: d.source });
     const pipeline = this.device.createComputePipelineAsync({ label: d.label, layout: 'auto',
-      compute: { module, entryPoint: 'main' } }).then((compiled) => {
+      compute: { module, entryPoint: 'main' } });
+    void this.device.popErrorScope();
+    const compiled = pipeline.then((compiled) => {
       this.record(started);
       return compiled;
     }, async (e) => {
@@ -98,8 +104,11 @@ export class PipelineCache {
         .map((m) => `${m.type} at ${m.lineNum}:${m.linePos}: ${m.message}`);
       throw new Error(`kernel for ${d.label} does not compile: ${messages.join('; ') || e}`);
     });
-    this.bySource.set(d.source, { label: d.label, pipeline });
-    return pipeline;
+    // Its users await it and see the error; a compile started ahead of use (the load starts
+    // them all at once) and never awaited must not count as an unhandled rejection.
+    compiled.catch(() => {});
+    this.bySource.set(d.source, { label: d.label, pipeline: compiled });
+    return compiled;
   }
 
   get size(): number { return this.bySource.size; }

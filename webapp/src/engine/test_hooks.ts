@@ -95,7 +95,7 @@ const hooks = {
    *  (then only the first calls of each kind are, as in the app); `subgroups: false` keeps
    *  the kernels off subgroup operations; `int8` as EngineOptions.int8. */
   async load(url: string, precision: Precision, validateEveryCall = true, subgroups = true,
-    largeConvTiles = false, splitKInWorkgroup?: boolean, int8?: 'auto' | 'off' | 'emulated'): Promise<number> {
+    largeConvTiles = false, splitKInWorkgroup?: boolean, int8?: 'auto' | 'off' | 'emulated' | 'matrix'): Promise<number> {
     const model = await EngineModel.load(new URL(url, document.baseURI).href,
       { precision, validateEveryCall, subgroups, largeConvTiles, splitKInWorkgroup, int8 });
     models.set(nextId, model);
@@ -222,10 +222,11 @@ const hooks = {
     return { labels: dispatches.map((d) => d.label), sources: new Set(dispatches.map((d) => d.source)).size,
       kernels: dispatches.map(({ label, source }) => ({ label, source })) };
   },
-  /** The subgroup sizes the model's kernels use (null: none) and every kernel it compiled. */
+  /** The subgroup sizes the model's kernels use (null: none), every kernel it compiled (or tried
+   *  to), and why its int8 kernels were given up, if they were. */
   kernels(id: number) {
     const model = models.get(id)!;
-    return { subgroups: model.subgroups, kernels: model.kernels };
+    return { subgroups: model.subgroups, kernels: model.kernels, int8Refusal: model.int8Refusal };
   },
   async dispose(id: number): Promise<void> {
     await models.get(id)?.dispose();
