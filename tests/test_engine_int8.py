@@ -224,15 +224,16 @@ def test_on_matrix_units_only_convs_big_enough_to_gain_run_in_integers(page):
 def test_int8_kernels_a_device_will_not_build_fall_back_to_floats(page):
     """The subgroup-matrix feature is experimental: where the kernels for it don't compile (here
     forced onto SwiftShader, which lacks the feature), the model loads anyway with its convs in
-    floats, says why, and its device stays healthy for the calls after."""
-    model = qdq_conv(8, 64, (28, 28), 128, 3, 1, UINT8_GRID)     # big enough for the matrix kernel
-    url, _ = page.compile(model, "int8_refused")
+    floats, says why, and its device stays healthy for the calls after — also for an input
+    shape first seen after the load (its own plan, the int8 kernels given up already)."""
+    model = qdq_conv("N", 64, (28, 28), 128, 3, 1, UINT8_GRID)     # big enough for the matrix kernel
+    url, _ = page.compile(model, "int8_refused", {"N": 8})
     model_id = page.load(url, "fp32", int8="matrix")
     refusal = page.kernels(model_id)["int8Refusal"]
     assert refusal and "does not compile" in refusal and ":int8" in refusal
     zero, qmin, qmax = UINT8_GRID
-    for _ in range(2):
-        x = ((rng.integers(qmin, qmax + 1, (8, 64, 28, 28)) - zero) * np.float32(INPUT_SCALE)).astype(np.float32)
+    for n in (8, 8, 16):
+        x = ((rng.integers(qmin, qmax + 1, (n, 64, 28, 28)) - zero) * np.float32(INPUT_SCALE)).astype(np.float32)
         oracle = run_package(page.packages_dir / "int8_refused", {"x": x})["y"]
         assert rel_l2(page.run(model_id, x), oracle.ravel()) <= 1e-5
     page.dispose(model_id)

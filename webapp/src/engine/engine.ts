@@ -65,12 +65,12 @@ function int8Kernels(option: NonNullable<EngineOptions['int8']>, matrixUnits: bo
 export class EngineModel {
   private readonly calls = new Map<string, Promise<PreparedCall>>();
   private loadTimes: Omit<LoadTimings, 'compile'> | null = null;
-  /** Why the int8 kernels were given up for floats at load (their compile error), or null. */
+  /** Why the int8 kernels were given up for floats (their compile error), or null. */
   int8Refusal: string | null = null;
   private constructor(readonly manifest: Manifest, private readonly gpu: EngineDevice,
     private readonly weights: WeightStore, private readonly pipelines: PipelineCache,
     private readonly readback: Readback, private readonly validateEveryCall: boolean,
-    private readonly choices: KernelChoices) {}
+    private choices: KernelChoices) {}
 
   static async load(baseUrl: string, options: EngineOptions = {}): Promise<EngineModel> {
     const t0 = performance.now();
@@ -107,21 +107,9 @@ export class EngineModel {
       int8: int8Kernels(options.int8 ?? 'auto', gpu.int8Matrices) };
     const plan = planCall(manifest, shape, precision, device.limits, undefined, choices);
     [...plan.dispatches, ...plan.setup].forEach((d) => pipelines.get(d));
-    const weights = await uploading;
-    const readback = new Readback(device);
-    const validate = options.validateEveryCall ?? false;
-    let model = new EngineModel(manifest, gpu, weights, pipelines, readback, validate, choices);
-    try {
-      await model.prepare(shape, undefined, plan);
-    } catch (e) {
-      if (choices.int8 !== 'subgroup-matrix') throw e;
-      // The subgroup-matrix feature is experimental: where this driver won't build the int8
-      // kernels, the same convs run as the float convs they stand for.
-      model = new EngineModel(manifest, gpu, weights, pipelines, readback, validate, { ...choices, int8: undefined });
-      model.int8Refusal = e instanceof Error ? e.message : String(e);
-      console.warn(`${manifest.name}: int8 kernels unavailable, running its convs in floats (${model.int8Refusal})`);
-      await model.prepare(shape);
-    }
+    const model = new EngineModel(manifest, gpu, await uploading, pipelines, new Readback(device),
+      options.validateEveryCall ?? false, choices);
+    await model.prepare(shape, undefined, plan);
     model.throwIfFailed();
     model.loadTimes = { manifest_ms: manifestMs, device_ms: await deviceMs, weights_ms: await weightsMs,
       ready_ms: performance.now() - t0 };
@@ -153,13 +141,28 @@ export class EngineModel {
     const key = callKey(shape, normStats);
     let call = this.calls.get(key);
     if (!call) {
-      const { device } = this.gpu;
-      plan ??= planCall(this.manifest, shape, this.weights.precision, device.limits, normStats, this.choices);
-      call = PreparedCall.create(device, this.manifest, plan, this.weights, this.pipelines, this.readback,
-        this.validateEveryCall);
+      const create = (p: Plan) => PreparedCall.create(this.gpu.device, this.manifest, p, this.weights, this.pipelines,
+        this.readback, this.validateEveryCall);
+      call = create(plan ?? this.plan(shape, normStats)).catch((e) => {
+        if (this.choices.int8 !== 'subgroup-matrix') throw e;
+        this.giveUpInt8(e);
+        return create(this.plan(shape, normStats));
+      });
       this.calls.set(key, call);
     }
     return call;
+  }
+
+  private plan(shape: number[], normStats?: NormStatsMode): Plan {
+    return planCall(this.manifest, shape, this.weights.precision, this.gpu.device.limits, normStats, this.choices);
+  }
+
+  /** The subgroup-matrix feature is experimental: where this driver won't build the int8
+   *  kernels, the same convs run from now on as the float convs they stand for. */
+  private giveUpInt8(e: unknown): void {
+    this.int8Refusal = e instanceof Error ? e.message : String(e);
+    this.choices = { ...this.choices, int8: undefined };
+    console.warn(`${this.manifest.name}: int8 kernels unavailable, running its convs in floats (${this.int8Refusal})`);
   }
 
   /** Frees the buffers of the call for `shape` (a large one-off size, e.g. a statistics pass). */
