@@ -1,6 +1,6 @@
 """Calibration images for quantising a classifier to int8 (`tessera models import --int8`):
-photos from a folder, prepared as the app prepares them for the model (shorter side resized,
-centre crop, mean and std), one batch of one per photo."""
+photos from a folder, prepared as the app prepares them for the model (the reference pipeline,
+zoo/reference.py), one batch of one per photo."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 from tessera.batch.decode import ImageRejected, decode_image
 from tessera.batch.scan import Kind, scan
 from tessera.errors import TesseraError
+from tessera.zoo.reference import preprocess as reference_preprocess
 
 DEFAULT_LIMIT = 64
 
@@ -22,25 +23,18 @@ def photo_batches(folder: Path, preprocess: dict, nchw: bool, limit: int = DEFAU
     from PIL import Image
 
     if not Path(folder).is_dir():
-        raise TesseraError(f"{folder} is not a folder: --calibration takes a folder of photos like "
-                           "the ones the model will see.")
-    crop, resize = preprocess["crop"], preprocess["resize"]
-    mean, std = (np.asarray(preprocess[k], np.float32) for k in ("mean", "std"))
+        raise TesseraError(f"{folder} is not a folder: --int8 takes a folder of photos like the ones "
+                           "the model will see.")
     batches = []
     for found in scan([folder], recursive=True):
         if found.kind != Kind.IMAGE or len(batches) >= limit:
             continue
-        try:
-            pixels = decode_image(found.path, min_side=resize).pixels
+        try:   # decoded as the batch pipeline decodes (orientation applied, refusals in a sentence)
+            pixels = decode_image(found.path, min_side=preprocess["resize"]).pixels
         except ImageRejected:
             continue
-        image = Image.fromarray(pixels)
-        scale = resize / min(image.size)
-        image = image.resize((max(crop, round(image.width * scale)), max(crop, round(image.height * scale))),
-                             Image.BILINEAR)
-        left, top = (image.width - crop) // 2, (image.height - crop) // 2
-        x = (np.asarray(image.crop((left, top, left + crop, top + crop)), np.float32) - mean) / std
-        batches.append(np.ascontiguousarray((x.transpose(2, 0, 1) if nchw else x)[None], dtype=np.float32))
+        x = reference_preprocess(Image.fromarray(pixels), preprocess)
+        batches.append(x if nchw else np.ascontiguousarray(x.transpose(0, 2, 3, 1)))
     if not batches:
         raise TesseraError(f"No photo in {folder} could be read to calibrate the int8 model with.")
     return batches

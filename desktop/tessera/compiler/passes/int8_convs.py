@@ -45,11 +45,11 @@ def mark_int8_convs(graph: Graph) -> Graph:
     nodes = []
     for node in graph.nodes:
         quant = _input_quantisation(node, producers) if _is_candidate(node) else None
-        scales = _weight_scales(graph.constants[node.weights["weight"]]) if quant else None
+        weight = graph.constants[node.weights["weight"]] if quant else None
+        scales = _weight_scales(weight) if quant else None
         if scales is None:
             nodes.append(node)
             continue
-        weight = graph.constants[node.weights["weight"]]
         bias = graph.constants[node.weights["bias"]]
         offset = 128 + quant["qmin"] - quant["zero_point"]
         column_sums = np.rint(weight / scales).sum(axis=0)
