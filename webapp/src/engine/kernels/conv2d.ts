@@ -19,6 +19,7 @@
 import { activationCode, residualCode, ENTRY_PARAMS, RowTensor, u32, weightDecl, weightedOpBindings, windowGeometry,
   WORKGROUP_INDEX, pad4, type Arg, type KernelDispatch, type OpContext } from './common';
 import { conv2dInt8, int8Eligible } from './conv2d_int8';
+import { stagedPixels, tapRead } from './im2col';
 import { pointwiseGroupSplit } from './pointwise_split';
 import { PARTIALS, splitKReduce } from './split_k';
 import type { OpSpec } from '../manifest';
@@ -76,7 +77,8 @@ function tiling(groups: number, COG: number, M: number, K: number, forceLarge: b
 
 export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const a = op.attrs;
-  const { N, H, W, C, OH, OW, CO, KH, KW, SH, SW, DH, DW, PT, PL } = windowGeometry(op, ctx);
+  const geometry = windowGeometry(op, ctx);
+  const { N, C, OH, OW, CO, KH, KW, SH, SW, PT, PL } = geometry;
   if (ctx.int8 && int8Eligible(op, ctx, ctx.int8 === 'emulated')) return conv2dInt8(op, ctx, ctx.int8);
   const G: number = a.groups;
   const CIG = C / G;
@@ -109,40 +111,22 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
 
   const A_HALF = BK * BM / 4;             // vec4s of one half of As / Bs
   const B_HALF = BK * BN / 4;
-  // Each thread stages the same pixels of the A tile at every K step: their coordinates are
-  // worked out once, before the K loop (pixel `r` of this thread: base row, top-left tap, valid).
+  // Each thread stages the same pixels of the A tile at every K step (im2col.ts).
   const aPerThread = vecA ? BM * BK / 4 / THREADS : BM * BK / THREADS;
   const pixelOf = (r: number) => vecA ? `lid / ${u32(KV)} + ${u32(r * THREADS / KV)}` : `lid % ${u32(BM)}`;
   const kOf = (r: number) => vecA ? `(lid % ${u32(KV)}) * 4u` : `lid / ${u32(BM)} + ${u32(r * THREADS / BM)}`;
-  const pixels = vecA ? aPerThread : 1;
-  // They live in private variables so that one fetch function serves the prologue and the loop.
-  const pixelVars = (r: number) => [[`pm${r}`, 'u32'], [`pv${r}`, 'bool'],
-    ...(pointwise ? [] : [[`pb${r}`, 'u32'], [`py${r}`, 'i32'], [`px${r}`, 'i32']]),
-    ...(scaled ? [[`pg${r}`, 'u32']] : [])];
-  const privates = Array.from({ length: pixels }, (_, r) => pixelVars(r).map(([n, t]) => `var<private> ${n}: ${t};`).join(' '))
-    .join('\n');
   // pg: where the pixel's image's gate row starts (input_scale).
-  const pixelSetup = Array.from({ length: pixels }, (_, r) => `
-  pm${r} = m0 + ${pixelOf(r)};
-  pv${r} = pm${r} < ${u32(M)};${pointwise ? '' : `
-  pb${r} = (pm${r} / ${u32(OH * OW)}) * ${u32(H * W)};
-  py${r} = i32(((pm${r} % ${u32(OH * OW)}) / ${u32(OW)}) * ${u32(SH)}) - ${PT};
-  px${r} = i32((pm${r} % ${u32(OW)}) * ${u32(SW)}) - ${PL};`}${scaled ? `
-  pg${r} = (pm${r} / ${u32(OH * OW)}) * ${u32(vecA ? C / 4 : C)};` : ''}`).join('');
+  const gateRow = { name: 'pg', type: 'u32', value: (pm: string) => `(${pm} / ${u32(OH * OW)}) * ${u32(vecA ? C / 4 : C)}` };
+  const { privates, setup: pixelSetup } = stagedPixels(vecA ? aPerThread : 1, pixelOf, M, geometry, pointwise,
+    scaled ? [gateRow] : []);
   // Global → registers for the A element(s) of slot r at K offset k; padding taps read 0.
   const fetchA = (r: number, k: string) => {
     const p = vecA ? r : 0;
     const channel = vecA ? `(g * ${u32(CIG)} + ci) / 4u` : `g * ${u32(CIG)} + ci`;
     const read = `x[row * ${u32(vecA ? C / 4 : C)} + ${channel}]${scaled ? ` * gate[pg${p} + ${channel}]` : ''}`;
     const zero = vecA ? 'vec4<f32>(0.0)' : '0.0';
-    const body = pointwise ? `let row = pm${p}; let ci = k; ra[${r}] = ${read};` : `
-        let tap = k / ${u32(CIG)}; let ci = k % ${u32(CIG)};
-        let iy = py${p} + i32((tap / ${u32(KW)}) * ${u32(DH)});
-        let ix = px${p} + i32((tap % ${u32(KW)}) * ${u32(DW)});
-        if (iy >= 0 && iy < ${H} && ix >= 0 && ix < ${W}) {
-          let row = pb${p} + u32(iy) * ${u32(W)} + u32(ix);
-          ra[${r}] = ${read};
-        }`;
+    const body = pointwise ? `let row = pm${p}; let ci = k; ra[${r}] = ${read};`
+      : tapRead(p, CIG, geometry, `ra[${r}] = ${read};`);
     return `{ let k = ${k} + ${kOf(r)}; ra[${r}] = ${zero};
       if (pv${p} && k < ${u32(K)}) { ${body} } }`;
   };

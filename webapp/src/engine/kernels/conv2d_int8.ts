@@ -27,6 +27,7 @@
 
 import { activationCode, residualCode, elementIndex, ENTRY_PARAMS, RowTensor, u32, f32, weightDecl, windowGeometry, WORKGROUP_INDEX,
   pad4, type Arg, type Int8Matrices, type KernelDispatch, type OpContext } from './common';
+import { stagedPixels, tapRead } from './im2col';
 import { PARTIALS, splitKReduce } from './split_k';
 import type { OpSpec } from '../manifest';
 
@@ -135,7 +136,8 @@ fn main(${ENTRY_PARAMS}) {
 export function conv2dInt8(op: OpSpec, ctx: OpContext, mode: Int8Matrices): KernelDispatch[] {
   const a = op.attrs;
   const q = a.int8 as Grid;
-  const { N, H, W, C, OH, OW, CO, KH, KW, SH, SW, DH, DW, PT, PL } = windowGeometry(op, ctx);
+  const geometry = windowGeometry(op, ctx);
+  const { N, H, W, C, OH, OW, CO, KH, KW, SH, SW, PT, PL } = geometry;
   const M = N * OH * OW;
   const K = KH * KW * C;
   const N4 = pad4(CO) / 4;
@@ -171,26 +173,14 @@ export function conv2dInt8(op: OpSpec, ctx: OpContext, mode: Int8Matrices): Kern
   const A_PER = BM * LPR / THREADS;
   const B_PER = BN * (BK / 16) / THREADS;
   const pixelRow = (r: number) => `lid / ${u32(LPR)} + ${u32(r * THREADS / LPR)}`;
-  const pixelSetup = Array.from({ length: A_PER }, (_, r) => `
-  pm${r} = m0 + ${pixelRow(r)};
-  pv${r} = pm${r} < ${u32(M)};${pointwise ? '' : `
-  pb${r} = (pm${r} / ${u32(OH * OW)}) * ${u32(H * W)};
-  py${r} = i32(((pm${r} % ${u32(OH * OW)}) / ${u32(OW)}) * ${u32(SH)}) - ${PT};
-  px${r} = i32((pm${r} % ${u32(OW)}) * ${u32(SW)}) - ${PL};`}`).join('');
-  const privates = Array.from({ length: A_PER }, (_, r) => `var<private> pm${r}: u32; var<private> pv${r}: bool;${
-    pointwise ? '' : ` var<private> pb${r}: u32; var<private> py${r}: i32; var<private> px${r}: i32;`}`).join('\n');
+  const { privates, setup: pixelSetup } = stagedPixels(A_PER, pixelRow, M, geometry, pointwise);
   const wordType = WPL === 4 ? 'vec4<u32>' : 'u32';
   // Padding taps (and rows past M) hold a real 0 on the grid: int8_bias assumes every tap does.
   const zero = zeroByte(q) & 0xff;
   const padWord = `${u32((zero * 0x01010101) >>> 0)}`;
   const fetchA = (r: number) => {
-    const body = pointwise ? `ra[${r}] = xq[(pm${r} * ${u32(C)} + k) / ${u32(4 * WPL)}];` : `
-      let tap = k / ${u32(C)}; let ci = k % ${u32(C)};
-      let iy = py${r} + i32((tap / ${u32(KW)}) * ${u32(DH)});
-      let ix = px${r} + i32((tap % ${u32(KW)}) * ${u32(DW)});
-      if (iy >= 0 && iy < ${H} && ix >= 0 && ix < ${W}) {
-        ra[${r}] = xq[((pb${r} + u32(iy) * ${u32(W)} + u32(ix)) * ${u32(C)} + ci) / ${u32(4 * WPL)}];
-      }`;
+    const body = pointwise ? `ra[${r}] = xq[(pm${r} * ${u32(C)} + k) / ${u32(4 * WPL)}];`
+      : tapRead(r, C, geometry, `ra[${r}] = xq[(row * ${u32(C)} + ci) / ${u32(4 * WPL)}];`);
     return `{ ra[${r}] = ${wordType}(${padWord}); if (pv${r} && k < ${u32(K)}) { ${body} } }`;
   };
   const fetchB = (r: number) => `{ let n = n0 + lid / ${u32(BK / 16)} + ${u32(r * THREADS / (BK / 16))};
