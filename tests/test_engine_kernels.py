@@ -758,7 +758,8 @@ def test_squeeze_excite_alone_is_its_gate_then_the_scale(page, case):
 
 
 def test_mobilenet_v3_large_dispatches_follow_from_its_layers(page):
-    """One dispatch per conv and classifier layer, the squeeze-excite gates' (one, or two where
+    """One dispatch per conv and classifier layer but the expansions that the depthwise convs
+    after them compute, the squeeze-excite gates' (one, or two where
     se_gate_spreads: its pool is in the depthwise conv before it, its two FCs and the scaling
     are otherwise inside the gate and the next conv), the input layout, the head's pool and the
     split-K sums: nothing else."""
@@ -780,11 +781,27 @@ def test_mobilenet_v3_large_dispatches_follow_from_its_layers(page):
     gates = [(*dims[p.input[0]][1:], weights[reduce_weight[p.output[0]]][0]) for p in se_pools]  # C, H, W, CR
     # Every gate reads a depthwise conv's output, which also writes its channel sums.
     gate_dispatches = [se_gate_dispatches(*g, after_depthwise=True) for g in gates]
+    # A 1×1 expansion (into channels in fours, of at most 2^24 multiply-adds at batch 1) is
+    # computed by the depthwise conv after it (kernels/expand_depthwise.ts): no dispatch of its own.
+    producers = {o: n for n in model.graph.node for o in n.output}
+    attr = lambda node, name: next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), None)  # noqa: E731
+    expansions = 0
+    for node in model.graph.node:
+        if node.op_type != "Conv" or (attr(node, "group") or 1) == 1:
+            continue
+        source = producers[node.input[0]]
+        while source.op_type in ("BatchNormalization", "Relu", "HardSwish"):
+            source = producers[source.input[0]]
+        if source.op_type == "Conv" and attr(source, "kernel_shape") == [1, 1] and (attr(source, "group") or 1) == 1:
+            _, cin, h, w = dims[source.input[0]]
+            cexp = weights[source.input[1]][0]
+            expansions += cin % 4 == 0 and cexp % 4 == 0 and h * w * cin * cexp <= 2 ** 24
+    assert expansions == 14
     url, _ = page.compile(model, "mobilenet-v3-large-plan")
     got = plan(page, url, (1, 3, 224, 224))
     labels = got["labels"]
     split_sums = sum(label.endswith("split-k sum") for label in labels)
-    layers = count("Conv") - 2 * se_blocks + count("Gemm", "MatMul")
+    layers = count("Conv") - 2 * se_blocks + count("Gemm", "MatMul") - expansions
     assert se_blocks == 8 and sum(label.endswith(":gate") for label in labels) == se_blocks
     # The rule's intent: the 28×28 blocks' FCs are small enough for one workgroup once the pool is
     # in the depthwise conv; the wider blocks' FCs spread, as two GEMVs.

@@ -3,7 +3,10 @@
 A ``reshape`` op is a view: its output lives in its input's storage. Every other op's output
 gets a buffer that no live tensor holds, preferring the free buffer whose size fits best at
 the reference bindings (the engine sizes each buffer at load as the largest of its tensors
-under the real bindings). Graph inputs and outputs get buffers of their own.
+under the real bindings). Graph inputs and outputs get buffers of their own. A 1×1 conv's input
+stays live until the depthwise conv reading the 1×1 conv's output has run: the engine may
+compute the two in one dispatch (webapp/src/engine/kernels/expand_depthwise.ts), which reads the
+first's input while writing the second's output, so those may not share a buffer.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tessera.compiler import dims
-from tessera.compiler.ir import Graph
+from tessera.compiler.ir import Graph, Node
 
 VIEW_OPS = {"reshape"}
 
@@ -32,6 +35,22 @@ def tensor_bytes(graph: Graph, name: str, bindings: dict[str, int]) -> int:
     return size
 
 
+def _expansions_before_depthwise(graph: Graph) -> list[tuple[int, Node]]:
+    """(index of the depthwise conv, the 1×1 conv whose output it reads) for every such pair."""
+    producers = {out: node for node in graph.nodes for out in node.outputs}
+    layout = lambda node: graph.layouts.get(node.weights.get("weight", ""))  # noqa: E731
+    pairs = []
+    for i, node in enumerate(graph.nodes):
+        if node.op != "conv2d" or layout(node) != "khkw_c4":
+            continue
+        source = producers.get(node.inputs[0])
+        if (source is not None and source.op == "conv2d" and layout(source) == "khkwci_co4"
+                and list(source.attrs["kernel"]) == [1, 1] and list(source.attrs["stride"]) == [1, 1]
+                and not any(source.attrs["pads"])):
+            pairs.append((i, source))
+    return pairs
+
+
 def plan_memory(graph: Graph, bindings: dict[str, int]) -> MemoryPlan:
     storage = {n: n for n in graph.inputs}           # tensor -> the tensor owning its storage
     for node in graph.nodes:
@@ -41,6 +60,8 @@ def plan_memory(graph: Graph, bindings: dict[str, int]) -> MemoryPlan:
     for i, node in enumerate(graph.nodes):
         for name in node.inputs:
             last_use[storage[name]] = i
+    for i, expansion in _expansions_before_depthwise(graph):
+        last_use[storage[expansion.inputs[0]]] = max(last_use[storage[expansion.inputs[0]]], i)
     pinned = {storage[n] for n in graph.inputs + graph.outputs}
     size = {s: 0 for s in set(storage.values())}
     for t, s in storage.items():

@@ -5,7 +5,7 @@
 // for another call or take them from one (NormStatsMode, kernels/norm_stats.ts).
 
 import { bindSymbols, evaluateShape, type Manifest, type Precision } from './manifest';
-import { opDispatches, planChannelSums } from './kernels/index';
+import { opDispatches, planDepthwiseFusions } from './kernels/index';
 import { DEFAULT_WORKGROUP_LIMITS, prod, UnsupportedOpError, type Arg, type KernelDispatch, type Int8Matrices, type OpContext, type SubgroupSizes } from './kernels/common';
 import { permute } from './kernels/transpose';
 import { globalPoolNormStats, isNormStats } from './kernels/norm_stats';
@@ -89,10 +89,13 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
       limits.maxComputeWorkgroupSizeX ?? DEFAULT_WORKGROUP_LIMITS.threads),
     storageBytes: limits.maxComputeWorkgroupStorageSize ?? DEFAULT_WORKGROUP_LIMITS.storageBytes,
   };
+  const { expandFusions, channelSums } = planDepthwiseFusions(manifest, shape, workgroupLimits);
   const ctx: OpContext = { shape, dims: (d) => evaluateShape(d, bindings), precision, normStats, workgroupLimits, subgroups, convTiles: choices.convTiles,
-    splitKInWorkgroup: choices.splitKInWorkgroup ?? true, int8: choices.int8,
-    channelSums: planChannelSums(manifest, shape), weightShape: (slice: string) => manifest.weights.slices[slice].shape };
+    splitKInWorkgroup: choices.splitKInWorkgroup ?? true, int8: choices.int8, channelSums, expandFusions,
+    weightShape: (slice: string) => manifest.weights.slices[slice].shape };
+  const absorbed = new Set([...expandFusions.values()].map((op) => op.name));
   for (const op of manifest.ops) {
+    if (absorbed.has(op.name)) continue;     // its depthwise conv computes it
     // An empty output has nothing to write (and its shape would bake in a division by zero).
     if (op.outputs.every((o) => prod(shape(o)) === 0)) continue;
     const ops = opDispatches(op, manifest, ctx);

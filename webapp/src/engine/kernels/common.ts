@@ -42,8 +42,11 @@ export interface OpContext {
    *  engine turns this off on software adapters, where that form runs slower than split-K. */
   splitKInWorkgroup: boolean;
   /** The depthwise convs' outputs a squeeze-excite gate reads, by tensor: the conv also writes
-   *  their channel sums there, and the gate starts from those (depthwise.ts, planChannelSums). */
+   *  their channel sums there, and the gate starts from those (depthwise.ts, planDepthwiseFusions). */
   channelSums?: Map<string, ChannelSums>;
+  /** The 1×1 expansions that depthwise convs compute themselves, by the depthwise conv's name
+   *  (expand_depthwise.ts): those expansions have no dispatch of their own. */
+  expandFusions?: Map<string, OpSpec>;
   /** How convs marked int8 run in integers (conv2d_int8.ts); absent: as float convs. */
   int8?: Int8Matrices;
 }
@@ -278,7 +281,7 @@ export function residualCode(op: OpSpec, load: string): string {
 }
 
 /** The geometry of a windowed op over NHWC (conv2d, pooling). */
-export function windowGeometry(op: OpSpec, ctx: OpContext) {
+export function windowGeometry(op: OpSpec, ctx: Pick<OpContext, 'shape'>) {
   const a = op.attrs;
   const [N, H, W, C] = ctx.shape(op.inputs[0]);
   const [, OH, OW, CO] = ctx.shape(op.outputs[0]);

@@ -10,6 +10,7 @@
 
 import { activationCode, residualCode, elementIndex, ENTRY_PARAMS, RowTensor, u32, weightedOpBindings, windowGeometry,
   WORKGROUP_INDEX, pad4, type Arg, type ChannelSums, type KernelDispatch, type OpContext } from './common';
+import { expandDepthwise } from './expand_depthwise';
 import { sliceTree } from './reduce';
 import type { OpSpec } from '../manifest';
 
@@ -30,6 +31,8 @@ export function channelSumLayout(HW: number, C4: number): { L: number; P: number
 }
 
 export function depthwiseConv2d(op: OpSpec, ctx: OpContext): KernelDispatch[] {
+  const expansion = ctx.expandFusions?.get(op.name);
+  if (expansion) return [expandDepthwise(expansion, op, ctx)];
   const a = op.attrs;
   const { N, H, W, C, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL } = windowGeometry(op, ctx);
   const C4 = pad4(C) / 4;

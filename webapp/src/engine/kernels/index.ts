@@ -5,6 +5,7 @@ import { concat } from './concat';
 import { conv2dGemm } from './conv2d';
 import { convTranspose2d } from './conv_transpose2d';
 import { channelSumLayout, depthwiseConv2d } from './depthwise';
+import { expandTiling, planExpandFusions, windowOf } from './expand_depthwise';
 import { binary, constant, expand, unary } from './elementwise';
 import { gemm } from './gemm';
 import { instanceNorm } from './instance_norm';
@@ -16,7 +17,8 @@ import { resize } from './resize';
 import { reduce, softmax } from './softmax_reduce';
 import { squeezeExcite, squeezeExciteGate } from './squeeze_excite';
 import { slice, transpose } from './transpose';
-import { UnsupportedOpError, withActivationHelpers, type ChannelSums, type KernelDispatch, type KernelGenerator, type OpContext } from './common';
+import { UnsupportedOpError, withActivationHelpers, type ChannelSums, type KernelDispatch, type KernelGenerator, type OpContext,
+  type WorkgroupLimits } from './common';
 import type { Manifest, OpSpec } from '../manifest';
 
 const GENERATORS: Record<string, KernelGenerator> = {
@@ -63,18 +65,28 @@ export function opDispatches(op: OpSpec, manifest: Manifest, ctx: OpContext): Ke
   return generatorFor(op, manifest)!(op, ctx).map(withActivationHelpers);
 }
 
-/** The depthwise convs whose output a squeeze-excite gate reads (vec4 channel rows): each also
- *  writes the channel sums its gate starts from (OpContext.channelSums), by output tensor. */
-export function planChannelSums(manifest: Manifest, shape: (tensor: string) => number[]): Map<string, ChannelSums> {
+/** How depthwise convs take over their neighbours' work in a call of these shapes:
+ *  `expandFusions`, the 1×1 expansions they compute themselves (expand_depthwise.ts), and
+ *  `channelSums`, the outputs a squeeze-excite gate reads (vec4 channel rows), whose channel
+ *  sums the conv also writes for the gate to start from (OpContext.channelSums), by tensor. */
+export function planDepthwiseFusions(manifest: Manifest, shape: (tensor: string) => number[], limits: WorkgroupLimits):
+  { expandFusions: Map<string, OpSpec>; channelSums: Map<string, ChannelSums> } {
   const producers = new Map(manifest.ops.flatMap((op) => op.outputs.map((o) => [o, op] as const)));
-  const sums = new Map<string, ChannelSums>();
+  const isDepthwise = (op: OpSpec) => generatorFor(op, manifest) === depthwiseConv2d;
+  const gated = new Set<string>();
   for (const op of manifest.ops) {
     if (op.op !== 'squeeze_excite_gate' && op.op !== 'squeeze_excite') continue;
-    const map = op.inputs[0];
-    const conv = producers.get(map);
-    const [, H, W, C] = shape(map);
-    if (!conv || generatorFor(conv, manifest) !== depthwiseConv2d || C % 4 !== 0) continue;
-    sums.set(map, { id: `${conv.name}:channel sums`, parts: channelSumLayout(H * W, C / 4).parts });
+    const conv = producers.get(op.inputs[0]);
+    if (conv && isDepthwise(conv) && shape(op.inputs[0])[3] % 4 === 0) gated.add(op.inputs[0]);
   }
-  return sums;
+  const expandFusions = planExpandFusions(manifest, shape, isDepthwise, limits, (t) => gated.has(t));
+  const channelSums = new Map<string, ChannelSums>();
+  for (const map of gated) {
+    const conv = producers.get(map)!;
+    const [, H, W, C] = shape(map);
+    const parts = expandFusions.has(conv.name) ? expandTiling(windowOf(conv, shape), limits, true)!.tiles
+      : channelSumLayout(H * W, C / 4).parts;
+    channelSums.set(map, { id: `${conv.name}:channel sums`, parts });
+  }
+  return { expandFusions, channelSums };
 }
