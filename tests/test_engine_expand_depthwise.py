@@ -2,7 +2,7 @@
 (kernels/expand_depthwise.ts), in headless Chromium against onnxruntime: tiles that don't divide
 the map, strides, 5×5 windows, dilation, batches, fp16 weights, lanes past the channels, and a
 squeeze-excite gate reading the channel sums the fused conv writes per tile. And where it must
-not fuse: an expanded map read twice, channels not in fours."""
+not fuse: an expanded map read twice, channels not in fours, expansions too wide to gain."""
 
 from __future__ import annotations
 
@@ -75,6 +75,8 @@ CASES = {
     # not fused: two ops read the expanded map; input channels not in fours
     "expanded map read twice": (block(1, 16, 10, 10, 32, 16, tap_expanded=True), False),
     "cin6": (block(1, 6, 10, 10, 32, 8), False),
+    # wider than 512 channels (MAX_FUSED_EXPAND_CHANNELS): measured slower fused
+    "k3 s1 cin8 exp520 6x6": (block(1, 8, 6, 6, 520, 8), False),
 }
 
 

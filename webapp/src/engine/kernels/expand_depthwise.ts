@@ -23,8 +23,12 @@ const TILE_SIDES = [8, 4];               // output tile sides tried besides the 
 const WHOLE_MAP_SIDE = 16;               // maps up to this side may be one tile
 const WANTED_WORKGROUPS = 128;           // about one per SM of a big GPU
 const MAX_EXPAND_ITEMS = 8;              // halo vec4s a thread expands, in registers at once
-// Expansions up to this many multiply-adds fuse. (Measured on an H100: see docs/benchmarks.md.)
+// Which expansions fuse, measured on an H100 (docs/benchmarks.md, twelfth run): at batch 1
+// those of MobileNetV2 and V3 up to 480 channels gained 1.3–5.7 µs each; the wider ones (576
+// to 960 channels on 14×14 and 7×7 maps) lost 1–9 µs, as each block of lanes reads the input
+// window again; at batch 8, expansions past 2^24 multiply-adds lost 8% of the network's time.
 export const MAX_FUSED_EXPAND_MACS = 2 ** 24;
+export const MAX_FUSED_EXPAND_CHANNELS = 512;
 
 /** The depthwise conv's output tile (TH×TW pixels), its input window (IH×IW), and CB4 vec4
  *  lanes of expanded channels per workgroup. */
@@ -72,7 +76,7 @@ const isPlain = (op: OpSpec) => !op.attrs.residual && !op.attrs.input_scale && !
 
 /** The expansions each depthwise conv computes itself, by the depthwise conv's name: a 1×1 conv
  *  whose output only that conv reads, both in vec4 channel rows, small enough to gain
- *  (MAX_FUSED_EXPAND_MACS) and with a tiling that fits the device. */
+ *  (MAX_FUSED_EXPAND_MACS, MAX_FUSED_EXPAND_CHANNELS) and with a tiling that fits the device. */
 export function planExpandFusions(manifest: Manifest, shape: (tensor: string) => number[],
   isDepthwise: (op: OpSpec) => boolean, limits: WorkgroupLimits, gated: (tensor: string) => boolean): Map<string, OpSpec> {
   const producers = new Map(manifest.ops.flatMap((op) => op.outputs.map((o) => [o, op] as const)));
@@ -91,7 +95,7 @@ export function planExpandFusions(manifest: Manifest, shape: (tensor: string) =>
     if (manifest.tensors[expand.inputs[0]].buffer === manifest.tensors[dw.outputs[0]].buffer) continue;
     const [N, H, W, CI] = shape(expand.inputs[0]);
     const [, , , C] = shape(expanded);
-    if (CI % 4 !== 0 || C % 4 !== 0 || N * H * W * CI * C > MAX_FUSED_EXPAND_MACS) continue;
+    if (CI % 4 !== 0 || C % 4 !== 0 || C > MAX_FUSED_EXPAND_CHANNELS || N * H * W * CI * C > MAX_FUSED_EXPAND_MACS) continue;
     if (!expandTiling(windowOf(dw, shape), limits, gated(dw.outputs[0]))) continue;
     fused.set(dw.name, expand);
   }
