@@ -58,7 +58,10 @@ MODELS = {
 }
 
 FP32_TOLERANCE = 1e-5
-FP16_TOLERANCE = 1e-2
+# fp16 weights on random pixels: the trained EfficientNet-Lite0 measured a median of 5.6e-3
+# relative L2 over 40 draws (max 8.8e-3) and 1.1e-2 once in CI; MobileNetV2 4.1e-3 (max 4.6e-3).
+# A broken fp16 path (a misread half, a wrong shard) is off by order 1.
+FP16_TOLERANCE = 2e-2
 
 
 @pytest.fixture(scope="session")
