@@ -93,7 +93,7 @@ export function planCall(manifest: Manifest, inputShape: number[], precision: Pr
   const ctx: OpContext = { shape, dims: (d) => evaluateShape(d, bindings), precision, normStats, workgroupLimits, subgroups, convTiles: choices.convTiles,
     splitKInWorkgroup: choices.splitKInWorkgroup ?? true, int8: choices.int8, channelSums, expandFusions,
     weightShape: (slice: string) => manifest.weights.slices[slice].shape };
-  const absorbed = new Set([...expandFusions.values()].map((op) => op.name));
+  const absorbed = new Set([...expandFusions.values()].map((f) => f.expand.name));
   for (const op of manifest.ops) {
     if (absorbed.has(op.name)) continue;     // its depthwise conv computes it
     // An empty output has nothing to write (and its shape would bake in a division by zero).

@@ -2,6 +2,7 @@
 // declarations and accessors in WGSL, literals, activation epilogues and workgroup indexing.
 
 import type { Activation, Dim, OpSpec, Precision } from '../manifest';
+import type { ExpandFusion } from './expand_depthwise';
 
 /** A buffer a dispatch binds, in @binding order. */
 export type Arg =
@@ -46,7 +47,7 @@ export interface OpContext {
   channelSums?: Map<string, ChannelSums>;
   /** The 1×1 expansions that depthwise convs compute themselves, by the depthwise conv's name
    *  (expand_depthwise.ts): those expansions have no dispatch of their own. */
-  expandFusions?: Map<string, OpSpec>;
+  expandFusions?: Map<string, ExpandFusion>;
   /** How convs marked int8 run in integers (conv2d_int8.ts); absent: as float convs. */
   int8?: Int8Matrices;
 }

@@ -31,8 +31,8 @@ export function channelSumLayout(HW: number, C4: number): { L: number; P: number
 }
 
 export function depthwiseConv2d(op: OpSpec, ctx: OpContext): KernelDispatch[] {
-  const expansion = ctx.expandFusions?.get(op.name);
-  if (expansion) return [expandDepthwise(expansion, op, ctx)];
+  const fusion = ctx.expandFusions?.get(op.name);
+  if (fusion) return [expandDepthwise(fusion, op, ctx)];
   const a = op.attrs;
   const { N, H, W, C, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL } = windowGeometry(op, ctx);
   const C4 = pad4(C) / 4;

@@ -34,13 +34,17 @@ export const MAX_FUSED_EXPAND_CHANNELS = 512;
  *  lanes of expanded channels per workgroup. */
 export interface ExpandTiling { TH: number; TW: number; IH: number; IW: number; CB4: number; tiles: number }
 
+/** A 1×1 expansion that a depthwise conv computes itself, and the tiling it does it with (its
+ *  channel sums, when a gate reads them, are one part per tile). */
+export interface ExpandFusion { expand: OpSpec; tiling: ExpandTiling }
+
 interface Window { N: number; OH: number; OW: number; KH: number; KW: number; SH: number; SW: number; DH: number;
   DW: number; C4: number }
 
 /** The tiling with the least expansion work (halo pixels, recomputed overlaps included) among
  *  those that fit workgroup memory and give WANTED_WORKGROUPS workgroups; failing that, the
  *  one with the most workgroups. Null: no tiling fits. */
-export function expandTiling(g: Window, limits: WorkgroupLimits, sums: boolean): ExpandTiling | null {
+function expandTiling(g: Window, limits: WorkgroupLimits, sums: boolean): ExpandTiling | null {
   const sides = (O: number) => [...new Set([O <= WHOLE_MAP_SIDE ? O : 0, ...TILE_SIDES.map((t) => Math.min(O, t))])]
     .filter((t) => t > 0);
   const memory = limits.storageBytes - (sums ? THREADS * 16 : 0);
@@ -76,14 +80,14 @@ const isPlain = (op: OpSpec) => !op.attrs.residual && !op.attrs.input_scale && !
 
 /** The expansions each depthwise conv computes itself, by the depthwise conv's name: a 1×1 conv
  *  whose output only that conv reads, both in vec4 channel rows, small enough to gain
- *  (MAX_FUSED_EXPAND_MACS, MAX_FUSED_EXPAND_CHANNELS) and with a tiling that fits the device. */
-export function planExpandFusions(manifest: Manifest, shape: (tensor: string) => number[],
-  isDepthwise: (op: OpSpec) => boolean, limits: WorkgroupLimits, gated: (tensor: string) => boolean): Map<string, OpSpec> {
-  const producers = new Map(manifest.ops.flatMap((op) => op.outputs.map((o) => [o, op] as const)));
+ *  (MAX_FUSED_EXPAND_MACS, MAX_FUSED_EXPAND_CHANNELS) and with a tiling that fits the device
+ *  (`gated`: the depthwise outputs whose channel sums it also writes). */
+export function planExpandFusions(manifest: Manifest, producers: Map<string, OpSpec>, shape: (tensor: string) => number[],
+  isDepthwise: (op: OpSpec) => boolean, limits: WorkgroupLimits, gated: Set<string>): Map<string, ExpandFusion> {
   const readers = new Map<string, number>();
   for (const op of manifest.ops) for (const i of op.inputs) readers.set(i, (readers.get(i) ?? 0) + 1);
   const outputs = new Set(manifest.outputs.map((o) => o.name));
-  const fused = new Map<string, OpSpec>();
+  const fused = new Map<string, ExpandFusion>();
   for (const dw of manifest.ops) {
     if (dw.op !== 'conv2d' || !isDepthwise(dw) || !isPlain(dw)) continue;
     const expanded = dw.inputs[0];
@@ -96,27 +100,20 @@ export function planExpandFusions(manifest: Manifest, shape: (tensor: string) =>
     const [N, H, W, CI] = shape(expand.inputs[0]);
     const [, , , C] = shape(expanded);
     if (CI % 4 !== 0 || C % 4 !== 0 || C > MAX_FUSED_EXPAND_CHANNELS || N * H * W * CI * C > MAX_FUSED_EXPAND_MACS) continue;
-    if (!expandTiling(windowOf(dw, shape), limits, gated(dw.outputs[0]))) continue;
-    fused.set(dw.name, expand);
+    const { OH, OW, KH, KW, SH, SW, DH, DW } = windowGeometry(dw, { shape });
+    const tiling = expandTiling({ N, OH, OW, KH, KW, SH, SW, DH, DW, C4: C / 4 }, limits, gated.has(dw.outputs[0]));
+    if (tiling) fused.set(dw.name, { expand, tiling });
   }
   return fused;
 }
 
-/** The depthwise conv's window, as expandTiling takes it. */
-export function windowOf(dw: OpSpec, shape: (tensor: string) => number[]): Window {
-  const { N, OH, OW, KH, KW, SH, SW, DH, DW, C } = windowGeometry(dw, { shape });
-  return { N, OH, OW, KH, KW, SH, SW, DH, DW, C4: C / 4 };
-}
-
-/** The expansion `expand` and the depthwise conv `dw` as one dispatch (see the header). */
-export function expandDepthwise(expand: OpSpec, dw: OpSpec, ctx: OpContext): KernelDispatch {
+/** The fused expansion and the depthwise conv `dw` as one dispatch (see the header). */
+export function expandDepthwise({ expand, tiling }: ExpandFusion, dw: OpSpec, ctx: OpContext): KernelDispatch {
   const { N, H, W, C, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL } = windowGeometry(dw, ctx);
   const [, , , CI] = ctx.shape(expand.inputs[0]);
   const C4 = C / 4;
   const sums = ctx.channelSums?.get(dw.outputs[0]);
-  const t = expandTiling(windowOf(dw, ctx.shape), ctx.workgroupLimits, sums !== undefined)!;
-  const { TH, TW, IH, IW, CB4, tiles } = t;
-  if (sums && sums.parts !== tiles) throw new Error(`${dw.name}: the planner expected ${sums.parts} channel-sum parts, not ${tiles}`);
+  const { TH, TW, IH, IW, CB4, tiles } = tiling;
   const tilesX = Math.ceil(OW / TW);
   const blocks = Math.ceil(C4 / CB4);
   const workgroups = N * tiles * blocks;

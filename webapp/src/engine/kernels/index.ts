@@ -5,7 +5,7 @@ import { concat } from './concat';
 import { conv2dGemm } from './conv2d';
 import { convTranspose2d } from './conv_transpose2d';
 import { channelSumLayout, depthwiseConv2d } from './depthwise';
-import { expandTiling, planExpandFusions, windowOf } from './expand_depthwise';
+import { planExpandFusions, type ExpandFusion } from './expand_depthwise';
 import { binary, constant, expand, unary } from './elementwise';
 import { gemm } from './gemm';
 import { instanceNorm } from './instance_norm';
@@ -70,7 +70,7 @@ export function opDispatches(op: OpSpec, manifest: Manifest, ctx: OpContext): Ke
  *  `channelSums`, the outputs a squeeze-excite gate reads (vec4 channel rows), whose channel
  *  sums the conv also writes for the gate to start from (OpContext.channelSums), by tensor. */
 export function planDepthwiseFusions(manifest: Manifest, shape: (tensor: string) => number[], limits: WorkgroupLimits):
-  { expandFusions: Map<string, OpSpec>; channelSums: Map<string, ChannelSums> } {
+  { expandFusions: Map<string, ExpandFusion>; channelSums: Map<string, ChannelSums> } {
   const producers = new Map(manifest.ops.flatMap((op) => op.outputs.map((o) => [o, op] as const)));
   const isDepthwise = (op: OpSpec) => generatorFor(op, manifest) === depthwiseConv2d;
   const gated = new Set<string>();
@@ -79,13 +79,12 @@ export function planDepthwiseFusions(manifest: Manifest, shape: (tensor: string)
     const conv = producers.get(op.inputs[0]);
     if (conv && isDepthwise(conv) && shape(op.inputs[0])[3] % 4 === 0) gated.add(op.inputs[0]);
   }
-  const expandFusions = planExpandFusions(manifest, shape, isDepthwise, limits, (t) => gated.has(t));
+  const expandFusions = planExpandFusions(manifest, producers, shape, isDepthwise, limits, gated);
   const channelSums = new Map<string, ChannelSums>();
   for (const map of gated) {
     const conv = producers.get(map)!;
     const [, H, W, C] = shape(map);
-    const parts = expandFusions.has(conv.name) ? expandTiling(windowOf(conv, shape), limits, true)!.tiles
-      : channelSumLayout(H * W, C / 4).parts;
+    const parts = expandFusions.get(conv.name)?.tiling.tiles ?? channelSumLayout(H * W, C / 4).parts;
     channelSums.set(map, { id: `${conv.name}:channel sums`, parts });
   }
   return { expandFusions, channelSums };
