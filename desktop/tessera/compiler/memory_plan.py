@@ -37,7 +37,7 @@ def tensor_bytes(graph: Graph, name: str, bindings: dict[str, int]) -> int:
 
 def _expansions_before_depthwise(graph: Graph) -> list[tuple[int, Node]]:
     """(index of the depthwise conv, the 1×1 conv whose output it reads) for every such pair."""
-    producers = {out: node for node in graph.nodes for out in node.outputs}
+    producers = graph.producers()
     layout = lambda node: graph.layouts.get(node.weights.get("weight", ""))  # noqa: E731
     pairs = []
     for i, node in enumerate(graph.nodes):
