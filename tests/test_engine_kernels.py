@@ -426,6 +426,30 @@ def split_prelu_max_model(n, c, h, w, first):
     return model, (n, c, h, w)
 
 
+def concat_model(n, h, w, channels, axis=1):
+    """Concat along `axis` of one 1×1 conv of x per entry of `channels` (its output channels),
+    with the same height and width unless `axis` is 2, where entry i is its conv's height (x is
+    cropped to it by a Slice)."""
+    c = 3
+    nodes, inits, names = [], {}, []
+    for i, co in enumerate(channels):
+        src = "x"
+        if axis == 2:
+            src = f"rows{i}"
+            nodes.append(helper.make_node("Slice", ["x", "start", f"end{i}", "axis2"], [src]))
+            inits[f"end{i}"] = np.array([co], np.int64)
+        inits[f"w{i}"] = rng.standard_normal((4 if axis == 2 else co, c, 1, 1))
+        nodes.append(helper.make_node("Conv", [src, f"w{i}"], [f"c{i}"]))
+        names.append(f"c{i}")
+    nodes.append(helper.make_node("Concat", names, ["y"], axis=axis, name="cat"))
+    out = [n, 4, sum(channels), w] if axis == 2 else [n, sum(channels), h, w]
+    model = graph(nodes, [n, c, h, w], out, {k: v for k, v in inits.items() if k.startswith("w")}, "concat")
+    ints = {"start": np.array([0], np.int64), "axis2": np.array([2], np.int64),
+            **{k: v for k, v in inits.items() if k.startswith("end")}}
+    model.graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in ints.items() if axis == 2 or k == "start")
+    return model, (n, c, h, w)
+
+
 def gather_model(x_shape, axis, indices, after=None):
     """Gather of constant indices along `axis`; `after` output columns: a Gemm reading it (a
     transformer's class token x[:, 0] going to its head)."""
@@ -599,6 +623,10 @@ MORE_OP_CASES = {
     "lrn size 5 c10": (graph([helper.make_node("LRN", ["x"], ["y"], size=5, alpha=0.5, beta=0.75, bias=2.0)],
                              [1, 10, 6, 7], [1, 10, 6, 7], {}, "lrn"), (1, 10, 6, 7)),
     "split, prelu, max, concat": split_prelu_max_model(2, 12, 5, 6, 5),
+    # up to 7 inputs a dispatch (8 storage buffers a stage): 9 inputs are 2 dispatches
+    "concat of 9 inputs, channels in fours (vec4)": concat_model(2, 5, 6, [4, 8, 4, 12, 4, 4, 8, 4, 16]),
+    "concat of 9 inputs, odd channels": concat_model(2, 5, 6, [3, 1, 5, 2, 7, 4, 1, 6, 3]),
+    "concat along height, 3 inputs": concat_model(2, 9, 5, [2, 4, 3], axis=2),
     "gather token then gemm": gather_model((2, 9, 16), 1, 0, after=10),
     "gather channel runs": gather_model((1, 11, 5, 4), 1, [3, 4, 5, 0, 8]),
     "gather every other row, 2-D indices": gather_model((3, 10, 4), 1, [[1, 3], [5, 7]]),
@@ -649,6 +677,10 @@ def test_kernel_matches_onnxruntime(page, case):
     if case.startswith("dw "):
         strip = any("let ox0 =" in k["source"] for k in page.kernels(model_id)["kernels"])
         assert strip == case.endswith("(strip)"), case
+    if case.startswith("concat of 9"):
+        copies = [k for k in page.kernels(model_id)["kernels"] if k["label"].startswith("cat")]
+        assert sorted(k["label"] for k in copies) == ["cat:0", "cat:1"], case
+        assert all(("vec4<f32>" in k["source"]) == case.endswith("(vec4)") for k in copies), case
     if "attention" in case:
         forms = {re.search(r"// attention (\d+) rows", k["source"])[1]
                  for k in page.kernels(model_id)["kernels"] if "// attention" in k["source"]}

@@ -1,25 +1,66 @@
-// concat {axis}: one dispatch per input, thread per input element, each input copied into its
-// run of the output along the (physical) axis.
+// concat {axis}: up to CONCAT_INPUTS inputs per dispatch (WebGPU guarantees 8 storage buffers a
+// stage: those and the output), thread per output element of their part of the axis, which
+// finds its input by its place along the axis (GoogLeNet's four-way concats: one dispatch, not
+// four). vec4 elements when every input's run along the axis is a multiple of 4 floats (NHWC
+// concats of channels in fours).
 
-import { elementCopy, prod, u32, type KernelDispatch, type OpContext } from './common';
+import { ENTRY_PARAMS, WORKGROUP_INDEX, prod, u32, type Arg, type KernelDispatch, type OpContext } from './common';
 import type { OpSpec } from '../manifest';
+
+export const CONCAT_INPUTS = 7;
+const THREADS = 64;
+
+interface Part { name: string; size: number; start: number }   // along the axis, in the output
+
+function concatGroup(label: string, parts: Part[], output: string, outer: number, inner: number,
+  outSize: number): KernelDispatch {
+  const unit = parts.every((p) => (p.size * inner) % 4 === 0) ? 4 : 1;
+  const type = unit === 4 ? 'vec4<f32>' : 'f32';
+  const first = parts[0].start;
+  const groupSize = parts.reduce((a, p) => a + p.size, 0);
+  const groupRun = (groupSize * inner) / unit;    // a group's elements per index of the outer axes
+  const total = outer * groupRun;
+  const decls = parts.map((_, i) => `@group(0) @binding(${i}) var<storage, read> src${i}: array<${type}>;`);
+  // r: the element's place within the group's run; part i starts at (start - first)·inner.
+  const copies = parts.map((p, i) => {
+    const begin = ((p.start - first) * inner) / unit;
+    const run = (p.size * inner) / unit;
+    const copy = `dst[o * ${u32((outSize * inner) / unit)} + ${u32((first * inner) / unit)} + r] = src${i}[o * ${u32(run)} + r - ${u32(begin)}];`;
+    return i === parts.length - 1 ? `{ ${copy} }` : `if (r < ${u32(begin + run)}) { ${copy} }`;
+  });
+  const source = `
+${decls.join('\n')}
+@group(0) @binding(${parts.length}) var<storage, read_write> dst: array<${type}>;
+
+@compute @workgroup_size(${THREADS})
+fn main(${ENTRY_PARAMS}) {
+  ${WORKGROUP_INDEX}
+  let t = wg * ${u32(THREADS)} + lid;
+  if (t >= ${u32(total)}) { return; }
+  let o = t / ${u32(groupRun)};
+  let r = t % ${u32(groupRun)};
+  ${copies.join(' else ')}
+}`;
+  const args: Arg[] = [...parts.map((p): Arg => ({ kind: 'tensor', name: p.name })), { kind: 'tensor', name: output }];
+  return { label, source, workgroups: Math.ceil(total / THREADS), args };
+}
 
 export function concat(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const axis: number = op.attrs.axis;
   const out = ctx.shape(op.outputs[0]);
   const inner = prod(out.slice(axis + 1));
-  const outRun = out[axis] * inner;  // output elements per index of the axes before `axis`
-  let offset = 0;
+  const outer = prod(out.slice(0, axis));
+  const parts: Part[] = [];
+  let start = 0;
+  for (const name of op.inputs) {
+    const size = ctx.shape(name)[axis];
+    if (size > 0 && outer * inner > 0) parts.push({ name, size, start });
+    start += size;
+  }
   const dispatches: KernelDispatch[] = [];
-  op.inputs.forEach((name, i) => {
-    const shape = ctx.shape(name);
-    const run = shape[axis] * inner;
-    const total = prod(shape);
-    if (total) {
-      dispatches.push(elementCopy(`${op.name}:${i}`, { kind: 'tensor', name }, { kind: 'tensor', name: op.outputs[0] }, total,
-        `dst[(t / ${u32(run)}) * ${u32(outRun)} + ${u32(offset * inner)} + t % ${u32(run)}] = src[t];`));
-    }
-    offset += shape[axis];
-  });
+  for (let i = 0; i < parts.length; i += CONCAT_INPUTS) {
+    const label = parts.length > CONCAT_INPUTS ? `${op.name}:${i / CONCAT_INPUTS}` : op.name;
+    dispatches.push(concatGroup(label, parts.slice(i, i + CONCAT_INPUTS), op.outputs[0], outer, inner, out[axis]));
+  }
   return dispatches;
 }
