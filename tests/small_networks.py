@@ -211,3 +211,34 @@ def residual_convnet(width: int = 24) -> onnx.ModelProto:
     return g.model("residual_convnet", "logits")
 
 
+
+
+def densenet(stem: int = 8, growth: int = 4, layers: int = 4) -> onnx.ModelProto:
+    """A dense block as torchvision's DenseNet exports it: each layer reads torch.cat of every
+    earlier feature map (the first a one-input Concat), BatchNorm → ReLU → 1×1 conv → BatchNorm
+    → ReLU → 3×3 conv to ``growth`` channels; then the block's Concat of all, BatchNorm → ReLU,
+    global average pool and a linear head."""
+    g = _Graph(17)
+
+    def bn_relu(x: str, c: int, tag: str) -> str:
+        bn = g.op("BatchNormalization", [x, g.const(f"{tag}.g", 0.5 + g.rng.random(c)), g.random(f"{tag}.b", c, 0.1),
+                                         g.random(f"{tag}.m", c, 0.1), g.const(f"{tag}.v", 0.5 + g.rng.random(c))], f"{tag}.bn")
+        return g.op("Relu", [bn], tag)
+
+    def conv(x: str, cin: int, cout: int, k: int, tag: str, stride: int = 1) -> str:
+        return g.op("Conv", [x, g.random(f"{tag}.w", (cout, cin, k, k), (cin * k * k) ** -0.5)], tag,
+                    kernel_shape=[k, k], strides=[stride] * 2, pads=[k // 2] * 4)
+
+    features = [conv("x", 3, stem, 4, "stem", stride=4)]
+    for layer in range(layers):
+        t = f"layer{layer}"
+        c = stem + layer * growth
+        cat = g.op("Concat", list(features), f"{t}.cat", axis=1)
+        y = conv(bn_relu(cat, c, f"{t}.norm1"), c, 4 * growth, 1, f"{t}.conv1")
+        features.append(conv(bn_relu(y, 4 * growth, f"{t}.norm2"), 4 * growth, growth, 3, f"{t}.conv2"))
+    c = stem + layers * growth
+    block = bn_relu(g.op("Concat", features, "block.cat", axis=1), c, "final")
+    pooled = g.op("Flatten", [g.op("GlobalAveragePool", [block], "pool")], "flat", axis=1)
+    g.op("Gemm", [pooled, g.random("head.w", (CLASSES, c), c ** -0.5), g.random("head.b", CLASSES, 0.1)], "logits",
+         transB=1)
+    return g.model("densenet", "logits")

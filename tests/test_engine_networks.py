@@ -14,14 +14,16 @@ from tests.engine_harness import onnxruntime_output, rel_l2
 FP32_TOLERANCE = 1e-4
 rng = np.random.default_rng()
 
-NETWORKS = {"vit": small_networks.vit, "convnext": small_networks.convnext}
+NETWORKS = {"vit": small_networks.vit, "convnext": small_networks.convnext,
+            "densenet": small_networks.densenet,      # concats of channels in fours: vec4 copies
+            "densenet, channels not in fours": lambda: small_networks.densenet(stem=6, growth=3, layers=3)}
 
 
 @pytest.mark.parametrize("name", list(NETWORKS))
 def test_network_matches_onnxruntime(page, name):
     """At batch 2: N is free in the file and bound at load (the reference plan, so SwiftShader
     compiles one set of pipelines)."""
-    url, path = page.compile(NETWORKS[name](), name, {"N": 2})
+    url, path = page.compile(NETWORKS[name](), name.replace(" ", "_").replace(",", ""), {"N": 2})
     model_id = page.load(url, "fp32", split_k_in_workgroup=True)
     x = rng.standard_normal((2, 3, small_networks.IMG, small_networks.IMG)).astype(np.float32)
     assert rel_l2(page.run(model_id, x), onnxruntime_output(path, x).ravel()) <= FP32_TOLERANCE, name
@@ -59,5 +61,25 @@ def test_shifted_window_attention_matches_onnxruntime(page):
     model_id = page.load(url, "fp32")
     assert any("var<storage, read> bt:" in k["source"] for k in page.kernels(model_id)["kernels"])
     x = rng.standard_normal((2, 4, 49, 96)).astype(np.float32)
+    assert rel_l2(page.run(model_id, x), onnxruntime_output(path, x).ravel()) <= FP32_TOLERANCE
+    page.dispose(model_id)
+
+
+def test_dense_block_concats_chain_and_take_one_dispatch_each(page):
+    """DenseNet's k-th layer concatenates all k earlier feature maps: compiled, each concat reads
+    the one before it and one new map, and runs as one dispatch (9 concats of up to 9 inputs
+    here: 9 dispatches, not 44)."""
+    from tessera.compiler.pipeline import compile_graph
+
+    model = small_networks.densenet(layers=8)
+    concats = [n for n in compile_graph(model, "densenet").nodes if n.op == "concat"]
+    assert [n.inputs for n in concats[1:]] == [[before.outputs[0], f"layer{k}.conv2"]
+                                               for k, before in enumerate(concats[:-1], start=1)]
+    assert concats[0].inputs == ["stem", "layer0.conv2"]
+    url, path = page.compile(model, "densenet_chain", {"N": 2})
+    labels = page.page.evaluate("([u, s]) => tesseraEngine.plan(u, s)", [url, [2, 3, 64, 64]])["labels"]
+    assert sorted(label for label in labels if ".cat" in label) == sorted(n.name for n in concats)
+    model_id = page.load(url, "fp32")
+    x = rng.standard_normal((2, 3, small_networks.IMG, small_networks.IMG)).astype(np.float32)
     assert rel_l2(page.run(model_id, x), onnxruntime_output(path, x).ravel()) <= FP32_TOLERANCE
     page.dispose(model_id)

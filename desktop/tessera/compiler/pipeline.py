@@ -15,6 +15,7 @@ from tessera.compiler.load import read_model, validate
 from tessera.compiler.memory_plan import MemoryPlan, plan_memory
 from tessera.compiler.package import PackageMeta, build_manifest, shard_weights, write_package
 from tessera.compiler.passes.attention import fuse_attention
+from tessera.compiler.passes.concat_chain import chain_concats
 from tessera.compiler.passes.dead_nodes import remove_dead_nodes
 from tessera.compiler.passes.einsum import rewrite_einsum
 from tessera.compiler.passes.fold_batchnorm import fold_batchnorm
@@ -61,7 +62,7 @@ def compile_graph(model: onnx.ModelProto, label: str) -> Graph:
     lowered, more = lower(graph)
     if problems + more:
         raise CompileError(label, problems + more)
-    graph = reduce_to_global_pool(fuse_instance_norm(fuse_weighted_sum(lowered)))
+    graph = reduce_to_global_pool(fuse_instance_norm(fuse_weighted_sum(chain_concats(lowered))))
     graph = fuse_residual_add(fold_channel_scale(fuse_bias_add(graph)))
     graph = hoist_operand_scales(fuse_scalar_scale(fuse_activations(graph)))
     graph = remove_dead_nodes(fuse_attention(fold_matmul_views(fuse_squeeze_excite(graph))))
