@@ -629,6 +629,8 @@ MORE_OP_CASES = {
     # up to 7 inputs a dispatch (8 storage buffers a stage): 9 inputs are 2 dispatches
     "concat of 9 inputs, channels in fours (vec4)": concat_model(2, 5, 6, [4, 8, 4, 12, 4, 4, 8, 4, 16]),
     "concat of 9 inputs, odd channels": concat_model(2, 5, 6, [3, 1, 5, 2, 7, 4, 1, 6, 3]),
+    # the second dispatch's inputs are in fours, but it starts at channel 23 of 35
+    "concat of 9 inputs, the last two in fours": concat_model(2, 5, 6, [3, 1, 5, 2, 7, 4, 1, 4, 8]),
     "concat along height, 3 inputs": concat_model(2, 9, 5, [2, 4, 3], axis=2),
     "gather token then gemm": gather_model((2, 9, 16), 1, 0, after=10),
     "gather channel runs": gather_model((1, 11, 5, 4), 1, [3, 4, 5, 0, 8]),

@@ -1,8 +1,8 @@
 // concat {axis}: up to CONCAT_INPUTS inputs per dispatch (WebGPU guarantees 8 storage buffers a
 // stage: those and the output), thread per output element of their part of the axis, which
 // finds its input by its place along the axis (GoogLeNet's four-way concats: one dispatch, not
-// four). vec4 elements when every input's run along the axis is a multiple of 4 floats (NHWC
-// concats of channels in fours).
+// four). vec4 elements when every input's run along the axis, and the output's, is a multiple
+// of 4 floats (NHWC concats of channels in fours).
 
 import { ENTRY_PARAMS, WORKGROUP_INDEX, prod, u32, type Arg, type KernelDispatch, type OpContext } from './common';
 import type { OpSpec } from '../manifest';
@@ -14,9 +14,11 @@ interface Part { name: string; size: number; start: number }   // along the axis
 
 function concatGroup(label: string, parts: Part[], output: string, outer: number, inner: number,
   outSize: number): KernelDispatch {
-  const unit = parts.every((p) => (p.size * inner) % 4 === 0) ? 4 : 1;
-  const type = unit === 4 ? 'vec4<f32>' : 'f32';
   const first = parts[0].start;
+  // vec4s only where every index below is whole in them: each part's run, where the group
+  // starts in the output and the output's own run (a later group may hold odd parts).
+  const unit = [outSize, first, ...parts.map((p) => p.size)].every((n) => (n * inner) % 4 === 0) ? 4 : 1;
+  const type = unit === 4 ? 'vec4<f32>' : 'f32';
   const groupSize = parts.reduce((a, p) => a + p.size, 0);
   const groupRun = (groupSize * inner) / unit;    // a group's elements per index of the outer axes
   const total = outer * groupRun;
