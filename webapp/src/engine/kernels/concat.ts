@@ -4,10 +4,10 @@
 // four). vec4 elements when every input's run along the axis, and the output's, is a multiple
 // of 4 floats (NHWC concats of channels in fours).
 
-import { ENTRY_PARAMS, WORKGROUP_INDEX, prod, u32, type Arg, type KernelDispatch, type OpContext } from './common';
+import { ENTRY_PARAMS, elementIndex, prod, u32, type Arg, type KernelDispatch, type OpContext } from './common';
 import type { OpSpec } from '../manifest';
 
-export const CONCAT_INPUTS = 7;
+const CONCAT_INPUTS = 7;
 const THREADS = 64;
 
 interface Part { name: string; size: number; start: number }   // along the axis, in the output
@@ -36,9 +36,7 @@ ${decls.join('\n')}
 
 @compute @workgroup_size(${THREADS})
 fn main(${ENTRY_PARAMS}) {
-  ${WORKGROUP_INDEX}
-  let t = wg * ${u32(THREADS)} + lid;
-  if (t >= ${u32(total)}) { return; }
+  ${elementIndex(THREADS, total)}
   let o = t / ${u32(groupRun)};
   let r = t % ${u32(groupRun)};
   ${copies.join(' else ')}
