@@ -434,22 +434,21 @@ def concat_model(n, h, w, channels, axis=1):
     with the same height and width unless `axis` is 2, where entry i is its conv's height (x is
     cropped to it by a Slice)."""
     c = 3
-    nodes, inits, names = [], {}, []
+    nodes, weights, names = [], {}, []
+    ints = {"start": np.array([0], np.int64), "axis2": np.array([2], np.int64)} if axis == 2 else {}
     for i, co in enumerate(channels):
         src = "x"
         if axis == 2:
             src = f"rows{i}"
             nodes.append(helper.make_node("Slice", ["x", "start", f"end{i}", "axis2"], [src]))
-            inits[f"end{i}"] = np.array([co], np.int64)
-        inits[f"w{i}"] = rng.standard_normal((4 if axis == 2 else co, c, 1, 1))
+            ints[f"end{i}"] = np.array([co], np.int64)
+        weights[f"w{i}"] = rng.standard_normal((4 if axis == 2 else co, c, 1, 1))
         nodes.append(helper.make_node("Conv", [src, f"w{i}"], [f"c{i}"]))
         names.append(f"c{i}")
     nodes.append(helper.make_node("Concat", names, ["y"], axis=axis, name="cat"))
     out = [n, 4, sum(channels), w] if axis == 2 else [n, sum(channels), h, w]
-    model = graph(nodes, [n, c, h, w], out, {k: v for k, v in inits.items() if k.startswith("w")}, "concat")
-    ints = {"start": np.array([0], np.int64), "axis2": np.array([2], np.int64),
-            **{k: v for k, v in inits.items() if k.startswith("end")}}
-    model.graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in ints.items() if axis == 2 or k == "start")
+    model = graph(nodes, [n, c, h, w], out, weights, "concat")
+    model.graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in ints.items())
     return model, (n, c, h, w)
 
 
