@@ -75,6 +75,16 @@ def test_a_failed_import_leaves_nothing_behind(tmp_path, data_dir, capsys):
     assert not root.exists() or not any(root.iterdir())
 
 
+def test_labels_that_do_not_match_the_classes_are_refused_and_nothing_is_installed(tmp_path, data_dir, capsys):
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps([f"class {i}" for i in range(1000)]))
+    source = tiny_classifier(tmp_path / "tiny.onnx")
+    assert cli.main(["models", "import", str(source), "--name", "tiny", "--labels", str(labels)]) == cli.EXIT_ERROR
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "1000 names" in err and "3 classes" in err
+    assert "tiny" not in {m.name for m in models.list_models()}
+
+
 def test_a_taken_name_is_refused(tmp_path, data_dir, capsys):
     source = tiny_classifier(tmp_path / "tiny.onnx")
     assert cli.main(["models", "import", str(source), "--name", "mobilenet-v2"]) == cli.EXIT_ERROR

@@ -31,6 +31,7 @@ from tessera.compiler.passes.global_pool import reduce_to_global_pool
 from tessera.compiler.passes.int8_convs import mark_int8_convs
 from tessera.compiler.passes.lower import lower
 from tessera.compiler.passes.matmul_views import fold_matmul_views
+from tessera.errors import TesseraError
 
 # Symbols are bound to these only to report the memory plan; the engine binds the real sizes.
 REFERENCE_BATCH, REFERENCE_SIZE = 1, 224
@@ -95,5 +96,16 @@ def compile_model(path: Path, meta: PackageMeta, bindings: dict[str, int] | None
 def compile_to_folder(path: Path, folder: Path, meta: PackageMeta, labels: list[str] | None = None,
                       bindings: dict[str, int] | None = None) -> CompiledModel:
     compiled = compile_model(path, meta, bindings)
+    if labels is not None:
+        _refuse_mismatched_labels(compiled.graph, labels, Path(path).name)
     write_package(folder, compiled.manifest, compiled.shards, compiled.source, labels)
     return compiled
+
+
+def _refuse_mismatched_labels(graph: Graph, labels: list[str], label: str) -> None:
+    """A labels list must name each class of the first output's last axis (what top-k ranks),
+    or every result would be shown under another class's name."""
+    classes = graph.values[graph.outputs[0]].shape[-1]
+    if isinstance(classes, int) and classes != len(labels):
+        raise TesseraError(f"The labels file lists {len(labels)} names but {label}'s output has "
+                           f"{classes} classes: give one name per class, in the model's order.")
