@@ -24,8 +24,8 @@ from tessera import paths
 from tessera.bench import report, schema
 from tessera.bench.artifacts import ArtifactBuilder
 from tessera.bench.cases import RUNTIMES, BenchCase, BenchModel, select_cases
-from tessera.bench.runner import (ARTIFACTS_MOUNT, BenchItem, BenchSettings, build_report, prepare, run_items,
-                                  unprepared_result)
+from tessera.bench.runner import (ARTIFACTS_MOUNT, BenchItem, BenchSettings, build_report, prepare,
+                                  reference_note, run_items, unprepared_result)
 from tessera.bench.tfjs_export import export_graph
 from tessera.paths import build_dir
 from tessera.zoo import bench_models
@@ -89,8 +89,10 @@ def bench_report(bench_webapp, prepared):
 def test_every_runtime_matches_onnxruntime(bench_report):
     honest = bench_report["results"][:len(RUNTIMES)]
     assert [r["runtime"] for r in honest] == list(RUNTIMES)
+    # the reference follows its input, so the gate means something and the report says nothing more
+    assert bench_report["results"][0]["reference_note"] is None
     for r in honest:
-        assert r["status"] == "ok", r
+        assert r["status"] == "ok" and r["reference_note"] is None, r
         assert r["rel_l2"] <= QUICK.tolerance and r["max_abs"] is not None
         assert r["runs"] == QUICK.runs and r["median_ms"] > 0 and r["fps_frames"] >= 1
         assert r["load_ms"] > 0 and r["ttfr_ms"] >= r["load_ms"]
@@ -271,6 +273,39 @@ def test_a_case_that_cannot_be_prepared_becomes_error_rows(tmp_path):
     row = unprepared_result(case, "tessera", failed[0][1])
     assert row["status"] == "error" and row["error"].startswith("could not prepare")
     assert schema.validate(row, schema.SCHEMA["properties"]["results"]["items"]) == []
+
+
+def _constant_classifier(folder: Path, bias: float) -> BenchCase:
+    """A classifier whose conv weights are zero: its output is `bias` whatever the input."""
+    folder.mkdir()
+    init = [numpy_helper.from_array(np.zeros((5, 3, 3, 3), np.float32), "w"),
+            numpy_helper.from_array(np.full(5, bias, np.float32), "b")]
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("GlobalAveragePool", ["c"], ["g"]), helper.make_node("Flatten", ["g"], ["y"])]
+    graph = helper.make_graph(nodes, "constant", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])], init)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), folder / "model.onnx")
+    (folder / "model.json").write_text("{}")
+    return BenchCase(BenchModel(folder.name, "classify", folder, f"bench-models/{folder.name}/", ((1, 3, 8, 8),)),
+                     (1, 3, 8, 8))
+
+
+def test_a_reference_that_does_not_depend_on_its_input_is_flagged_in_the_report(tmp_path, bench_report, prepared):
+    """Random weights can zero or saturate a network: any runtime then matches onnxruntime, and
+    the report must say that its ok proves nothing rather than show a plain ok."""
+    gate = QUICK.tolerance
+    assert prepared[1].meta["input_sensitivity"] > 10 * gate     # the real case: no note
+    cases = [_constant_classifier(tmp_path / "zeros", 0.0), _constant_classifier(tmp_path / "constant", 0.5)]
+    ready, failed = prepare(cases, tmp_path / "artifacts", progress=lambda line: None)
+    assert failed == []
+    zeros, constant = (reference_note(p.meta, gate) for p in ready)
+    assert ready[0].meta["input_sensitivity"] is None and "all zeros" in zeros
+    assert ready[1].meta["input_sensitivity"] == 0.0 and "ignored its" in constant
+    flagged = json.loads(json.dumps(bench_report))
+    flagged["results"][0]["reference_note"] = constant
+    assert schema.validate(flagged) == []
+    text = report.format_text(flagged)
+    assert "ok [1]" in text and f"ok, but {constant}" in text
 
 
 def test_an_imported_qdq_model_is_compiled_from_its_qdq_file_and_the_peers_get_its_float_network(

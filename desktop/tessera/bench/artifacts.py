@@ -5,6 +5,11 @@ Inputs are drawn with a fixed numpy seed (classifiers: standard normal; fast-sty
 onnxruntime (CPU) computes from the same ONNX file on the same input, so every runtime in the
 browser is checked against one oracle. All arrays are raw little-endian float32, NCHW.
 
+A reference is only as good as its dependence on the input: case.json also records how far
+onnxruntime's output moves on a second input (``input_sensitivity``, relative L2; null when the
+reference is all zeros), so the report can say when the gate could not tell a runtime that
+ignores its input from a correct one (random weights that saturate or zero a network do that).
+
 Layout under the artifacts folder (cached; rebuilt when the model, onnxruntime or this code
 changes):
 
@@ -29,7 +34,7 @@ import numpy as np
 from tessera.bench import packages, tfjs_export
 from tessera.bench.cases import BenchCase
 
-FORMAT = 1
+FORMAT = 2
 SEED = 20240613
 STYLE_INDEX = 0
 # The image input's range where it is not a normalised classifier input (standard normal).
@@ -45,9 +50,9 @@ class PreparedCase:
     package_url: str       # the model's Tessera package folder as the page sees it
 
 
-def _input_arrays(case: BenchCase, inputs) -> dict[str, np.ndarray]:
+def _input_arrays(case: BenchCase, inputs, seed: int = SEED) -> dict[str, np.ndarray]:
     """Seeded inputs: the first is the image at the case's shape, others are style weights."""
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(seed)
     image, *extra = inputs
     lo_hi = INPUT_RANGES.get(case.model.name)
     arrays = {image.name: (rng.uniform(*lo_hi, case.shape) if lo_hi
@@ -59,6 +64,15 @@ def _input_arrays(case: BenchCase, inputs) -> dict[str, np.ndarray]:
         one_hot.reshape(-1)[STYLE_INDEX] = 1.0
         arrays[vi.name] = one_hot
     return arrays
+
+
+def input_sensitivity(expected: np.ndarray, other: np.ndarray) -> float | None:
+    """||other - expected|| / ||expected||: how far the reference moves with its input; None for
+    an all-zero reference, which no relative measure can use."""
+    norm = float(np.linalg.norm(expected.astype(np.float64)))
+    if norm == 0.0:
+        return None
+    return float(np.linalg.norm(other.astype(np.float64) - expected)) / norm
 
 
 class ArtifactBuilder:
@@ -103,6 +117,7 @@ class ArtifactBuilder:
         session = self._session(case)
         arrays = _input_arrays(case, session.get_inputs())
         expected = session.run(None, arrays)[0].astype(np.float32)
+        other = session.run(None, _input_arrays(case, session.get_inputs(), SEED + 1))[0]
         inputs = []
         for i, (name, array) in enumerate(arrays.items()):
             (folder / f"input-{i}.bin").write_bytes(array.tobytes())
@@ -115,6 +130,7 @@ class ArtifactBuilder:
         tfjs_export.write_export(exported, folder / "tfjs-graph.json", folder.parent)
         meta = {"stamp": stamp, "model": case.model.name, "shape": list(case.shape),
                 "inputs": inputs, "expected": {"shape": list(expected.shape), "file": "expected.bin"},
+                "input_sensitivity": input_sensitivity(expected, other),
                 "tfjs_graph": "tfjs-graph.json", "tfjs_weights": f"../{exported.graph['weights']['file']}"}
         meta_path.write_text(json.dumps(meta, indent=1))   # last: its presence marks completion
         return PreparedCase(case, folder, url, meta, package_url)

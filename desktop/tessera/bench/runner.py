@@ -107,6 +107,24 @@ def _summary(r: dict) -> str:
     return f"{r['status'].upper()}  {r.get('error') or ''}"
 
 
+# A reference that moves less than this many gates between two inputs can't tell a runtime
+# that ignores its input (or reads the wrong one) from a correct one.
+SENSITIVITY_GATES = 10
+
+
+def reference_note(meta: dict, gate: float) -> str | None:
+    """Why this case's correctness gate proves little, or None when it proves what it should."""
+    sensitivity = meta["input_sensitivity"]
+    if sensitivity is None:
+        return ("onnxruntime's output is all zeros, so the gate only checks that this runtime "
+                "gives zeros too")
+    if sensitivity < SENSITIVITY_GATES * gate:
+        return (f"onnxruntime's output moves by only {sensitivity:.1e} (relative L2) between two "
+                f"random inputs, under {SENSITIVITY_GATES}× the gate: a runtime that ignored its "
+                "input could pass")
+    return None
+
+
 def run_items(items: list[BenchItem], settings: BenchSettings, artifacts_root: Path,
               progress: Callable[[str], None]) -> tuple[list[dict], dict]:
     """Measure every item in order; returns the results and what the pages said about
@@ -123,11 +141,12 @@ def run_items(items: list[BenchItem], settings: BenchSettings, artifacts_root: P
             body = _measure(server, item, settings)
             page_env = page_env or body.pop("environment", None) or {}
             body.pop("environment", None)
+            gate = settings.gate(case.model.quantized)
             result = schema.complete_result({
                 **body, "runtime": item.runtime, "model": case.model.name,
                 "shape": list(case.shape), "shape_id": case.shape_id,
                 "expected_file": item.prepared.meta["expected"]["file"],
-                "tolerance": settings.gate(case.model.quantized),
+                "tolerance": gate, "reference_note": reference_note(item.prepared.meta, gate),
                 "wall_s": round(time.monotonic() - started, 1)})
             results.append(result)
             progress(f"{label}: {_summary(result)}")

@@ -32,6 +32,7 @@ RESULT_PROPERTIES = {
         "properties": {"label": {"type": "string"}, "ms": {"type": "number"}}}},
     "expected_file": {"type": "string"},
     "tolerance": _num,
+    "reference_note": _str,
     "runtime_info": {"type": ["object", "null"]},
     "wall_s": {"type": "number"},
 }
