@@ -570,10 +570,13 @@ def test_a_mean_or_max_over_height_and_width_of_a_map_is_a_global_pool(tmp_path,
     _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 3, 7, 5)).astype(F))
 
 
-def test_batchnorm_after_a_concat_is_a_depthwise_conv_with_the_relu_in_it(tmp_path):
+@pytest.mark.parametrize("other_reader", [False, True])
+def test_batchnorm_relu_before_a_conv_goes_into_the_convs_loads(tmp_path, other_reader):
     """DenseNet's pre-activation order: a BatchNormalization reading a one-input Concat (its
-    first layer's torch.cat of one feature map: no layer's weights to fold it into) is a
-    depthwise 1×1 conv, one dispatch with the ReLU after it, and matches onnxruntime."""
+    first layer's torch.cat of one feature map: no layer's weights to fold it into), a ReLU,
+    then a conv. BatchNorm → ReLU is a depthwise 1×1 conv, which the conv then takes into its
+    loads (`input_affine`): one op. Where something else reads the ReLU's output too (a pool
+    here), it stays a depthwise conv of its own. Both match onnxruntime."""
     rng = np.random.default_rng(6)
     inits = [numpy_helper.from_array(v.astype(F), name) for name, v in {
         "g": rng.random(3) + 0.5, "b": rng.standard_normal(3), "m": rng.standard_normal(3), "v": rng.random(3) + 0.1,
@@ -581,10 +584,18 @@ def test_batchnorm_after_a_concat_is_a_depthwise_conv_with_the_relu_in_it(tmp_pa
     nodes = [helper.make_node("Concat", ["x"], ["cat"], axis=1),
              helper.make_node("BatchNormalization", ["cat", "g", "b", "m", "v"], ["n"]),
              helper.make_node("Relu", ["n"], ["r"]), helper.make_node("Conv", ["r", "w"], ["y"])]
-    path = _save(tmp_path, nodes, [_x((2, 3, 5, 5))], [_x((2, 4, 5, 5), "y")], inits)
+    outputs = [_x((2, 4, 5, 5), "y")]
+    if other_reader:
+        nodes.append(helper.make_node("GlobalAveragePool", ["r"], ["p"]))
+        outputs.append(_x((2, 3, 1, 1), "p"))
+    path = _save(tmp_path, nodes, [_x((2, 3, 5, 5))], outputs, inits)
     ops = [o for o in compile_to_folder(path, tmp_path, PackageMeta("m")).manifest["ops"] if o["op"] != "reshape"]
-    assert [(o["op"], o["attrs"].get("groups"), [a["fn"] for a in o["attrs"].get("activations", [])]) for o in ops] == \
-        [("conv2d", 3, ["relu"]), ("conv2d", 1, [])]      # the BN a depthwise 1×1 conv, the ReLU in it
+    convs = [(o["attrs"]["groups"], [a["fn"] for a in o["attrs"]["activations"]],
+              [a["fn"] for a in o["attrs"].get("input_activations", [])]) for o in ops if o["op"] == "conv2d"]
+    if other_reader:   # the BN a depthwise 1×1 conv with the ReLU in it, then the conv
+        assert convs == [(3, ["relu"], []), (1, [], [])]
+    else:              # one conv, BN and ReLU applied to what it loads
+        assert convs == [(1, [], ["relu"])] and {"in_scale", "in_shift"} <= set(ops[0]["weights"])
     _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 3, 5, 5)).astype(F))
 
 

@@ -88,6 +88,41 @@ CONV_CASES = {
 }
 
 
+def preactivation_model(n, c, h, w, co, k, stride=1, pad=0, activation=("Relu", {}), second_reader=False):
+    """BatchNorm → activation → k×k conv (DenseNet's and pre-activation ResNets' order): the
+    compiler folds the BatchNorm and activation into the conv's loads. Half the shifts are
+    well above zero, so ReLU(shift) isn't 0 and the conv's zero padding is wrong if the
+    prologue reaches it. `second_reader`: a 1×1 conv reads the activation too, and its output is
+    the first conv's residual (a projection shortcut): both convs take the prologue."""
+    inits = {"g": rng.uniform(0.5, 1.5, c), "beta": rng.standard_normal(c) + 0.5, "mean": rng.standard_normal(c) * 0.5,
+             "var": rng.uniform(0.5, 2.0, c), "w": rng.standard_normal((co, c, k, k)) / np.sqrt(c * k * k),
+             "b": rng.standard_normal(co)}
+    op, attrs = activation
+    nodes = [helper.make_node("BatchNormalization", ["x", "g", "beta", "mean", "var"], ["bn"]),
+             helper.make_node(op, ["bn"], ["a"], **attrs),
+             helper.make_node("Conv", ["a", "w", "b"], ["c" if second_reader else "y"], kernel_shape=[k, k],
+                              strides=[stride] * 2, pads=[pad] * 4)]
+    if second_reader:
+        inits.update(w1=rng.standard_normal((co, c, 1, 1)) / np.sqrt(c), b1=rng.standard_normal(co))
+        nodes += [helper.make_node("Conv", ["a", "w1", "b1"], ["short"], strides=[stride] * 2),
+                  helper.make_node("Add", ["c", "short"], ["y"])]
+    oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    return graph(nodes, [n, c, h, w], [n, co, oh, ow], inits, "preactivation"), (n, c, h, w)
+
+
+# The prologue on every form a dense conv can take: tiled with vec4 and scalar A loads, split-K,
+# K split in the workgroup (1×1 in vec4s), and the large tiles (LARGE_CONV_CASES).
+PREACTIVATION_CASES = {
+    "preact 3x3 pad1 cin8 co12": preactivation_model(1, 8, 9, 7, 12, 3, pad=1),
+    "preact 3x3 s2 pad1 cin6 co10 batch2 (hardswish)": preactivation_model(2, 6, 11, 9, 10, 3, stride=2, pad=1,
+                                                                           activation=("HardSwish", {})),
+    "preact split-K 3x3 pad1 cin32 co16": preactivation_model(1, 32, 5, 5, 16, 3, pad=1),
+    "preact split-K 1x1 cin130 co21": preactivation_model(1, 130, 4, 5, 21, 1),
+    "preact group-split 1x1 cin256 co40": preactivation_model(1, 256, 7, 7, 40, 1),
+    "preact 3x3 and 1x1 readers cin8 co12": preactivation_model(1, 8, 6, 6, 12, 3, pad=1, second_reader=True),
+}
+
+
 def with_fp16_weights(case):
     """The model with its initializers rounded to fp16, so that its fp16 package is exact."""
     model, x_shape = case
@@ -296,6 +331,7 @@ LARGE_CONV_CASES = {
     "large 3x3 s2 dilation2 cin3 co130 batch2 fp16": with_fp16_weights(conv_model(
         2, 3, 17, 15, 130, 3, stride=2, pad=2, dilation=2, activation=("HardSwish", {}))),
     "large se+project c8 r4 co520 batch2": se_project_model(2, 8, 7, 9, 4, 520),
+    "large preact 3x3 pad1 cin8 co136 batch2": preactivation_model(2, 8, 9, 7, 136, 3, pad=1),
 }
 # Planned at full size: (model, whether its last conv takes the large tiles by the rule).
 TILING_RULE_CASES = {
@@ -665,7 +701,7 @@ MORE_OP_CASES = {
         [2, 2, 70, 33], [2, 2, 70, 70], {}, "gram"), (2, 2, 70, 33)),
 }
 
-ALL_CASES = {**CONV_CASES, **ACTIVATION_CASES, **MORE_OP_CASES, **POOL_CASES, **GEMM_CASES, **SE_CASES, **SE_UNFUSED_CASES, **TRANSPOSE_CASES}
+ALL_CASES = {**CONV_CASES, **PREACTIVATION_CASES, **ACTIVATION_CASES, **MORE_OP_CASES, **POOL_CASES, **GEMM_CASES, **SE_CASES, **SE_UNFUSED_CASES, **TRANSPOSE_CASES}
 
 
 def plan(page, url: str, shape) -> dict:
@@ -691,6 +727,12 @@ def test_kernel_matches_onnxruntime(page, case):
         assert forms == {"16" if case.endswith("(16 rows)") else "8"}, case
         biased = any("var<storage, read> bt:" in k["source"] for k in page.kernels(model_id)["kernels"])
         assert biased == (" bias" in case or " mask" in case), case
+    if case in PREACTIVATION_CASES:   # no dispatch of the BatchNorm's own: every conv applies it
+        kernels = page.kernels(model_id)["kernels"]
+        convs = [k for k in kernels if k["label"] not in ("input layout", "output layout") and "split-k sum" not in k["label"]]
+        assert convs and all(re.search(r"\bpre[14]\(x\[", k["source"]) for k in convs), case
+        assert ("K split over" in "".join(k["source"] for k in kernels)) == ("group-split" in case), case
+        assert any(k["label"].endswith("split-k sum") for k in kernels) == ("split-K" in case), case
     if case in CONV_CASES and "dw" not in case:  # small grids: 64-pixel tiles, 4×4 per thread
         assert not conv_takes_large_tiles(*last_conv_gemm(model))
         kernels = page.kernels(model_id)["kernels"]

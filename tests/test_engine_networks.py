@@ -68,7 +68,8 @@ def test_shifted_window_attention_matches_onnxruntime(page):
 def test_dense_block_concats_chain_and_take_one_dispatch_each(page):
     """DenseNet's k-th layer concatenates all k earlier feature maps: compiled, each concat reads
     the one before it and one new map, and runs as one dispatch (9 concats of up to 9 inputs
-    here: 9 dispatches, not 44)."""
+    here: 9 dispatches, not 44). Each layer's BatchNorm → ReLU before its 1×1 conv is done by
+    that conv as it loads the concat: no dispatch of its own."""
     from tessera.compiler.pipeline import compile_graph
 
     model = small_networks.densenet(layers=8)
@@ -79,6 +80,8 @@ def test_dense_block_concats_chain_and_take_one_dispatch_each(page):
     url, path = page.compile(model, "densenet_chain", {"N": 2})
     labels = page.page.evaluate("([u, s]) => tesseraEngine.plan(u, s)", [url, [2, 3, 64, 64]])["labels"]
     assert sorted(label for label in labels if ".cat" in label) == sorted(n.name for n in concats)
+    assert not [label for label in labels if ".norm1" in label]
+    assert sum(label.endswith(".conv1") for label in labels) == 8
     model_id = page.load(url, "fp32")
     x = rng.standard_normal((2, 3, small_networks.IMG, small_networks.IMG)).astype(np.float32)
     assert rel_l2(page.run(model_id, x), onnxruntime_output(path, x).ravel()) <= FP32_TOLERANCE

@@ -41,7 +41,8 @@ def _run_op(op: dict, args: list[np.ndarray], w: dict[str, np.ndarray], out_shap
     a, kind = op["attrs"], op["op"]
     if kind == "conv2d":
         return k.conv2d(args[0], w["weight"], w["bias"], a, out_shape[3], args[1] if a["residual"] else None,
-                        args[-1] if a.get("input_scale") else None)
+                        args[-1] if a.get("input_scale") else None,
+                        (w["in_scale"], w["in_shift"]) if a.get("input_affine") else None)
     if kind == "conv_transpose2d":
         return k.conv_transpose2d(args[0], w["weight"], w["bias"], a, out_shape)
     if kind == "gemm":

@@ -132,12 +132,16 @@ def _taps(xp: np.ndarray, kernel, stride, dilation, out_hw=None) -> list[np.ndar
             for ky in range(kh) for kx in range(kw)]
 
 
-def conv2d(x, weight, bias, a, co: int, residual=None, input_scale=None):
+def conv2d(x, weight, bias, a, co: int, residual=None, input_scale=None, input_affine=None):
     """co: the true output channel count (weights and bias are padded to a multiple of 4).
     im2col (the taps side by side, channels innermost) times the packed weight. input_scale
-    [N, Cin] (a squeeze-excite gate) multiplies the input's channels first."""
+    [N, Cin] (a squeeze-excite gate) multiplies the input's channels first; input_affine
+    (in_scale, in_shift) maps them through x · s + t and the input activations, before padding."""
     if input_scale is not None:
         x = x * input_scale[:, None, None, :]
+    if input_affine is not None:
+        c = x.shape[3]
+        x = epilogue(x * input_affine[0][:c] + input_affine[1][:c], a["input_activations"])
     groups = a["groups"]
     t, l, b, r = a["pads"]
     taps = _taps(np.pad(x, [(0, 0), (t, b), (l, r), (0, 0)]), a["kernel"], a["stride"], a["dilation"])

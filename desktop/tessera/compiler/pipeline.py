@@ -31,6 +31,7 @@ from tessera.compiler.passes.global_pool import reduce_to_global_pool
 from tessera.compiler.passes.int8_convs import mark_int8_convs
 from tessera.compiler.passes.lower import lower
 from tessera.compiler.passes.matmul_views import fold_matmul_views
+from tessera.compiler.passes.preactivation import fold_preactivation
 from tessera.errors import TesseraError
 
 # Symbols are bound to these only to report the memory plan; the engine binds the real sizes.
@@ -67,7 +68,7 @@ def compile_graph(model: onnx.ModelProto, label: str) -> Graph:
     graph = fuse_residual_add(fold_channel_scale(fuse_bias_add(graph)))
     graph = hoist_operand_scales(fuse_scalar_scale(fuse_activations(graph)))
     graph = remove_dead_nodes(fuse_attention(fold_matmul_views(fuse_squeeze_excite(graph))))
-    graph = mark_int8_convs(graph)
+    graph = fold_preactivation(mark_int8_convs(graph))
     _refuse_unknown_sizes(graph, label)
     return graph
 

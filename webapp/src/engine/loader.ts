@@ -21,7 +21,7 @@ async function fetchOk(url: string, init?: RequestInit): Promise<Response> {
 
 /** Package format versions this engine runs: each adds ops and attributes to the one before, so
  * older packages still load (docs/model-package.md). */
-const PACKAGE_VERSIONS = [1, 2, 3, 4, 5, 6];
+const PACKAGE_VERSIONS = [1, 2, 3, 4, 5, 6, 7];
 
 export async function fetchManifest(baseUrl: string): Promise<Manifest> {
   const manifest = (await (await fetchOk(`${baseUrl}manifest.json`)).json()) as Manifest;

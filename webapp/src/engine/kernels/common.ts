@@ -274,6 +274,21 @@ export function weightedOpBindings(op: OpSpec, x: RowTensor, y: RowTensor, res: 
   return { decls, args };
 }
 
+/** A conv's input prologue (the compiler's `input_affine`: a pre-activation BatchNorm and its
+ *  activations folded into the conv's loads, compiler/passes/preactivation.py): its two weights
+ *  declared from `binding` on, WGSL pre4(v, c4) (channels 4·c4 …) and pre1(v, c) mapping loaded
+ *  values through x · in_scale + in_shift and the input activations, and the args to bind.
+ *  Null for a conv without one. Kernels apply it to values read from inside the image only. */
+export function inputAffine(op: OpSpec, binding: number, precision: Precision): { decls: string; args: Arg[] } | null {
+  if (!op.attrs.input_affine) return null;
+  const acts = activationCode(op.attrs.input_activations, 'v');
+  const decls = `${weightDecl(binding, 'in_scale', precision)}
+${weightDecl(binding + 1, 'in_shift', precision)}
+fn pre4(x: vec4<f32>, c4: u32) -> vec4<f32> { var v = x * w4_in_scale(c4) + w4_in_shift(c4); ${acts} return v; }
+fn pre1(x: f32, c: u32) -> f32 { var v = vec4<f32>(x * w1_in_scale(c) + w1_in_shift(c)); ${acts} return v.x; }`;
+  return { decls, args: [{ kind: 'weight', slice: op.weights.in_scale }, { kind: 'weight', slice: op.weights.in_shift }] };
+}
+
 /** WGSL adding the residual `load` to the vec4 `v` of a conv2d, after the activations a QDQ
  *  network applies before its add (the op's pre_activations: compiler/passes/fuse.py). */
 export function residualCode(op: OpSpec, load: string): string {

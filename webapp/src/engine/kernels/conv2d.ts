@@ -16,7 +16,7 @@
 // dispatch of its own. A 1×1 conv that would split K (and reads and writes whole vec4s) goes to
 // pointwise_split.ts instead, which splits K inside each workgroup: no sum dispatch.
 
-import { activationCode, residualCode, ENTRY_PARAMS, RowTensor, u32, weightDecl, weightedOpBindings, windowGeometry,
+import { activationCode, inputAffine, residualCode, ENTRY_PARAMS, RowTensor, u32, weightDecl, weightedOpBindings, windowGeometry,
   WORKGROUP_INDEX, pad4, type Arg, type KernelDispatch, type OpContext } from './common';
 import { conv2dInt8, int8Eligible } from './conv2d_int8';
 import { stagedPixels, tapRead } from './im2col';
@@ -104,6 +104,7 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const kChunk = Math.ceil(Math.ceil(K / BK) / S) * BK;   // K range of one split, whole steps
   const pointwise = KH === 1 && KW === 1 && SH === 1 && SW === 1 && PT === 0 && PL === 0;
   const scaled = a.input_scale === true;
+  const affine = a.input_affine === true;
   // Rather than partials and a sum dispatch, a small 1×1 conv in vec4s splits K inside the workgroup.
   if (ctx.splitKInWorkgroup && S > 1 && pointwise && G === 1 && vecA && aligned && M * K * CO <= MAX_GROUP_SPLIT_MACS) {
     return [pointwiseGroupSplit(op, ctx, { M, K, CO, OHW: OH * OW })];
@@ -123,7 +124,8 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const fetchA = (r: number, k: string) => {
     const p = vecA ? r : 0;
     const channel = vecA ? `(g * ${u32(CIG)} + ci) / 4u` : `g * ${u32(CIG)} + ci`;
-    const read = `x[row * ${u32(vecA ? C / 4 : C)} + ${channel}]${scaled ? ` * gate[pg${p} + ${channel}]` : ''}`;
+    const load = `x[row * ${u32(vecA ? C / 4 : C)} + ${channel}]`;
+    const read = `${affine ? `${vecA ? 'pre4' : 'pre1'}(${load}, ${channel})` : load}${scaled ? ` * gate[pg${p} + ${channel}]` : ''}`;
     const zero = vecA ? 'vec4<f32>(0.0)' : '0.0';
     const body = pointwise ? `let row = pm${p}; let ci = k; ra[${r}] = ${read};`
       : tapRead(p, CIG, geometry, `ra[${r}] = ${read};`);
@@ -152,6 +154,8 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
   const gateArg: Arg = { kind: 'tensor', name: op.inputs[op.inputs.length - 1] };
   const gateDecl = (binding: number) => scaled
     ? `@group(0) @binding(${binding}) var<storage, read> gate: array<${vecA ? 'vec4<f32>' : 'f32'}>;` : '';
+  // The prologue's weights come last, after the gate's binding where there is one.
+  const affineAt = (binding: number) => inputAffine(op, binding + (scaled ? 1 : 0), ctx.precision);
   const partials = { kind: 'scratch' as const, id: PARTIALS, bytes: S * M * N4 * 16 };
   // acc[(4i + p)·TN/4 + j]: pixel p of the thread's quad i, its channel vec4 j (unrolled, so that
   // acc is indexed by constants only and stays in registers).
@@ -183,8 +187,10 @@ export function conv2dGemm(op: OpSpec, ctx: OpContext): KernelDispatch[] {
 ${S > 1 ? `${x.decl(0, false)}
 ${weightDecl(1, 'weight', ctx.precision)}
 @group(0) @binding(2) var<storage, read_write> part: array<vec4<f32>>;
-${gateDecl(3)}` : `${decls}
+${gateDecl(3)}
+${affineAt(3)?.decls ?? ''}` : `${decls}
 ${gateDecl(args.length)}
+${affineAt(args.length)?.decls ?? ''}
 ${y.helpers(true)}
 ${res ? res.helpers(false) : ''}`}
 // Two halves each: the next K step's tiles are fetched into registers while this one's are used.
@@ -237,8 +243,9 @@ fn main(${ENTRY_PARAMS}) {
 ${aligned || S > 1 ? '' : `fn st_y_group(m: u32, co: u32, cg: u32, v: vec4<f32>) {
   for (var j = 0u; j < 4u; j++) { if (cg + j < ${u32(COG)}) { y[m * ${u32(CO)} + co + j] = v[j]; } }
 }`}`;
-  if (S === 1) return [{ label: op.name, source, workgroups: G * mTiles * nTiles, args: scaled ? [...args, gateArg] : args }];
-  const gemmArgs: Arg[] = [args[0], args[1], partials, ...(scaled ? [gateArg] : [])];
+  const extraArgs = (binding: number): Arg[] => [...(scaled ? [gateArg] : []), ...(affineAt(binding)?.args ?? [])];
+  if (S === 1) return [{ label: op.name, source, workgroups: G * mTiles * nTiles, args: [...args, ...extraArgs(args.length)] }];
+  const gemmArgs: Arg[] = [args[0], args[1], partials, ...extraArgs(3)];
   return [{ label: `${op.name}:split-k`, source, workgroups: S * mTiles * nTiles, args: gemmArgs },
     splitKReduce(op, ctx, partials, S, M, CO, y, res)];
 }

@@ -76,7 +76,8 @@ const isPointwise = (a: Record<string, any>) =>  // eslint-disable-line @typescr
   && a.pads?.every((p: number) => p === 0) && a.groups === 1;
 
 /** Plain means nothing fused into the conv's input or output besides bias and activations. */
-const isPlain = (op: OpSpec) => !op.attrs.residual && !op.attrs.input_scale && !op.attrs.int8 && op.inputs.length === 1;
+const isPlain = (op: OpSpec) => !op.attrs.residual && !op.attrs.input_scale && !op.attrs.input_affine && !op.attrs.int8
+  && op.inputs.length === 1;
 
 /** The expansions each depthwise conv computes itself, by the depthwise conv's name: a 1×1 conv
  *  whose output only that conv reads, both in vec4 channel rows, small enough to gain

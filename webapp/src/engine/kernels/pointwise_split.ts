@@ -13,7 +13,7 @@
 // few dozen vec4 steps) that load latency, not bandwidth, bounds them. With `input_scale` each A
 // vec4 is multiplied by its image's squeeze-excite gate as it is read (as in conv2d.ts).
 
-import { activationCode, residualCode, ENTRY_PARAMS, RowTensor, u32, weightedOpBindings, WORKGROUP_INDEX,
+import { activationCode, inputAffine, residualCode, ENTRY_PARAMS, RowTensor, u32, weightedOpBindings, WORKGROUP_INDEX,
   type Arg, type KernelDispatch, type OpContext } from './common';
 import type { OpSpec } from '../manifest';
 import { sliceTree } from './reduce';
@@ -49,9 +49,12 @@ export function pointwiseGroupSplit(op: OpSpec, ctx: OpContext, s: PointwiseShap
   const { decls, args } = weightedOpBindings(op, x, y, res, ctx.precision);
   const gateArg: Arg = { kind: 'tensor', name: op.inputs[op.inputs.length - 1] };
   const gate = (i: number) => (scaled ? ` * gate[g${i} + k4]` : '');
+  const affine = inputAffine(op, args.length + (scaled ? 1 : 0), ctx.precision);
+  const load = (i: number) => (affine ? `pre4(x[r${i} + k4], k4)` : `x[r${i} + k4]`);
   const source = `// conv2d 1x1, K split over ${GROUPS} thread groups
 ${decls}
 ${scaled ? `@group(0) @binding(${args.length}) var<storage, read> gate: array<vec4<f32>>;` : ''}
+${affine?.decls ?? ''}
 ${y.helpers(true)}
 ${res ? res.helpers(false) : ''}
 var<workgroup> red: array<vec4<f32>, ${4 * THREADS}>;
@@ -74,7 +77,7 @@ fn main(${ENTRY_PARAMS}) {
     let w = k4 * ${u32(4 * N4)} + c;
     let b0 = w4_weight(w); let b1 = w4_weight(w + ${u32(N4)});
     let b2 = w4_weight(w + ${u32(2 * N4)}); let b3 = w4_weight(w + ${u32(3 * N4)});
-    ${PIXELS.map((i) => `{ let xv = x[r${i} + k4]${gate(i)}; a${i} += xv.x * b0 + xv.y * b1 + xv.z * b2 + xv.w * b3; }`).join('\n    ')}
+    ${PIXELS.map((i) => `{ let xv = ${load(i)}${gate(i)}; a${i} += xv.x * b0 + xv.y * b1 + xv.z * b2 + xv.w * b3; }`).join('\n    ')}
   }
   ${PIXELS.map((i) => `red[${u32(i * THREADS)} + lid] = a${i};`).join(' ')}
   workgroupBarrier();
@@ -89,5 +92,6 @@ fn main(${ENTRY_PARAMS}) {
     }`).join('\n    ')}
   }
 }`;
-  return { label: op.name, source, workgroups: mTiles * nTiles, args: scaled ? [...args, gateArg] : args };
+  return { label: op.name, source, workgroups: mTiles * nTiles,
+    args: [...args, ...(scaled ? [gateArg] : []), ...(affine?.args ?? [])] };
 }
