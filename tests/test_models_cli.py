@@ -85,6 +85,16 @@ def test_labels_that_do_not_match_the_classes_are_refused_and_nothing_is_install
     assert "tiny" not in {m.name for m in models.list_models()}
 
 
+def test_an_import_compiled_for_one_image_per_call_says_so(tmp_path, data_dir, capsys):
+    from tests.test_compiler_passes import _resize_to_sizes_of_shape
+
+    source = _resize_to_sizes_of_shape(tmp_path)
+    assert cli.main(["models", "import", str(source), "--name", "resized", "--task", "stylize"]) == 0
+    out = capsys.readouterr().out
+    assert "imported resized" in out and "note: compiled for one image per call" in out
+    assert models.get_model("resized").meta["input"]["shape"] == [1, 3, 6, 6]
+
+
 def test_a_taken_name_is_refused(tmp_path, data_dir, capsys):
     source = tiny_classifier(tmp_path / "tiny.onnx")
     assert cli.main(["models", "import", str(source), "--name", "mobilenet-v2"]) == cli.EXIT_ERROR

@@ -187,6 +187,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.action == "import":
         m = models.import_model(args.file, args.name, args.labels, args.task, args.int8)
         print(f"imported {m.name} ({m.task}) into {m.folder}")
+        for note in m.meta.get("notes", []):
+            print(f"note: {note}")
     elif args.action == "remove":
         models.remove_model(args.name)
         print(f"removed {args.name}")

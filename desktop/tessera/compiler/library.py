@@ -40,7 +40,8 @@ def page_meta(manifest: dict) -> dict:
     return {"format": 1, "name": manifest["name"], "title": manifest["title"],
             "task": manifest["task"], "source": manifest["source"], "labels": manifest["labels"],
             "input": {"name": first["name"], "shape": first["shape"], "layout": "NCHW"},
-            "output": {"name": out["name"], "kind": output_kind(manifest)}, "preprocess": preprocess}
+            "output": {"name": out["name"], "kind": output_kind(manifest)}, "preprocess": preprocess,
+            "notes": manifest.get("notes", [])}
 
 
 def install(onnx_path: Path, root: Path, meta: PackageMeta, labels: list[str] | None) -> Path:

@@ -87,11 +87,50 @@ def _refuse_unknown_sizes(graph: Graph, label: str) -> None:
 def compile_model(path: Path, meta: PackageMeta, bindings: dict[str, int] | None = None) -> CompiledModel:
     path = Path(path)
     model, source = read_model(path)
-    graph = compile_graph(model, path.name)
+    try:
+        graph, notes = compile_graph(model, path.name), []
+    except CompileError as free_batch_error:
+        graph, notes = _compile_at_batch_one(model, path.name, free_batch_error)
     plan = plan_memory(graph, {**reference_bindings(graph), **(bindings or {})})
     slices, shards = shard_weights(graph)
     manifest = build_manifest(graph, plan, meta, slices)
+    if notes:
+        manifest["notes"] = notes
     return CompiledModel(graph, plan, manifest, shards, source)
+
+
+def _compile_at_batch_one(model: onnx.ModelProto, label: str, error: CompileError) -> tuple[Graph, list[str]]:
+    """Exporters often compute shapes from the batch size (a position embedding tiled per image,
+    a window split by Shape → Div → Reshape) where the batch is left free: nothing then folds to
+    a constant. Bound to one image, the same graph often compiles; it then runs one image per
+    call. ``error`` (the free batch's) is raised when that doesn't help either."""
+    fixed = _with_batch_one(model)
+    if fixed is None:
+        raise error
+    try:
+        graph = compile_graph(fixed, label)
+    except CompileError:
+        raise error from None
+    return graph, [f"compiled for one image per call: with a free batch size, {error.problems[0]}"]
+
+
+def _with_batch_one(model: onnx.ModelProto) -> onnx.ModelProto | None:
+    """A copy of ``model`` whose inputs' free first axes are 1 (and its outputs' of the same
+    name), without the exporter's intermediate shapes; None when no input has a free batch."""
+    constant = {t.name for t in model.graph.initializer}
+    free = {vi.type.tensor_type.shape.dim[0].dim_param for vi in model.graph.input
+            if vi.name not in constant and vi.type.tensor_type.shape.dim
+            and not vi.type.tensor_type.shape.dim[0].HasField("dim_value")}
+    if not free:
+        return None
+    fixed = onnx.ModelProto()
+    fixed.CopyFrom(model)
+    del fixed.graph.value_info[:]
+    for vi in [*fixed.graph.input, *fixed.graph.output]:
+        dims_ = vi.type.tensor_type.shape.dim
+        if vi.name not in constant and dims_ and not dims_[0].HasField("dim_value") and dims_[0].dim_param in free:
+            dims_[0].dim_value = 1
+    return fixed
 
 
 def compile_to_folder(path: Path, folder: Path, meta: PackageMeta, labels: list[str] | None = None,
