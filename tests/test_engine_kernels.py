@@ -441,6 +441,17 @@ ACTIVATION_CASES = {
     "abs then log then neg": (graph([helper.make_node("Abs", ["x"], ["a"]), helper.make_node("Log", ["a"], ["l"]),
                                      helper.make_node("Neg", ["l"], ["y"])], [2, 3, 5, 7], [2, 3, 5, 7], {}, "log"),
                               (2, 3, 5, 7)),
+    # arguments of up to ~±150: far outside [−π, π], where WGSL's sin and cos need not be accurate
+    "sin and cos of 40x, then F.normalize over channels (ReduceL2)": (graph([
+        helper.make_node("Mul", ["x", "forty"], ["t"]), helper.make_node("Sin", ["t"], ["s"]),
+        helper.make_node("Cos", ["t"], ["c"]), helper.make_node("Add", ["s", "c"], ["u"]),
+        helper.make_node("ReduceL2", ["u"], ["norm"], axes=[1], keepdims=1),
+        helper.make_node("Div", ["u", "norm"], ["y"])], [2, 6, 5, 7], [2, 6, 5, 7], {"forty": np.array(40.0)}, "trig"),
+        (2, 6, 5, 7)),
+    "ReduceSumSquare and ReduceL1 over height and width": (graph([
+        helper.make_node("ReduceSumSquare", ["x"], ["q"], axes=[2, 3], keepdims=0),
+        helper.make_node("ReduceL1", ["x"], ["a"], axes=[2, 3], keepdims=0),
+        helper.make_node("Sub", ["q", "a"], ["y"])], [2, 5, 6, 7], [2, 5], {}, "norms"), (2, 5, 6, 7)),
 }
 
 

@@ -72,7 +72,7 @@ def _softplus(x):
 
 
 SIMPLE_UNARY = {
-    "exp": np.exp, "log": np.log, "neg": np.negative, "abs": np.abs,
+    "exp": np.exp, "log": np.log, "neg": np.negative, "abs": np.abs, "sin": np.sin, "cos": np.cos,
     "erf": lambda x: _erf(x).astype(x.dtype),
     "softplus": _softplus, "softsign": lambda x: x / (1 + np.abs(x)),
     "mish": lambda x: x * np.tanh(_softplus(x)),

@@ -31,7 +31,7 @@ UNARY = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSigmoid": "h
          "Reciprocal": "reciprocal", "Clip": "clip", "FakeQuant": "fake_quant", "Exp": "exp",
          "Log": "log", "Neg": "neg", "Abs": "abs", "Erf": "erf", "Gelu": "gelu", "Elu": "elu",
          "Selu": "selu", "Celu": "celu", "Softplus": "softplus", "Softsign": "softsign",
-         "Mish": "mish", "Silu": "silu"}
+         "Mish": "mish", "Silu": "silu", "Sin": "sin", "Cos": "cos"}
 BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow", "PRelu": "prelu"}
 # Ops of any number of inputs, folded left pairwise into this binary fn (Mean: a sum, then / n).
 VARIADIC = {"Sum": "add", "Mean": "add", "Max": "max", "Min": "min"}
@@ -393,6 +393,7 @@ class Lowerer:
     rule_LeakyRelu = rule_Sqrt = rule_Reciprocal = rule_Clip = rule_FakeQuant = _unary_rule
     rule_Exp = rule_Log = rule_Neg = rule_Abs = rule_Erf = rule_Gelu = rule_Elu = _unary_rule
     rule_Selu = rule_Celu = rule_Softplus = rule_Softsign = rule_Mish = rule_Silu = _unary_rule
+    rule_Sin = rule_Cos = _unary_rule
 
     def _binary(self, node: Node, fn: str, operands: list, out: str) -> str:
         """operands: tensor names or constant arrays (at most one constant)."""
@@ -841,15 +842,18 @@ class Lowerer:
         moved = self._transpose(node, blocks, perm)
         self._reshape(node, moved, shape, node.outputs[0])
 
-    def _reduce(self, node: Node, fn: str):
-        x = self.act(node.inputs[0])
+    def _reduce(self, node: Node, fn: str, x_name: str | None = None, out: str | None = None) -> str:
+        """Reduce node's input (or ``x_name``, a map of it) into node's output (or ``out``)."""
+        x = self.act(x_name or node.inputs[0])
         rank = len(x.shape)
         axes = self._axes(node)
         if not axes:
             if node.attrs.get("noop_with_empty_axes", 0):
+                if x_name is not None:
+                    raise Unsupported(f"{node.op} with noop_with_empty_axes and no axes is not supported")
                 return self.rule_Identity(node)
             axes = list(range(rank))
-        self._reduce_op(node, x.name, fn, axes, node.attrs.get("keepdims", 1), node.outputs[0])
+        return self._reduce_op(node, x.name, fn, axes, node.attrs.get("keepdims", 1), out or node.outputs[0])
 
     def _reduce_op(self, node: Node, name: str, fn: str, axes, keep, out: str) -> str:
         x = self.values[name]
@@ -879,6 +883,22 @@ class Lowerer:
 
     def rule_ReduceMin(self, node: Node):
         self._reduce(node, "min")
+
+    def _squares(self, node: Node) -> str:
+        x = node.inputs[0]
+        return self._binary(node, "mul", [x, x], self.fresh(f"{node.name}:square"))
+
+    def rule_ReduceSumSquare(self, node: Node):
+        self._reduce(node, "sum", self._squares(node))
+
+    def rule_ReduceL2(self, node: Node):
+        """sqrt(Σ x²): F.normalize's norm."""
+        total = self._reduce(node, "sum", self._squares(node), self.fresh(f"{node.name}:sum"))
+        self._unary(node, "sqrt", {}, total, node.outputs[0])
+
+    def rule_ReduceL1(self, node: Node):
+        magnitudes = self._unary(node, "abs", {}, node.inputs[0], self.fresh(f"{node.name}:abs"))
+        self._reduce(node, "sum", magnitudes)
 
     # -- normalisations written as the ops above -----------------------------------------------
     def rule_LayerNormalization(self, node: Node):

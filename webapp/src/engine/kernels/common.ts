@@ -174,6 +174,8 @@ export function activationCode(acts: Activation[] | undefined, v: string): strin
           + `vec4<f32>(${f32(param(a, 'qmax')!)})) - ${zp}) * ${s};`;
       }
       case 'exp': return `${v} = exp(${v});`;
+      case 'sin': return `${v} = sin(turn4(${v}));`;
+      case 'cos': return `${v} = cos(turn4(${v}));`;
       case 'log': return `${v} = log4(${v});`;
       case 'neg': return `${v} = -${v};`;
       case 'abs': return `${v} = abs(${v});`;
@@ -213,6 +215,13 @@ fn log4(x: vec4<f32>) -> vec4<f32> {
   let lowest = abs(x) * 0.0 + ${F32_LOWEST};
   return select(log(x), lowest * 2.0, x == vec4<f32>(0.0));
 }
+fn turn4(x: vec4<f32>) -> vec4<f32> {
+  // x less a whole number of turns, into [-π, π], where WGSL's sin and cos are accurate (they
+  // may not be far outside it). 2π as 6.28125 (exact in 9 bits, so k · 6.28125 is exact) plus
+  // the rest: Cody and Waite's reduction.
+  let k = round(x * 0.15915494309189535);
+  return (x - k * 6.28125) - k * 0.0019353071795864769;
+}
 fn softplus4(x: vec4<f32>) -> vec4<f32> {
   return max(x, vec4<f32>(0.0)) + log(1.0 + exp(-abs(x)));
 }`;
@@ -220,7 +229,7 @@ fn softplus4(x: vec4<f32>) -> vec4<f32> {
 /** The dispatch with the activation helpers appended when its source calls one: any kernel
  *  that applies activations may, and only those that do carry them. */
 export function withActivationHelpers(d: KernelDispatch): KernelDispatch {
-  return /\b(erf4|log4|softplus4)\(/.test(d.source) ? { ...d, source: d.source + ACTIVATION_HELPERS } : d;
+  return /\b(erf4|log4|softplus4|turn4)\(/.test(d.source) ? { ...d, source: d.source + ACTIVATION_HELPERS } : d;
 }
 
 /** The model uses something the engine has no kernel for: callers fall back to wasm. */
