@@ -464,6 +464,22 @@ def layer_norm_model(x_shape, axis):
     return graph(nodes, list(x_shape), list(x_shape), inits, "layer_norm"), tuple(x_shape)
 
 
+def group_norm_model(n, c, h, w, groups, unit=True):
+    """PyTorch's GroupNorm as exported: Reshape to [N, groups, -1], InstanceNormalization of that
+    rank-3 tensor (unit scale and zero B; `unit=False`: random ones, which ONNX also allows),
+    Reshape back to Shape(x), then the per-channel affine."""
+    inits = {"rows": np.array([0, groups, -1]), "ones": np.ones(groups) if unit else rng.uniform(0.5, 1.5, groups),
+             "zeros": np.zeros(groups) if unit else rng.standard_normal(groups),
+             "gamma": rng.uniform(0.5, 1.5, (c, 1, 1)), "beta": rng.standard_normal((c, 1, 1))}
+    nodes = [helper.make_node("Reshape", ["x", "rows"], ["r"]),
+             helper.make_node("InstanceNormalization", ["r", "ones", "zeros"], ["nr"], epsilon=1e-5),
+             helper.make_node("Shape", ["x"], ["shape"]), helper.make_node("Reshape", ["nr", "shape"], ["n4"]),
+             helper.make_node("Mul", ["n4", "gamma"], ["scaled"]), helper.make_node("Add", ["scaled", "beta"], ["y"])]
+    model = graph(nodes, [n, c, h, w], [n, c, h, w], {k: v for k, v in inits.items() if k != "rows"}, "group_norm")
+    model.graph.initializer.append(numpy_helper.from_array(inits["rows"].astype(np.int64), "rows"))
+    return model, (n, c, h, w)
+
+
 def split_prelu_max_model(n, c, h, w, first):
     """Split the channels in two; PRelu (a slope per channel) on the first part, Max with a
     constant on the other; Concat them back."""
@@ -667,6 +683,8 @@ def free_batch_model(c=6, hw=5, groups=2, classes=7):
 # Ops written as other package ops (LayerNormalization, LRN) or as views and copies (Split,
 # Gather, Expand), and the binary/reduce fns past add..pow and sum/mean.
 MORE_OP_CASES = {
+    "group norm, 1 group (PoolFormer's) batch2": group_norm_model(2, 6, 5, 4, 1),
+    "group norm, 3 groups, InstanceNormalization's own scale and B": group_norm_model(1, 12, 3, 5, 3, unit=False),
     "layer norm last axis [2,7,13]": layer_norm_model((2, 7, 13), -1),
     "layer norm C,H,W of an image": layer_norm_model((2, 5, 4, 6), 1),
     "lrn size 5 c10": (graph([helper.make_node("LRN", ["x"], ["y"], size=5, alpha=0.5, beta=0.75, bias=2.0)],

@@ -480,6 +480,8 @@ class Lowerer:
         self._binary(node, "add", [scaled, shift.reshape(per_channel).astype(np.float32)], node.outputs[0])
 
     def rule_InstanceNormalization(self, node: Node):
+        if len(self.act(node.inputs[0]).shape) != 4:
+            return self._instance_norm_rows(node)
         x = self.image(node.inputs[0])
         scale, bias = self.need_const(node, 1, "scale"), self.need_const(node, 2, "B")
         weights = {"scale": self.weight(node.name, "scale", weight_layouts.vector(scale)),
@@ -910,30 +912,58 @@ class Lowerer:
         rank = len(x.shape)
         axes = list(range(node.attrs.get("axis", -1) % rank, rank))
         outs = list(node.outputs) + [""] * (3 - len(node.outputs))
-        if not (outs[1] or outs[2]) and self._layer_norm(node, x, axes):
+        bias = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else None
+        scale_const = self.const(node.inputs[1])
+        bias_const = self.const(bias) if bias else np.zeros(1, np.float32)
+        if not (outs[1] or outs[2]) and self._layer_norm(node, x, axes, scale_const, bias_const, outs[0]):
             return
-        name = lambda i, hint: outs[i] or self.fresh(f"{node.name}:{hint}")  # noqa: E731
-        mean = self._reduce_op(node, x.name, "mean", axes, 1, name(1, "mean"))
+        normed = self._normalized(node, x, axes, self.fresh(f"{node.name}:normed"), outs[1], outs[2])
+        scaled = self._binary(node, "mul", [normed, node.inputs[1]],
+                              self.fresh(f"{node.name}:scaled") if bias else outs[0])
+        if bias:
+            self._binary(node, "add", [scaled, bias], outs[0])
+
+    def _normalized(self, node: Node, x: Value, axes: list[int], out: str, mean_out: str = "",
+                    inv_std_out: str = "") -> str:
+        """(x - mean) / sqrt(var + epsilon) over ``axes``, written out in reduce and elementwise
+        ops; the mean and 1/std are named tensors where names are given."""
+        mean = self._reduce_op(node, x.name, "mean", axes, 1, mean_out or self.fresh(f"{node.name}:mean"))
         centred = self._binary(node, "sub", [x.name, mean], self.fresh(f"{node.name}:centred"))
         square = self._binary(node, "mul", [centred, centred], self.fresh(f"{node.name}:square"))
         var = self._reduce_op(node, square, "mean", axes, 1, self.fresh(f"{node.name}:var"))
         shifted = self._binary(node, "add", [var, np.float32(node.attrs.get("epsilon", 1e-5))],
                                self.fresh(f"{node.name}:var+eps"))
         root = self._unary(node, "sqrt", {}, shifted, self.fresh(f"{node.name}:std"))
-        inv = self._unary(node, "reciprocal", {}, root, name(2, "inv_std"))
-        normed = self._binary(node, "mul", [centred, inv], self.fresh(f"{node.name}:normed"))
-        bias = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else None
-        scaled = self._binary(node, "mul", [normed, node.inputs[1]],
-                              self.fresh(f"{node.name}:scaled") if bias else outs[0])
-        if bias:
-            self._binary(node, "add", [scaled, bias], outs[0])
+        inv = self._unary(node, "reciprocal", {}, root, inv_std_out or self.fresh(f"{node.name}:inv_std"))
+        return self._binary(node, "mul", [centred, inv], out)
 
-    def _layer_norm(self, node: Node, x: Value, axes: list[int]) -> bool:
-        """Emits the one-op form if it applies (see rule_LayerNormalization); False if not."""
+    def _instance_norm_rows(self, node: Node):
+        """InstanceNormalization of a tensor of rank other than 4: normalised over the axes after
+        the second, then scale and B per index of the second. PyTorch's GroupNorm exports as one
+        over [N, groups, C/groups·H·W] (unit scale, zero B) between two Reshapes, with the
+        per-channel affine after them: a layer_norm of each row (or the written-out form)."""
+        x = self.act(node.inputs[0])
+        rank = len(x.shape)
+        if rank < 3:
+            raise Unsupported(f"InstanceNormalization of a rank-{rank} tensor is not defined")
+        axes = list(range(2, rank))
+        scale, bias = (self.need_const(node, i, role) for i, role in ((1, "scale"), (2, "B")))
+        affine = not (np.all(scale == 1) and np.all(bias == 0))
+        normed = self.fresh(f"{node.name}:normed") if affine else node.outputs[0]
+        if not self._layer_norm(node, x, axes, np.ones(1, np.float32), np.zeros(1, np.float32), normed):
+            self._normalized(node, x, axes, normed)
+        if affine:
+            per_row = (-1,) + (1,) * (rank - 2)
+            scaled = self._binary(node, "mul", [normed, scale.reshape(per_row).astype(np.float32)],
+                                  self.fresh(f"{node.name}:scaled"))
+            self._binary(node, "add", [scaled, bias.reshape(per_row).astype(np.float32)], node.outputs[0])
+
+    def _layer_norm(self, node: Node, x: Value, axes: list[int], scale: np.ndarray | None,
+                    bias: np.ndarray | None, out: str) -> bool:
+        """Emits the one-op form into ``out`` if it applies (see rule_LayerNormalization);
+        False if not."""
         rank = len(x.shape)
         inner = [x.perm[p] for p in range(rank - len(axes), rank)]   # logical axes, memory order
-        scale = self.const(node.inputs[1])
-        bias = self.const(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else np.zeros(1, np.float32)
         sizes = [x.shape[a] for a in axes]
         if sorted(inner) != axes or scale is None or bias is None or not all(isinstance(d, int) for d in sizes):
             return False
@@ -942,7 +972,7 @@ class Lowerer:
         weights = {role: self.weight(node.name, role, weight_layouts.vector(flat(v).astype(np.float32)))
                    for role, v in (("scale", scale), ("bias", bias))}
         attrs = {"epsilon": float(node.attrs.get("epsilon", 1e-5)), "length": int(np.prod(sizes))}
-        self.emit("layer_norm", [x.name], node.outputs[0], x.shape, x.perm, node.name, attrs, weights)
+        self.emit("layer_norm", [x.name], out, x.shape, x.perm, node.name, attrs, weights)
         return True
 
     def rule_LRN(self, node: Node):
