@@ -74,10 +74,10 @@ def conditional_instance_norm_case(n, c, h, w, styles, per_image, activation):
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), {"x": (n, c, h, w), "s": s_shape}
 
 
-def resize_case(x_shape, out_hw, mode, coordinate_mode, nearest_mode="round_prefer_floor"):
+def resize_case(x_shape, out_hw, mode, coordinate_mode, nearest_mode="round_prefer_floor", **cubic):
     y_shape = [*x_shape[:2], *out_hw]
     return one_op("Resize", x_shape, y_shape, {"sizes": np.array(y_shape, np.int64)}, ["", "", "sizes"], mode=mode,
-                  coordinate_transformation_mode=coordinate_mode, nearest_mode=nearest_mode)
+                  coordinate_transformation_mode=coordinate_mode, nearest_mode=nearest_mode, **cubic)
 
 
 def binary_case(op, x_shape, constant_shape=None, activation=None):
@@ -123,6 +123,12 @@ CASES = {
     "resize linear half_pixel c6": resize_case((2, 6, 5, 7), (9, 16), "linear", "half_pixel"),
     "resize linear align_corners c3": resize_case((1, 3, 6, 5), (11, 8), "linear", "align_corners"),
     "resize linear pytorch_half_pixel c9": resize_case((1, 9, 8, 8), (5, 3), "linear", "pytorch_half_pixel"),
+    # bicubic as PyTorch exports it (a = -0.75), up and down, taps clamped at the edges; and
+    # with the edge's taps left out and the rest renormalised (exclude_outside, a = -0.5)
+    "resize cubic half_pixel c6 up batch2": resize_case((2, 6, 5, 7), (12, 9), "cubic", "half_pixel"),
+    "resize cubic align_corners c3 down": resize_case((1, 3, 11, 9), (6, 4), "cubic", "align_corners"),
+    "resize cubic exclude_outside c5": resize_case((1, 5, 6, 6), (13, 10), "cubic", "half_pixel",
+                                                   cubic_coeff_a=-0.5, exclude_outside=1),
     "add residual c32": binary_case("Add", (1, 32, 5, 7)),
     "mul activations c7 relu": binary_case("Mul", (2, 7, 3, 5), activation="Relu"),
     "mul per-channel constant c5 relu": binary_case("Mul", (1, 5, 4, 7), constant_shape=(1, 5, 1, 1),

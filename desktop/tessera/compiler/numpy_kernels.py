@@ -251,6 +251,8 @@ def resize(x, a, out_shape):
         if a["mode"] == "nearest":
             idx = np.clip(_ROUND[a["nearest_mode"]](src), 0, in_len - 1).astype(np.int64)
             y = np.take(y, idx, axis=axis)
+        elif a["mode"] == "cubic":
+            y = _cubic_axis(y, axis, src, a["cubic_coeff_a"], a["exclude_outside"])
         else:
             src = np.clip(src, 0, in_len - 1)
             lo = np.floor(src).astype(np.int64)
@@ -261,6 +263,34 @@ def resize(x, a, out_shape):
             frac = frac.reshape(shape)
             y = np.take(y, lo, axis=axis) * (F32(1) - frac) + np.take(y, hi, axis=axis) * frac
     return y.astype(x.dtype)
+
+
+def cubic_weights(t: np.ndarray, a: float) -> list[np.ndarray]:
+    """Keys' cubic convolution weights of the taps at floor(s) − 1 … floor(s) + 2 for
+    t = s − floor(s), as ONNX Resize defines them (``a``: cubic_coeff_a)."""
+    def near(d):     # |d| ≤ 1
+        return ((a + 2) * d - (a + 3)) * d * d + 1
+
+    def far(d):      # 1 < |d| < 2
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return [far(t + 1), near(t), near(1 - t), far(2 - t)]
+
+
+def _cubic_axis(y: np.ndarray, axis: int, src: np.ndarray, a: float, exclude_outside: bool) -> np.ndarray:
+    """Bicubic along one axis: 4 taps, clamped to the edge (or, with exclude_outside, taps past
+    it weighted 0 and the rest renormalised)."""
+    in_len = y.shape[axis]
+    base = np.floor(src)
+    weights = np.stack(cubic_weights(src - base, a)).astype(np.float64)     # [4, out]
+    taps = base.astype(np.int64)[None, :] + np.arange(-1, 3)[:, None]
+    if exclude_outside:
+        weights = np.where((taps >= 0) & (taps < in_len), weights, 0.0)
+        weights /= weights.sum(axis=0, keepdims=True)
+    shape = [1] * y.ndim
+    shape[axis] = len(src)
+    out = sum(np.take(y, np.clip(taps[i], 0, in_len - 1), axis=axis).astype(np.float64)
+              * weights[i].reshape(shape) for i in range(4))
+    return out.astype(y.dtype)
 
 
 def _per_channel(p: np.ndarray, c: int) -> np.ndarray:

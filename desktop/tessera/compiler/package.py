@@ -22,8 +22,8 @@ FORMAT = "tessera-model-package"
 # 4: matmul's views and activations, the scale activation (docs/model-package.md).
 # 5: the attention op (docs/model-package.md).
 # 6: conv2d's pre_activations (before its residual) and int8 marks (docs/model-package.md).
-# 7: conv2d's input_affine (a pre-activation BatchNorm folded into its loads), sin and cos
-#    (docs/model-package.md).
+# 7: conv2d's input_affine (a pre-activation BatchNorm folded into its loads), sin and cos,
+#    cubic resize (docs/model-package.md).
 VERSION = 7
 MANIFEST = "manifest.json"
 LAYOUT_NAMES = {(0, 2, 3, 1): "NHWC", (0, 1, 2, 3): "NCHW"}

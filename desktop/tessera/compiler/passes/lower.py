@@ -564,12 +564,12 @@ class Lowerer:
         a = node.attrs
         mode = a.get("mode", "nearest")
         ctm = a.get("coordinate_transformation_mode", "half_pixel")
-        if mode not in ("nearest", "linear"):
-            raise Unsupported(f"Resize mode {mode!r} is not supported (nearest, linear are)")
+        if mode not in ("nearest", "linear", "cubic"):
+            raise Unsupported(f"Resize mode {mode!r} is not supported (nearest, linear, cubic are)")
         if ctm not in ("half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel",
                        "half_pixel_symmetric"):
             raise Unsupported(f"coordinate_transformation_mode {ctm!r} is not supported")
-        for attr, ok in (("antialias", 0), ("exclude_outside", 0), ("keep_aspect_ratio_policy", "stretch")):
+        for attr, ok in (("antialias", 0), ("keep_aspect_ratio_policy", "stretch")):
             if a.get(attr, ok) != ok:
                 raise Unsupported(f"Resize {attr}={a[attr]!r} is not supported")
         if len(x.shape) != 4:
@@ -602,6 +602,11 @@ class Lowerer:
         attrs = {"mode": mode, "coordinate_transformation_mode": ctm,
                  "nearest_mode": a.get("nearest_mode", "round_prefer_floor"),
                  "scales": [float(np.float32(s)) for s in hw_scales]}
+        if mode == "cubic":
+            attrs.update(cubic_coeff_a=float(np.float32(a.get("cubic_coeff_a", -0.75))),
+                         exclude_outside=bool(a.get("exclude_outside", 0)))
+        elif a.get("exclude_outside", 0):
+            raise Unsupported("Resize exclude_outside is supported only in cubic mode")
         self.emit("resize", [self.in_layout(x.name, NHWC)], node.outputs[0],
                   tuple(x.shape[:2]) + tuple(out_hw), NHWC, node.name, attrs)
 
