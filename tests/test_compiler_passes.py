@@ -599,43 +599,58 @@ def test_batchnorm_relu_before_a_conv_goes_into_the_convs_loads(tmp_path, other_
     _matches_onnxruntime(tmp_path, path, rng.standard_normal((2, 3, 5, 5)).astype(F))
 
 
-def _resize_to_sizes_of_shape(tmp_path, unsupported: bool = False):
-    """F.interpolate(x, size=(9, 9)) as exported with a free batch: Resize's sizes are
-    Concat(Shape(x)[0:2], [9, 9]), which folds only once the batch is known. `unsupported`: then
-    a comparison of run-time values, which compiles at no batch."""
-    i64 = lambda name, v: helper.make_node("Constant", [], [name], value=numpy_helper.from_array(  # noqa: E731
-        np.array(v, np.int64)))
-    nodes = [i64("start", [0]), i64("end", [2]), i64("hw", [9, 9]), helper.make_node("Shape", ["x"], ["shape"]),
-             helper.make_node("Slice", ["shape", "start", "end"], ["nc"]),
-             helper.make_node("Concat", ["nc", "hw"], ["sizes"], axis=0),
-             helper.make_node("Resize", ["x", "", "", "sizes"], ["r"], mode="linear"),
-             helper.make_node("Relu", ["r"], ["y"])]
-    outputs = [_x(("batch", 3, 9, 9), "y")]
+def _i64(name, value):
+    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.array(value, np.int64)))
+
+
+def _position_table_per_image(tmp_path, unsupported: bool = False):
+    """x + a position table Tile-d once per image, as XCiT exports it with a free batch: the
+    repeats are Concat(Shape(x)[0:1], [1, 1, 1]), which folds only once the batch is known.
+    `unsupported`: then a comparison of run-time values, which compiles at no batch."""
+    table = numpy_helper.from_array(np.random.default_rng(5).standard_normal((1, 3, 6, 6)).astype(F), "table")
+    nodes = [_i64("start", [0]), _i64("end", [1]), _i64("ones", [1, 1, 1]), helper.make_node("Shape", ["x"], ["shape"]),
+             helper.make_node("Slice", ["shape", "start", "end"], ["n"]),
+             helper.make_node("Concat", ["n", "ones"], ["repeats"], axis=0),
+             helper.make_node("Tile", ["table", "repeats"], ["tiled"]), helper.make_node("Add", ["x", "tiled"], ["y"])]
+    outputs = [_x(("batch", 3, 6, 6), "y")]
     if unsupported:
-        nodes += [i64("zero", 0), helper.make_node("Cast", ["zero"], ["zero_f"], to=TensorProto.FLOAT),
+        nodes += [_i64("zero", 0), helper.make_node("Cast", ["zero"], ["zero_f"], to=TensorProto.FLOAT),
                   helper.make_node("Greater", ["x", "zero_f"], ["positive"]),
                   helper.make_node("Where", ["positive", "x", "zero_f"], ["z"])]
         outputs.append(_x(("batch", 3, 6, 6), "z"))
-    return _save(tmp_path, nodes, [_x(("batch", 3, 6, 6))], outputs)
+    return _save(tmp_path, nodes, [_x(("batch", 3, 6, 6))], outputs, [table])
+
+
+def test_resize_to_sizes_taken_from_the_free_batch_compiles_with_the_batch_free(tmp_path):
+    """F.interpolate(x, size=(9, 9)) exported with a free batch: Resize's sizes are
+    Concat(Shape(x)[0:2], [9, 9]), N and C as they are."""
+    nodes = [_i64("start", [0]), _i64("end", [2]), _i64("hw", [9, 9]), helper.make_node("Shape", ["x"], ["shape"]),
+             helper.make_node("Slice", ["shape", "start", "end"], ["nc"]),
+             helper.make_node("Concat", ["nc", "hw"], ["sizes"], axis=0),
+             helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="linear")]
+    path = _save(tmp_path, nodes, [_x(("batch", 3, 6, 6))], [_x(("batch", 3, 9, 9), "y")])
+    manifest = compile_to_folder(path, tmp_path, PackageMeta("m")).manifest
+    assert manifest["inputs"][0]["shape"] == ["batch", 3, 6, 6] and "notes" not in manifest
+    _matches_onnxruntime(tmp_path, path, np.random.default_rng(3).standard_normal((2, 3, 6, 6)).astype(F))
 
 
 def test_a_graph_that_folds_only_at_a_known_batch_is_compiled_for_one_image(tmp_path):
     """A shape the exporter computes from the free batch can't fold: the model is compiled for
     batch 1 instead (it then runs one image per call), says so in its manifest, and matches
     onnxruntime there."""
-    path = _resize_to_sizes_of_shape(tmp_path)
+    path = _position_table_per_image(tmp_path)
     manifest = compile_to_folder(path, tmp_path, PackageMeta("m")).manifest
     assert manifest["inputs"][0]["shape"] == [1, 3, 6, 6]
     [note] = manifest["notes"]
-    assert note.startswith("compiled for one image per call") and "Resize" in note
+    assert note.startswith("compiled for one image per call") and "Tile" in note
     _matches_onnxruntime(tmp_path, path, np.random.default_rng(3).standard_normal((1, 3, 6, 6)).astype(F))
 
 
 def test_a_graph_that_fails_at_batch_one_too_gets_the_free_batchs_problems(tmp_path):
     with pytest.raises(CompileError) as caught:
-        compile_to_folder(_resize_to_sizes_of_shape(tmp_path, unsupported=True), tmp_path, PackageMeta("m"))
+        compile_to_folder(_position_table_per_image(tmp_path, unsupported=True), tmp_path, PackageMeta("m"))
     # Greater of run-time values fails at any batch: the problems listed are the free batch's
-    assert [p.op_type for p in caught.value.problems] == ["Resize", "Greater"]
+    assert [p.op_type for p in caught.value.problems] == ["Tile", "Greater"]
 
 
 def test_shapes_computed_at_run_time_fold_where_the_exporter_reads_them_back(tmp_path):

@@ -86,13 +86,13 @@ def test_labels_that_do_not_match_the_classes_are_refused_and_nothing_is_install
 
 
 def test_an_import_compiled_for_one_image_per_call_says_so(tmp_path, data_dir, capsys):
-    from tests.test_compiler_passes import _resize_to_sizes_of_shape
+    from tests.test_compiler_passes import _position_table_per_image
 
-    source = _resize_to_sizes_of_shape(tmp_path)
-    assert cli.main(["models", "import", str(source), "--name", "resized", "--task", "stylize"]) == 0
+    source = _position_table_per_image(tmp_path)
+    assert cli.main(["models", "import", str(source), "--name", "tiled", "--task", "stylize"]) == 0
     out = capsys.readouterr().out
-    assert "imported resized" in out and "note: compiled for one image per call" in out
-    assert models.get_model("resized").meta["input"]["shape"] == [1, 3, 6, 6]
+    assert "imported tiled" in out and "note: compiled for one image per call" in out
+    assert models.get_model("tiled").meta["input"]["shape"] == [1, 3, 6, 6]
 
 
 def test_a_taken_name_is_refused(tmp_path, data_dir, capsys):

@@ -575,7 +575,8 @@ class Lowerer:
         if len(x.shape) != 4:
             raise Unsupported("Resize is supported on 4-D tensors (over H and W) only")
         scales = self.need_const(node, 2, "scales")
-        sizes = self.need_const(node, 3, "sizes")
+        # F.interpolate(size=…) with a free batch: Concat(Shape(x)[:2], sizes): N and C as they are
+        sizes = self.need_const(node, 3, "sizes", symbolic=True)
         axes = a.get("axes")
         if axes is not None:
             axes = [int(v) % 4 for v in axes]
@@ -589,12 +590,12 @@ class Lowerer:
             hw_scales = full[2:]
         elif sizes is not None:
             full = list(x.shape)
-            for i, s in zip(axes or range(4), sizes):
-                full[i] = int(s)
+            for i, s in zip(axes or range(4), _dims(sizes)):
+                full[i] = s
             if full[0] != x.shape[0] or full[1] != x.shape[1]:
                 raise Unsupported("Resize over the batch or channel axis is not supported")
-            if not all(isinstance(d, int) for d in x.shape[2:]):
-                raise Unsupported("Resize to fixed sizes from symbolic sizes is not supported")
+            if not all(isinstance(d, int) for d in (*x.shape[2:], *full[2:])):
+                raise Unsupported("Resize between sizes that are not both fixed is not supported")
             out_hw = full[2:]
             hw_scales = [o / i for o, i in zip(out_hw, x.shape[2:])]
         else:
