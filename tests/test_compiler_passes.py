@@ -603,22 +603,35 @@ def _i64(name, value):
     return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.array(value, np.int64)))
 
 
-def _position_table_per_image(tmp_path, unsupported: bool = False):
-    """x + a position table Tile-d once per image, as XCiT exports it with a free batch: the
-    repeats are Concat(Shape(x)[0:1], [1, 1, 1]), which folds only once the batch is known.
+def _cumulative_positions(tmp_path, unsupported: bool = False):
+    """x + the positions counted along H, as EdgeNeXt builds its position embedding with a free
+    batch: CumSum of ConstantOfShape(Shape(x)) ones, which folds only once the batch is known.
     `unsupported`: then a comparison of run-time values, which compiles at no batch."""
-    table = numpy_helper.from_array(np.random.default_rng(5).standard_normal((1, 3, 6, 6)).astype(F), "table")
-    nodes = [_i64("start", [0]), _i64("end", [1]), _i64("ones", [1, 1, 1]), helper.make_node("Shape", ["x"], ["shape"]),
-             helper.make_node("Slice", ["shape", "start", "end"], ["n"]),
-             helper.make_node("Concat", ["n", "ones"], ["repeats"], axis=0),
-             helper.make_node("Tile", ["table", "repeats"], ["tiled"]), helper.make_node("Add", ["x", "tiled"], ["y"])]
+    ones = numpy_helper.from_array(np.ones(1, F), "one")
+    nodes = [_i64("axis", 2), helper.make_node("Shape", ["x"], ["shape"]),
+             helper.make_node("ConstantOfShape", ["shape"], ["ones"], value=ones),
+             helper.make_node("CumSum", ["ones", "axis"], ["positions"]), helper.make_node("Add", ["x", "positions"], ["y"])]
     outputs = [_x(("batch", 3, 6, 6), "y")]
     if unsupported:
         nodes += [_i64("zero", 0), helper.make_node("Cast", ["zero"], ["zero_f"], to=TensorProto.FLOAT),
                   helper.make_node("Greater", ["x", "zero_f"], ["positive"]),
                   helper.make_node("Where", ["positive", "x", "zero_f"], ["z"])]
         outputs.append(_x(("batch", 3, 6, 6), "z"))
-    return _save(tmp_path, nodes, [_x(("batch", 3, 6, 6))], outputs, [table])
+    return _save(tmp_path, nodes, [_x(("batch", 3, 6, 6))], outputs)
+
+
+def test_a_table_tiled_once_per_image_compiles_with_the_batch_free(tmp_path):
+    """x + a position table Tile-d once per image (XCiT): the repeats are
+    Concat(Shape(x)[0:1], [1, 1, 1]), and the table's batch axis is 1: an expand."""
+    table = numpy_helper.from_array(np.random.default_rng(5).standard_normal((1, 3, 6, 6)).astype(F), "table")
+    nodes = [_i64("start", [0]), _i64("end", [1]), _i64("ones", [1, 1, 1]), helper.make_node("Shape", ["x"], ["shape"]),
+             helper.make_node("Slice", ["shape", "start", "end"], ["n"]),
+             helper.make_node("Concat", ["n", "ones"], ["repeats"], axis=0),
+             helper.make_node("Tile", ["table", "repeats"], ["tiled"]), helper.make_node("Add", ["x", "tiled"], ["y"])]
+    path = _save(tmp_path, nodes, [_x(("batch", 3, 6, 6))], [_x(("batch", 3, 6, 6), "y")], [table])
+    manifest = compile_to_folder(path, tmp_path, PackageMeta("m")).manifest
+    assert manifest["inputs"][0]["shape"] == ["batch", 3, 6, 6] and "notes" not in manifest
+    _matches_onnxruntime(tmp_path, path, np.random.default_rng(3).standard_normal((2, 3, 6, 6)).astype(F))
 
 
 def test_resize_to_sizes_taken_from_the_free_batch_compiles_with_the_batch_free(tmp_path):
@@ -638,19 +651,46 @@ def test_a_graph_that_folds_only_at_a_known_batch_is_compiled_for_one_image(tmp_
     """A shape the exporter computes from the free batch can't fold: the model is compiled for
     batch 1 instead (it then runs one image per call), says so in its manifest, and matches
     onnxruntime there."""
-    path = _position_table_per_image(tmp_path)
+    path = _cumulative_positions(tmp_path)
     manifest = compile_to_folder(path, tmp_path, PackageMeta("m")).manifest
     assert manifest["inputs"][0]["shape"] == [1, 3, 6, 6]
     [note] = manifest["notes"]
-    assert note.startswith("compiled for one image per call") and "Tile" in note
+    assert note.startswith("compiled for one image per call") and "ConstantOfShape" in note
     _matches_onnxruntime(tmp_path, path, np.random.default_rng(3).standard_normal((1, 3, 6, 6)).astype(F))
 
 
 def test_a_graph_that_fails_at_batch_one_too_gets_the_free_batchs_problems(tmp_path):
     with pytest.raises(CompileError) as caught:
-        compile_to_folder(_position_table_per_image(tmp_path, unsupported=True), tmp_path, PackageMeta("m"))
+        compile_to_folder(_cumulative_positions(tmp_path, unsupported=True), tmp_path, PackageMeta("m"))
     # Greater of run-time values fails at any batch: the problems listed are the free batch's
-    assert [p.op_type for p in caught.value.problems] == ["Tile", "Greater"]
+    assert [p.op_type for p in caught.value.problems] == ["ConstantOfShape", "Greater"]
+
+
+def test_sizes_onnx_leaves_unknown_after_a_computed_reshape_are_worked_out_through_split(tmp_path):
+    """EfficientViT-M's window attention: a Reshape to a size computed by Div → Cast (ONNX's
+    inference names it unk__…), a view back by Shape, then a Split into q and k and each
+    flattened by Shape(q)[0:2] + [-1]. Folding works every size out again, the Split's second
+    output included, and the package matches onnxruntime."""
+    nodes = [_i64("fourteen", 14), _i64("seven", 7), _i64("axis0", [0]), _i64("rest", [4, 7, 14]), _i64("first", 0),
+             _i64("hw", [7, 14]), _i64("minus_one", [-1]), _i64("start", [0]), _i64("end", [2]), _i64("halves", [2, 2]),
+             helper.make_node("Div", ["fourteen", "seven"], ["two"]),
+             helper.make_node("Unsqueeze", ["two", "axis0"], ["two_"]),
+             helper.make_node("Concat", ["two_", "rest"], ["target1"], axis=0),
+             helper.make_node("Reshape", ["x", "target1"], ["y1"]),
+             helper.make_node("Shape", ["y1"], ["shape1"]), helper.make_node("Gather", ["shape1", "first"], ["n"]),
+             helper.make_node("Unsqueeze", ["n", "axis0"], ["n_"]),
+             helper.make_node("Concat", ["n_", "minus_one", "hw"], ["target2"], axis=0),
+             helper.make_node("Reshape", ["y1", "target2"], ["y2"]),
+             helper.make_node("Split", ["y2", "halves"], ["q", "k"], axis=1)]
+    for part in ("q", "k"):
+        nodes += [helper.make_node("Shape", [part], [f"{part}_shape"]),
+                  helper.make_node("Slice", [f"{part}_shape", "start", "end"], [f"{part}_lead"]),
+                  helper.make_node("Concat", [f"{part}_lead", "minus_one"], [f"{part}_target"], axis=0),
+                  helper.make_node("Reshape", [part, f"{part}_target"], [f"{part}_flat"])]
+    nodes.append(helper.make_node("Sub", ["q_flat", "k_flat"], ["y"]))
+    path = _save(tmp_path, nodes, [_x((1, 4, 14, 14))], [_x((2, 2, 98), "y")])
+    compile_to_folder(path, tmp_path, PackageMeta("m"))
+    _matches_onnxruntime(tmp_path, path, np.random.default_rng(9).standard_normal((1, 4, 14, 14)).astype(F))
 
 
 def test_shapes_computed_at_run_time_fold_where_the_exporter_reads_them_back(tmp_path):

@@ -480,6 +480,13 @@ def group_norm_model(n, c, h, w, groups, unit=True):
     return model, (n, c, h, w)
 
 
+def tile_model(x_shape, repeats):
+    y_shape = [d * r for d, r in zip(x_shape, repeats)]
+    model = graph([helper.make_node("Tile", ["x", "repeats"], ["y"])], list(x_shape), y_shape, {}, "tile")
+    model.graph.initializer.append(numpy_helper.from_array(np.array(repeats, np.int64), "repeats"))
+    return model, tuple(x_shape)
+
+
 def split_prelu_max_model(n, c, h, w, first):
     """Split the channels in two; PRelu (a slope per channel) on the first part, Max with a
     constant on the other; Concat them back."""
@@ -683,6 +690,8 @@ def free_batch_model(c=6, hw=5, groups=2, classes=7):
 # Ops written as other package ops (LayerNormalization, LRN) or as views and copies (Split,
 # Gather, Expand), and the binary/reduce fns past add..pow and sum/mean.
 MORE_OP_CASES = {
+    # an axis of 1 broadcast (expand), a longer one repeated (a concat of copies), both at once
+    "tile [1,3,4,5] by [2,1,3,1]": tile_model((1, 3, 4, 5), [2, 1, 3, 1]),
     "group norm, 1 group (PoolFormer's) batch2": group_norm_model(2, 6, 5, 4, 1),
     "group norm, 3 groups, InstanceNormalization's own scale and B": group_norm_model(1, 12, 3, 5, 3, unit=False),
     "layer norm last axis [2,7,13]": layer_norm_model((2, 7, 13), -1),

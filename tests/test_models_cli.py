@@ -86,9 +86,9 @@ def test_labels_that_do_not_match_the_classes_are_refused_and_nothing_is_install
 
 
 def test_an_import_compiled_for_one_image_per_call_says_so(tmp_path, data_dir, capsys):
-    from tests.test_compiler_passes import _position_table_per_image
+    from tests.test_compiler_passes import _cumulative_positions
 
-    source = _position_table_per_image(tmp_path)
+    source = _cumulative_positions(tmp_path)
     assert cli.main(["models", "import", str(source), "--name", "tiled", "--task", "stylize"]) == 0
     out = capsys.readouterr().out
     assert "imported tiled" in out and "note: compiled for one image per call" in out

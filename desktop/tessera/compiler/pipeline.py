@@ -100,9 +100,9 @@ def compile_model(path: Path, meta: PackageMeta, bindings: dict[str, int] | None
 
 
 def _compile_at_batch_one(model: onnx.ModelProto, label: str, error: CompileError) -> tuple[Graph, list[str]]:
-    """Exporters often compute shapes from the batch size (a position embedding tiled per image,
-    a window split by Shape → Div → Reshape) where the batch is left free: nothing then folds to
-    a constant. Bound to one image, the same graph often compiles; it then runs one image per
+    """Exporters sometimes build tables from the input's whole shape, batch included (EdgeNeXt's
+    position embedding is a CumSum of ones shaped like the input), which can't fold while the
+    batch is free. Bound to one image, the same graph often compiles; it then runs one image per
     call. ``error`` (the free batch's) is raised when that doesn't help either."""
     fixed = _with_batch_one(model)
     if fixed is None:

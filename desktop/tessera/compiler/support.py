@@ -17,15 +17,15 @@ LOWERED = frozenset({
     "Exp", "Log", "Neg", "Abs", "Erf", "Gelu", "Elu", "Selu", "Celu", "Softplus", "Softsign",
     "Mish", "PRelu", "Sum", "Mean", "Max", "Min", "Dropout", "Split", "Gather", "Expand",
     "ReduceMax", "ReduceMin", "LayerNormalization", "LRN", "LogSoftmax", "DepthToSpace",
-    "SpaceToDepth", "Einsum", "Sin", "Cos", "ReduceL1", "ReduceL2", "ReduceSumSquare",
+    "SpaceToDepth", "Einsum", "Sin", "Cos", "ReduceL1", "ReduceL2", "ReduceSumSquare", "Tile",
 })
 
 # Shape arithmetic and the comparisons and selections exporters write around it (torch's
 # expand(n, -1, -1) is Where(Equal(shape, -1), 1, shape); its integer division is Div and Mod),
 # and what builds constant tables from sizes: sinusoidal position embeddings (a CumSum of ones
-# over the map, Tile-d per image), relative-position indices (OneHot, Trilu masks).
+# over the map), relative-position indices (OneHot, Trilu masks).
 FOLD_ONLY = frozenset({"Shape", "ConstantOfShape", "Range", "Size", "Mod", "Equal", "Where", "Not", "And", "Or",
                        "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Floor", "Ceil", "ScatterND",
-                       "CumSum", "Tile", "OneHot", "Trilu", "ReduceProd", "Sign"})
+                       "CumSum", "OneHot", "Trilu", "ReduceProd", "Sign"})
 
 SUPPORTED = LOWERED | FOLD_ONLY

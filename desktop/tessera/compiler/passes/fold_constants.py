@@ -9,8 +9,8 @@ ONNX's shape inference can't see through a Reshape, Expand or Slice whose operan
 (it names the sizes ``unk__…``), yet exporters read those sizes back: torchvision's ViT takes
 its attention scale from Shape(q)[-1] after the class token was Expand-ed to a computed shape.
 So once such operands have folded, the output shapes are worked out again here, op by op, for
-the ops that carry sizes along (elementwise, reshapes, slices, concats, matmuls), and later
-Shape nodes read those.
+the ops that carry sizes along (elementwise, reshapes, slices, concats, matmuls, reductions,
+squeezes, and each output of a Split), and later Shape nodes read those.
 """
 
 from __future__ import annotations
@@ -112,7 +112,10 @@ def _concatenated(shapes: list[tuple], axis: int) -> tuple | None:
 SAME_SHAPE = {"Relu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "LeakyRelu", "Elu", "Selu", "Celu",
               "Softplus", "Softsign", "Mish", "Gelu", "Erf", "Exp", "Log", "Neg", "Abs", "Sqrt", "Reciprocal",
               "Clip", "Cast", "Identity", "Dropout", "Softmax", "LogSoftmax", "LayerNormalization",
-              "BatchNormalization", "InstanceNormalization", "LRN", "QuantizeLinear", "DequantizeLinear"}
+              "BatchNormalization", "InstanceNormalization", "LRN", "QuantizeLinear", "DequantizeLinear",
+              "Sin", "Cos", "Silu", "Sign", "Floor", "Ceil", "Round", "Not", "CumSum"}
+REDUCE = {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+          "ReduceSumSquare", "ReduceLogSumExp"}
 BROADCAST = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "PRelu", "Where", "Equal"}
 
 
@@ -128,6 +131,49 @@ def _windowed(x: tuple, node: Node, channels) -> tuple | None:
     out = [rounding((d + pads[i] + pads[i + len(k)] - dilations[i] * (k[i] - 1) - 1) / strides[i]) + 1
            for i, d in enumerate(spatial)]
     return (x[0], channels, *out)
+
+
+def _axes(node: Node, constants: dict, rank: int) -> list[int] | None:
+    """The axes of a Reduce, Squeeze or Unsqueeze (attribute, or constant second input)."""
+    if "axes" in node.attrs:
+        axes = node.attrs["axes"]
+    elif len(node.inputs) > 1 and node.inputs[1]:
+        if constants.get(node.inputs[1]) is None:
+            return None
+        axes = [int(a) for a in np.asarray(constants[node.inputs[1]]).ravel()]
+    else:
+        axes = []
+    return [int(a) % rank for a in axes]
+
+
+def _reduced(shape: tuple, node: Node, constants: dict) -> tuple | None:
+    axes = _axes(node, constants, len(shape))
+    if axes is None:
+        return None
+    if not axes:
+        if node.attrs.get("noop_with_empty_axes", 0):
+            return shape
+        axes = list(range(len(shape)))
+    if node.attrs.get("keepdims", 1):
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def _split(shape: tuple, node: Node, constants: dict) -> list[tuple] | None:
+    """Each output's shape of a Split (sizes from its constant input, or equal parts)."""
+    axis = node.attrs.get("axis", 0) % len(shape)
+    if len(node.inputs) > 1 and node.inputs[1]:
+        sizes = constants.get(node.inputs[1])
+        if sizes is None or symbolic_shapes.is_symbolic(sizes):
+            return None
+        sizes = [int(v) for v in np.asarray(sizes).ravel()]
+    elif "split" in node.attrs:
+        sizes = list(node.attrs["split"])
+    elif isinstance(shape[axis], int) and shape[axis] % len(node.outputs) == 0:
+        sizes = [shape[axis] // len(node.outputs)] * len(node.outputs)
+    else:
+        return None
+    return [shape[:axis] + (size,) + shape[axis + 1:] for size in sizes]
 
 
 def _inferred(values: dict[str, Value], node: Node, constants: dict) -> tuple | None:
@@ -170,19 +216,39 @@ def _inferred(values: dict[str, Value], node: Node, constants: dict) -> tuple | 
         grown = [d if pads[i] + pads[i + rank] == 0 else (d + pads[i] + pads[i + rank] if isinstance(d, int) else None)
                  for i, d in enumerate(ins[0])]
         return None if None in grown else tuple(grown)
+    if node.op in REDUCE:
+        return _reduced(ins[0], node, constants)
+    if node.op == "Squeeze":
+        axes = _axes(node, constants, len(ins[0]))
+        if axes is None or not axes:
+            return None
+        return tuple(d for i, d in enumerate(ins[0]) if i not in axes)
+    if node.op == "Unsqueeze":
+        added = node.attrs.get("axes", constants.get(node.inputs[1]) if len(node.inputs) > 1 else None)
+        if added is None:
+            return None
+        added = [int(a) for a in np.asarray(added).ravel()]
+        rank = len(ins[0]) + len(added)
+        axes, rest = [a % rank for a in added], iter(ins[0])
+        return tuple(1 if i in axes else next(rest) for i in range(rank))
     if node.op == "MatMul" and len(ins) == 2 and ins[1] is not None and len(ins[0]) >= 2 and len(ins[1]) >= 2:
         return _broadcast(ins[0][:-2], ins[1][:-2]) + (ins[0][-2], ins[1][-1])
     return None
 
 
 def _refine(values: dict[str, Value], node: Node, constants: dict) -> None:
-    """Sharpen an output shape that ONNX's inference left with unknown sizes."""
-    out = values.get(node.outputs[0]) if node.outputs else None
-    if out is None or not any(_unknown(d) for d in out.shape):
+    """Sharpen output shapes that ONNX's inference left with unknown sizes."""
+    outs = [values.get(o) for o in node.outputs]
+    if not any(o is not None and any(_unknown(d) for d in o.shape) for o in outs):
         return
-    shape = _inferred(values, node, constants)
-    if shape is not None and len(shape) == len(out.shape):
-        values[out.name] = Value(out.name, shape, out.perm)
+    if node.op == "Split":
+        first = values.get(node.inputs[0])
+        shapes = None if first is None else _split(first.shape, node, constants)
+    else:
+        shapes = [_inferred(values, node, constants)]
+    for out, shape in zip(outs, shapes or []):
+        if out is not None and shape is not None and len(shape) == len(out.shape):
+            values[out.name] = Value(out.name, shape, out.perm)
 
 
 def fold_constants(graph: Graph) -> Graph:

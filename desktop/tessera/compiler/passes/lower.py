@@ -728,6 +728,32 @@ class Lowerer:
         src = x.name if len(x.shape) == rank else self._reshape(node, x.name, have, self.fresh(f"{node.name}:rank"))
         self.emit("expand", [src], node.outputs[0], tuple(shape), self.values[src].perm, node.name)
 
+    def rule_Tile(self, node: Node):
+        """Tile of a run-time tensor (GCViT's global query, repeated for every window): the axes
+        of size 1 that repeat are broadcast by one ``expand``; a longer axis repeated r times is
+        a concat of r copies (at most MAX_TILE_COPIES)."""
+        x = self.act(node.inputs[0])
+        repeats = _dims(self.need_const(node, 1, "repeats", symbolic=True))
+        if len(repeats) != len(x.shape):
+            raise Unsupported(f"Tile with {len(repeats)} repeats of a rank-{len(x.shape)} tensor")
+        longer = [i for i, (d, r) in enumerate(zip(x.shape, repeats)) if d != 1 and r != 1]
+        if any(not isinstance(repeats[i], int) or repeats[i] > MAX_TILE_COPIES for i in longer):
+            raise Unsupported(f"Tile of an axis longer than 1 more than {MAX_TILE_COPIES} times, or a "
+                              "number of times that depends on the input's size")
+        broadcast = tuple(r if d == 1 else d for d, r in zip(x.shape, repeats))
+        current = x.name
+        if broadcast != tuple(x.shape):
+            out = node.outputs[0] if not longer else self.fresh(f"{node.name}:broadcast")
+            current = self.emit("expand", [current], out, broadcast, x.perm, node.name if not longer else out)
+        for n, axis in enumerate(longer):
+            v = self.values[current]
+            shape = tuple(d * repeats[axis] if i == axis else d for i, d in enumerate(v.shape))
+            out = node.outputs[0] if n == len(longer) - 1 else self.fresh(f"{node.name}:tiled{axis}")
+            current = self.emit("concat", [current] * repeats[axis], out, shape, v.perm,
+                                node.name if out == node.outputs[0] else out, {"axis": physical_axis(v.perm, axis)})
+        if current == x.name:
+            self.rule_Identity(node)
+
     def rule_Reshape(self, node: Node):
         x = self.act(node.inputs[0])
         target = _dims(self.need_const(node, 1, "the target shape", symbolic=True))
@@ -1011,6 +1037,7 @@ def _rational(scale: float) -> tuple[int, int]:
     return f.numerator, f.denominator
 
 
+MAX_TILE_COPIES = 16      # copies of a longer axis Tile may concatenate
 MAX_CONCAT_PARTS = 4      # runs of indices a Gather may concatenate (each one a binding)
 LAYOUT_FREE = frozenset({"Identity", "Cast", "FakeQuant", "Pad", "Resize", "Upsample"})
 

@@ -47,7 +47,16 @@ def _ints(a) -> list[int]:
 def _arith(op: str, a, b):
     """One element of Mul/Add/Sub/Div with a symbol on at least one side; None if not a dim."""
     if isinstance(a, str) and isinstance(b, str):
-        return dims.product([a, b]) if op == "Mul" else None
+        if op == "Mul":
+            return dims.product([a, b])
+        if op == "Sub" and a == b:
+            return 0
+        if op == "Div":      # exact quotients only (N*H // N is H; a window count over itself is 1)
+            try:
+                return dims.quotient(a, b)
+            except ValueError:
+                return None
+        return None
     sym, num, sym_first = (a, int(b), True) if isinstance(a, str) else (b, int(a), False)
     if op == "Mul":
         return dims.mul(sym, num)
