@@ -275,13 +275,19 @@ def test_a_case_that_cannot_be_prepared_becomes_error_rows(tmp_path):
     assert schema.validate(row, schema.SCHEMA["properties"]["results"]["items"]) == []
 
 
-def _constant_classifier(folder: Path, bias: float) -> BenchCase:
-    """A classifier whose conv weights are zero: its output is `bias` whatever the input."""
+def _constant_classifier(folder: Path, bias: float, chaotic: bool = False) -> BenchCase:
+    """A classifier whose conv weights are zero: its output is `bias` whatever the input.
+    `chaotic`: sin(x · 10⁸) before the conv, whose weights are then ones: a 2-ulp change of x
+    moves every sine by radians."""
     folder.mkdir()
-    init = [numpy_helper.from_array(np.zeros((5, 3, 3, 3), np.float32), "w"),
-            numpy_helper.from_array(np.full(5, bias, np.float32), "b")]
+    init = [numpy_helper.from_array(np.full((5, 3, 3, 3), float(chaotic), np.float32), "w"),
+            numpy_helper.from_array(np.full(5, bias, np.float32), "b"),
+            numpy_helper.from_array(np.array(1e8, np.float32), "gain")]
     nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
              helper.make_node("GlobalAveragePool", ["c"], ["g"]), helper.make_node("Flatten", ["g"], ["y"])]
+    if chaotic:
+        nodes[0].input[0] = "s"
+        nodes[:0] = [helper.make_node("Mul", ["x", "gain"], ["m"]), helper.make_node("Sin", ["m"], ["s"])]
     graph = helper.make_graph(nodes, "constant", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])], init)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), folder / "model.onnx")
@@ -292,15 +298,22 @@ def _constant_classifier(folder: Path, bias: float) -> BenchCase:
 
 def test_a_reference_that_does_not_depend_on_its_input_is_flagged_in_the_report(tmp_path, bench_report, prepared):
     """Random weights can zero or saturate a network: any runtime then matches onnxruntime, and
-    the report must say that its ok proves nothing rather than show a plain ok."""
+    the report must say that its ok proves nothing rather than show a plain ok. They can also
+    make one chaotic, where a correct runtime fails: the report says that too."""
     gate = QUICK.tolerance
-    assert prepared[1].meta["input_sensitivity"] > 10 * gate     # the real case: no note
-    cases = [_constant_classifier(tmp_path / "zeros", 0.0), _constant_classifier(tmp_path / "constant", 0.5)]
+    real = prepared[1].meta     # the real case: no note
+    assert real["input_sensitivity"] > 10 * gate and real["rounding_sensitivity"] < 0.1 * gate
+    cases = [_constant_classifier(tmp_path / "zeros", 0.0), _constant_classifier(tmp_path / "constant", 0.5),
+             _constant_classifier(tmp_path / "chaotic", 0.5, chaotic=True)]
     ready, failed = prepare(cases, tmp_path / "artifacts", progress=lambda line: None)
     assert failed == []
-    zeros, constant = (reference_note(p.meta, gate) for p in ready)
+    zeros, constant, chaotic = (reference_note(p.meta, gate) for p in ready)
     assert ready[0].meta["input_sensitivity"] is None and "all zeros" in zeros
     assert ready[1].meta["input_sensitivity"] == 0.0 and "ignored its" in constant
+    assert ready[2].meta["rounding_sensitivity"] > 0.1 * gate and "amplifies float32 rounding" in chaotic
+    failed_row = json.loads(json.dumps(bench_report))
+    failed_row["results"][-1]["reference_note"] = chaotic      # the FAILED row says why it may have
+    assert chaotic in report.format_text(failed_row)
     flagged = json.loads(json.dumps(bench_report))
     flagged["results"][0]["reference_note"] = constant
     assert schema.validate(flagged) == []

@@ -9,6 +9,9 @@ A reference is only as good as its dependence on the input: case.json also recor
 onnxruntime's output moves on a second input (``input_sensitivity``, relative L2; null when the
 reference is all zeros), so the report can say when the gate could not tell a runtime that
 ignores its input from a correct one (random weights that saturate or zero a network do that).
+It also records how far the output moves when the image moves by about 2 ulp
+(``rounding_sensitivity``): a network that amplifies float32 rounding that much (random weights
+can make one chaotic) fails any runtime whose summation order differs, correct or not.
 
 Layout under the artifacts folder (cached; rebuilt when the model, onnxruntime or this code
 changes):
@@ -34,7 +37,9 @@ import numpy as np
 from tessera.bench import packages, tfjs_export
 from tessera.bench.cases import BenchCase
 
-FORMAT = 2
+FORMAT = 3
+# The relative change of the image for rounding_sensitivity: 2^-22, 2 ulp of a float32 in [1, 2).
+NUDGE = 2.0 ** -22
 SEED = 20240613
 STYLE_INDEX = 0
 # The image input's range where it is not a normalised classifier input (standard normal).
@@ -118,6 +123,8 @@ class ArtifactBuilder:
         arrays = _input_arrays(case, session.get_inputs())
         expected = session.run(None, arrays)[0].astype(np.float32)
         other = session.run(None, _input_arrays(case, session.get_inputs(), SEED + 1))[0]
+        image = next(iter(arrays))
+        nudged = session.run(None, {**arrays, image: arrays[image] * np.float32(1 + NUDGE)})[0]
         inputs = []
         for i, (name, array) in enumerate(arrays.items()):
             (folder / f"input-{i}.bin").write_bytes(array.tobytes())
@@ -131,6 +138,7 @@ class ArtifactBuilder:
         meta = {"stamp": stamp, "model": case.model.name, "shape": list(case.shape),
                 "inputs": inputs, "expected": {"shape": list(expected.shape), "file": "expected.bin"},
                 "input_sensitivity": input_sensitivity(expected, other),
+                "rounding_sensitivity": input_sensitivity(expected, nudged),
                 "tfjs_graph": "tfjs-graph.json", "tfjs_weights": f"../{exported.graph['weights']['file']}"}
         meta_path.write_text(json.dumps(meta, indent=1))   # last: its presence marks completion
         return PreparedCase(case, folder, url, meta, package_url)

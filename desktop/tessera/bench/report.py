@@ -37,7 +37,8 @@ def rows(report: dict) -> tuple[list[list[str]], list[str]]:
     for r in results:
         head = [r["model"], r["shape_id"], r["runtime"]]
         if r["status"] != "ok":
-            notes.append(f"{r['runtime']} · {r['model']} · {r['shape_id']}: {r['status']}: {r['error']}")
+            why = f"; {r['reference_note']}" if r.get("reference_note") else ""
+            notes.append(f"{r['runtime']} · {r['model']} · {r['shape_id']}: {r['status']}: {r['error']}{why}")
             status = {"failed": "FAILED", "unsupported": "n/a"}.get(r["status"], r["status"].upper())
             rel = "–" if r["rel_l2"] is None else f"{r['rel_l2']:.1e}"
             table.append(head + [f"{status} [{len(notes)}]"] + ["–"] * 12 + [rel, "n/a"])
