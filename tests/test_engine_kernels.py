@@ -467,11 +467,13 @@ def layer_norm_model(x_shape, axis):
 def group_norm_model(n, c, h, w, groups, unit=True):
     """PyTorch's GroupNorm as exported: Reshape to [N, groups, -1], InstanceNormalization of that
     rank-3 tensor (unit scale and zero B; `unit=False`: random ones, which ONNX also allows),
-    Reshape back to Shape(x), then the per-channel affine."""
+    Reshape back to Shape(x), then the per-channel affine. Each channel is first shifted by its
+    own offset, so the parts of a group (and of a long row's chunks) have different means."""
     inits = {"rows": np.array([0, groups, -1]), "ones": np.ones(groups) if unit else rng.uniform(0.5, 1.5, groups),
              "zeros": np.zeros(groups) if unit else rng.standard_normal(groups),
-             "gamma": rng.uniform(0.5, 1.5, (c, 1, 1)), "beta": rng.standard_normal((c, 1, 1))}
-    nodes = [helper.make_node("Reshape", ["x", "rows"], ["r"]),
+             "gamma": rng.uniform(0.5, 1.5, (c, 1, 1)), "beta": rng.standard_normal((c, 1, 1)),
+             "offsets": 3.0 * rng.standard_normal((c, 1, 1))}
+    nodes = [helper.make_node("Add", ["x", "offsets"], ["shifted"]), helper.make_node("Reshape", ["shifted", "rows"], ["r"]),
              helper.make_node("InstanceNormalization", ["r", "ones", "zeros"], ["nr"], epsilon=1e-5),
              helper.make_node("Shape", ["x"], ["shape"]), helper.make_node("Reshape", ["nr", "shape"], ["n4"]),
              helper.make_node("Mul", ["n4", "gamma"], ["scaled"]), helper.make_node("Add", ["scaled", "beta"], ["y"])]
@@ -693,6 +695,8 @@ MORE_OP_CASES = {
     # an axis of 1 broadcast (expand), a longer one repeated (a concat of copies), both at once
     "tile [1,3,4,5] by [2,1,3,1]": tile_model((1, 3, 4, 5), [2, 1, 3, 1]),
     "group norm, 1 group (PoolFormer's) batch2": group_norm_model(2, 6, 5, 4, 1),
+    # rows of 5·61·67 = 20,435 floats: past layer_norm's one-workgroup rows, 5 chunks, the last partial
+    "group norm, 1 group, long rows (chunked) batch2": group_norm_model(2, 5, 61, 67, 1),
     "group norm, 3 groups, InstanceNormalization's own scale and B": group_norm_model(1, 12, 3, 5, 3, unit=False),
     "layer norm last axis [2,7,13]": layer_norm_model((2, 7, 13), -1),
     "layer norm C,H,W of an image": layer_norm_model((2, 5, 4, 6), 1),
@@ -765,6 +769,8 @@ def test_kernel_matches_onnxruntime(page, case):
         assert forms == {"16" if case.endswith("(16 rows)") else "8"}, case
         biased = any("var<storage, read> bt:" in k["source"] for k in page.kernels(model_id)["kernels"])
         assert biased == (" bias" in case or " mask" in case), case
+    if "long rows" in case:
+        assert any(k["label"].endswith(":combine") for k in page.kernels(model_id)["kernels"]), case
     if case in PREACTIVATION_CASES:   # no dispatch of the BatchNorm's own: every conv applies it
         kernels = page.kernels(model_id)["kernels"]
         convs = [k for k in kernels if k["label"] not in ("input layout", "output layout") and "split-k sum" not in k["label"]]
