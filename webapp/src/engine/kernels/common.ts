@@ -174,8 +174,8 @@ export function activationCode(acts: Activation[] | undefined, v: string): strin
           + `vec4<f32>(${f32(param(a, 'qmax')!)})) - ${zp}) * ${s};`;
       }
       case 'exp': return `${v} = exp(${v});`;
-      case 'sin': return `${v} = sin(turn4(${v}));`;
-      case 'cos': return `${v} = cos(turn4(${v}));`;
+      case 'sin': return `${v} = sin4(${v});`;
+      case 'cos': return `${v} = cos4(${v});`;
       case 'log': return `${v} = log4(${v});`;
       case 'neg': return `${v} = -${v};`;
       case 'abs': return `${v} = abs(${v});`;
@@ -215,12 +215,27 @@ fn log4(x: vec4<f32>) -> vec4<f32> {
   let lowest = abs(x) * 0.0 + ${F32_LOWEST};
   return select(log(x), lowest * 2.0, x == vec4<f32>(0.0));
 }
-fn turn4(x: vec4<f32>) -> vec4<f32> {
-  // x less a whole number of turns, into [-π, π], where WGSL's sin and cos are accurate (they
-  // may not be far outside it). 2π as 6.28125 (exact in 9 bits, so k · 6.28125 is exact) plus
-  // the rest: Cody and Waite's reduction.
-  let k = round(x * 0.15915494309189535);
-  return (x - k * 6.28125) - k * 0.0019353071795864769;
+// sin and cos of our own: WGSL's builtins need only be within 2^-11 (absolute) on [-π, π] and
+// nothing outside it (SwiftShader's are ~2e-4 off near ±1). x = k·π/2 + r with |r| ≤ π/4
+// (Cody and Waite: π/2 as 1.5703125, exact in 8 bits so k·1.5703125 is exact, plus the rest),
+// then Taylor polynomials of r to r⁹ and r⁸ (truncation below 3e-8 there) and the quadrant k mod 4.
+struct Quadrant { s: vec4<f32>, c: vec4<f32>, q: vec4<i32> }
+fn quadrant4(x: vec4<f32>) -> Quadrant {
+  let k = round(x * 0.6366197723675814);
+  let r = (x - k * 1.5703125) - k * 0.000483826794896558;
+  let r2 = r * r;
+  let s = r + r * r2 * (-0.16666666666666666 + r2 * (0.008333333333333333 + r2 * (-0.0001984126984126984
+    + r2 * 2.7557319223985893e-6)));
+  let c = 1.0 + r2 * (-0.5 + r2 * (0.041666666666666664 + r2 * (-0.001388888888888889 + r2 * 2.48015873015873e-5)));
+  return Quadrant(s, c, vec4<i32>(k) & vec4<i32>(3));
+}
+fn sin4(x: vec4<f32>) -> vec4<f32> {
+  let p = quadrant4(x);
+  return select(select(p.s, p.c, p.q == vec4<i32>(1)), select(-p.s, -p.c, p.q == vec4<i32>(3)), p.q >= vec4<i32>(2));
+}
+fn cos4(x: vec4<f32>) -> vec4<f32> {
+  let p = quadrant4(x);
+  return select(select(p.c, -p.s, p.q == vec4<i32>(1)), select(-p.c, p.s, p.q == vec4<i32>(3)), p.q >= vec4<i32>(2));
 }
 fn softplus4(x: vec4<f32>) -> vec4<f32> {
   return max(x, vec4<f32>(0.0)) + log(1.0 + exp(-abs(x)));
@@ -229,7 +244,7 @@ fn softplus4(x: vec4<f32>) -> vec4<f32> {
 /** The dispatch with the activation helpers appended when its source calls one: any kernel
  *  that applies activations may, and only those that do carry them. */
 export function withActivationHelpers(d: KernelDispatch): KernelDispatch {
-  return /\b(erf4|log4|softplus4|turn4)\(/.test(d.source) ? { ...d, source: d.source + ACTIVATION_HELPERS } : d;
+  return /\b(erf4|log4|softplus4|sin4|cos4)\(/.test(d.source) ? { ...d, source: d.source + ACTIVATION_HELPERS } : d;
 }
 
 /** The model uses something the engine has no kernel for: callers fall back to wasm. */
