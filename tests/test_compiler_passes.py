@@ -693,6 +693,22 @@ def test_sizes_onnx_leaves_unknown_after_a_computed_reshape_are_worked_out_throu
     _matches_onnxruntime(tmp_path, path, np.random.default_rng(9).standard_normal((1, 4, 14, 14)).astype(F))
 
 
+def test_the_size_of_a_tile_by_computed_repeats_is_worked_out(tmp_path):
+    """GCViT repeats its global query by a count computed in the graph (ONNX's inference then
+    names the tiled size unk__…) and flattens the result by Shape: folding works the size out."""
+    nodes = [_i64("six", 6), _i64("three", 3), _i64("axis0", [0]), _i64("one", [1]), _i64("start", [0]),
+             _i64("end", [1]), _i64("minus_one", [-1]),
+             helper.make_node("Div", ["six", "three"], ["two"]), helper.make_node("Unsqueeze", ["two", "axis0"], ["two_"]),
+             helper.make_node("Concat", ["one", "two_", "one"], ["repeats"], axis=0),
+             helper.make_node("Tile", ["x", "repeats"], ["t"]),
+             helper.make_node("Shape", ["t"], ["shape"]), helper.make_node("Slice", ["shape", "start", "end"], ["n"]),
+             helper.make_node("Concat", ["n", "minus_one"], ["flat"], axis=0),
+             helper.make_node("Reshape", ["t", "flat"], ["y"])]
+    path = _save(tmp_path, nodes, [_x(("batch", 4, 6))], [_x(("batch", 48), "y")])
+    assert compile_to_folder(path, tmp_path, PackageMeta("m")).manifest["outputs"][0]["shape"] == ["batch", 48]
+    _matches_onnxruntime(tmp_path, path, np.random.default_rng(4).standard_normal((2, 4, 6)).astype(F))
+
+
 def test_shapes_computed_at_run_time_fold_where_the_exporter_reads_them_back(tmp_path):
     """torchvision's ViT, exported with a free batch: the class token is Expand-ed to
     Where(Equal([N, -1, -1], -1), 1, [N, -1, -1]) (ONNX's inference then can't size it), and the

@@ -10,7 +10,7 @@ ONNX's shape inference can't see through a Reshape, Expand or Slice whose operan
 its attention scale from Shape(q)[-1] after the class token was Expand-ed to a computed shape.
 So once such operands have folded, the output shapes are worked out again here, op by op, for
 the ops that carry sizes along (elementwise, reshapes, slices, concats, matmuls, reductions,
-squeezes, and each output of a Split), and later Shape nodes read those.
+squeezes, tiles, and each output of a Split), and later Shape nodes read those.
 """
 
 from __future__ import annotations
@@ -218,6 +218,9 @@ def _inferred(values: dict[str, Value], node: Node, constants: dict) -> tuple | 
         return None if None in grown else tuple(grown)
     if node.op in REDUCE:
         return _reduced(ins[0], node, constants)
+    if node.op == "Tile" and constants.get(node.inputs[1]) is not None:
+        repeats = [d if isinstance(d, str) else int(d) for d in np.asarray(constants[node.inputs[1]], object).ravel()]
+        return tuple(dims.product([d, r]) for d, r in zip(ins[0], repeats))
     if node.op == "Squeeze":
         axes = _axes(node, constants, len(ins[0]))
         if axes is None or not axes:
