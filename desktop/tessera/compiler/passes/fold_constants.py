@@ -179,7 +179,8 @@ def _split(shape: tuple, node: Node, constants: dict) -> list[tuple] | None:
 def _inferred(values: dict[str, Value], node: Node, constants: dict) -> tuple | None:
     """The output shape of ``node`` from its inputs' (sharpened) shapes and folded operands,
     for the ops that carry an unknown size on; None where this can't say."""
-    ins = [values[i].shape if i in values else (np.shape(constants[i]) if i in constants else None)
+    # a folded input's own shape first: ONNX's inference may have left its value's unknown
+    ins = [np.shape(constants[i]) if i in constants else (values[i].shape if i in values else None)
            for i in node.inputs if i]
     if not ins or ins[0] is None:
         return None
