@@ -49,6 +49,21 @@ def test_import_choose_default_and_remove(api_server, bundled_models):
     assert settings.default_model() == "efficientnet-lite0"     # a removed default falls back
 
 
+def test_an_import_compiled_for_one_image_per_call_reports_it(api_server, bundled_models, tmp_path):
+    from tests.test_compiler_passes import _cumulative_positions
+
+    source = _cumulative_positions(tmp_path)
+    status, model, _ = call(api_server, "POST", "/api/models/import?filename=tiled.onnx&task=stylize",
+                            source.read_bytes())
+    assert status == 201, model
+    [note] = model["notes"]
+    assert note.startswith("compiled for one image per call")
+    listed = next(m for m in call(api_server, "GET", "/api/models")[1] if m["name"] == "tiled")
+    assert listed["notes"] == [note]
+    plain = next(m for m in call(api_server, "GET", "/api/models")[1] if m["name"] == "efficientnet-lite0")
+    assert plain["notes"] == []
+
+
 def test_a_model_removed_while_the_list_is_read_is_left_out(api_server, bundled_models, monkeypatch):
     """The Models view lists while another request removes a model: the listing found its
     model.json, then its folder was gone. Once a 500 that the page failed on."""

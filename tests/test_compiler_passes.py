@@ -617,7 +617,7 @@ def _cumulative_positions(tmp_path, unsupported: bool = False):
                   helper.make_node("Greater", ["x", "zero_f"], ["positive"]),
                   helper.make_node("Where", ["positive", "x", "zero_f"], ["z"])]
         outputs.append(_x(("batch", 3, 6, 6), "z"))
-    return _save(tmp_path, nodes, [_x(("batch", 3, 6, 6))], outputs)
+    return _save(tmp_path, nodes, [_x(("batch", 3, 6, 6))], outputs, name="positions.onnx")
 
 
 def test_a_table_tiled_once_per_image_compiles_with_the_batch_free(tmp_path):

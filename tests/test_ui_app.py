@@ -156,6 +156,15 @@ def test_models_view_imports_reports_defaults_and_removes(app, tmp_path):
     tiny.get_by_role("button", name="Remove").click()
     expect(rows.filter(has_text="tiny")).to_have_count(0)
     expect(rows.filter(has_text="efficientnet-lite0")).to_contain_text("default")
+
+    # a package compiled for one image per call says so under the import's report
+    from tests.test_compiler_passes import _cumulative_positions
+    positions = _cumulative_positions(tmp_path)
+    page.locator(".view-models input[type=file]").set_input_files(positions)
+    expect(page.locator(".report .ok")).to_contain_text("Imported positions", timeout=30_000)
+    expect(page.locator(".report .meta")).to_contain_text("compiled for one image per call")
+    rows.filter(has_text="positions").get_by_role("button", name="Remove").click()
+    expect(rows.filter(has_text="positions")).to_have_count(0)
     page.get_by_role("link", name="Classify").click()
 
 

@@ -30,7 +30,8 @@ def _describe(m: models.InstalledModel, default: str) -> dict | None:
             "bundled": m.bundled, "default": m.name == default,
             "bytes": size,
             "input": m.input_size, "labels": count,
-            "package_version": m.package_version, "origin": m.meta.get("origin", "")}
+            "package_version": m.package_version, "origin": m.meta.get("origin", ""),
+            "notes": m.meta.get("notes", [])}
 
 
 @route("GET", r"/api/models")

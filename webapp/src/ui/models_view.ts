@@ -7,6 +7,7 @@ export interface ModelInfo {
   name: string; title: string; task: string; url: string; bundled: boolean; default: boolean;
   bytes: number; input: (number | string)[]; labels: number;
   package_version: number | null; origin: string;
+  notes: string[];     // what the compiler decided that the user should know (e.g. one image per call)
 }
 interface ImportFailure { error: string; problems: string[] }
 
@@ -87,7 +88,8 @@ export async function showModelsView(root: HTMLElement, onChange: () => void): P
     });
     if (res.ok) {
       const m = (await res.json()) as ModelInfo;
-      report.replaceChildren(el('p', 'ok', `Imported ${m.name}: ${m.task}, input ${m.input.join('×')}.`));
+      report.replaceChildren(el('p', 'ok', `Imported ${m.name}: ${m.task}, input ${m.input.join('×')}.`),
+        ...m.notes.map((note) => el('p', 'meta', `Note: ${note}.`)));
       onChange();
     } else if (res.status === 422) {
       const failure = (await res.json()) as ImportFailure;
