@@ -709,6 +709,27 @@ def test_the_size_of_a_tile_by_computed_repeats_is_worked_out(tmp_path):
     _matches_onnxruntime(tmp_path, path, np.random.default_rng(4).standard_normal((2, 4, 6)).astype(F))
 
 
+def test_a_folded_table_of_a_size_onnx_left_unknown_gives_its_own_size(tmp_path):
+    """EdgeNeXt adds a position table (ones, reshaped to a computed size: ONNX's inference calls
+    that size unk__…) to a map of size 1 there, and reshapes the sum by its Shape: the table
+    folds, and its array's shape is the one the sum's size is worked out from."""
+    one = numpy_helper.from_array(np.ones(1, F), "one")
+    nodes = [_i64("eight", 8), _i64("two", 2), _i64("axis0", [0]), _i64("lead", [1]), _i64("last", [6]),
+             _i64("ones_shape", [1, 24]), _i64("start", [1]), _i64("end", [2]), _i64("minus_one", [-1]),
+             helper.make_node("Div", ["eight", "two"], ["four"]), helper.make_node("Cast", ["four"], ["four_i"], to=7),
+             helper.make_node("Unsqueeze", ["four_i", "axis0"], ["four_"]),
+             helper.make_node("Concat", ["lead", "four_", "last"], ["table_shape"], axis=0),
+             helper.make_node("ConstantOfShape", ["ones_shape"], ["ones"], value=one),
+             helper.make_node("Reshape", ["ones", "table_shape"], ["table"]),
+             helper.make_node("Add", ["x", "table"], ["s"]),
+             helper.make_node("Shape", ["s"], ["shape"]), helper.make_node("Slice", ["shape", "start", "end"], ["rows"]),
+             helper.make_node("Concat", ["rows", "minus_one"], ["target"], axis=0),
+             helper.make_node("Reshape", ["s", "target"], ["y"])]
+    path = _save(tmp_path, nodes, [_x((1, 1, 6))], [_x((4, 6), "y")])
+    assert compile_to_folder(path, tmp_path, PackageMeta("m")).manifest["outputs"][0]["shape"] == [4, 6]
+    _matches_onnxruntime(tmp_path, path, np.random.default_rng(4).standard_normal((1, 1, 6)).astype(F))
+
+
 def test_shapes_computed_at_run_time_fold_where_the_exporter_reads_them_back(tmp_path):
     """torchvision's ViT, exported with a free batch: the class token is Expand-ed to
     Where(Equal([N, -1, -1], -1), 1, [N, -1, -1]) (ONNX's inference then can't size it), and the
