@@ -133,23 +133,22 @@ def _windowed(x: tuple, node: Node, channels) -> tuple | None:
     return (x[0], channels, *out)
 
 
-def _axes(node: Node, constants: dict, rank: int) -> list[int] | None:
-    """The axes of a Reduce, Squeeze or Unsqueeze (attribute, or constant second input)."""
+def _axes(node: Node, constants: dict) -> list[int] | None:
+    """The axes of a Reduce, Squeeze or Unsqueeze as written (attribute, or constant second
+    input; [] when neither is given); None when the input isn't a constant."""
     if "axes" in node.attrs:
-        axes = node.attrs["axes"]
-    elif len(node.inputs) > 1 and node.inputs[1]:
-        if constants.get(node.inputs[1]) is None:
-            return None
-        axes = [int(a) for a in np.asarray(constants[node.inputs[1]]).ravel()]
-    else:
-        axes = []
-    return [int(a) % rank for a in axes]
+        return [int(a) for a in node.attrs["axes"]]
+    if len(node.inputs) > 1 and node.inputs[1]:
+        given = constants.get(node.inputs[1])
+        return None if given is None else [int(a) for a in np.asarray(given).ravel()]
+    return []
 
 
 def _reduced(shape: tuple, node: Node, constants: dict) -> tuple | None:
-    axes = _axes(node, constants, len(shape))
+    axes = _axes(node, constants)
     if axes is None:
         return None
+    axes = [a % len(shape) for a in axes]
     if not axes:
         if node.attrs.get("noop_with_empty_axes", 0):
             return shape
@@ -189,7 +188,7 @@ def _inferred(values: dict[str, Value], node: Node, constants: dict) -> tuple | 
     if node.op in BROADCAST and all(s is not None for s in ins):
         return _broadcast(*ins)
     if node.op == "Reshape" and constants.get(node.inputs[1]) is not None:
-        target = [d if isinstance(d, str) else int(d) for d in np.asarray(constants[node.inputs[1]], object).ravel()]
+        target = symbolic_shapes.dims_of(constants[node.inputs[1]])
         try:
             return dims.reshaped(ins[0], target, bool(node.attrs.get("allowzero", 0)))
         except (ValueError, IndexError):     # a 0 past the input's rank: ONNX's inference says why
@@ -197,7 +196,7 @@ def _inferred(values: dict[str, Value], node: Node, constants: dict) -> tuple | 
     if node.op == "Transpose":
         return tuple(ins[0][p] for p in node.attrs.get("perm", range(len(ins[0]))[::-1]))
     if node.op == "Expand" and constants.get(node.inputs[1]) is not None:
-        return _broadcast(ins[0], tuple(d if isinstance(d, str) else int(d) for d in np.asarray(constants[node.inputs[1]], object).ravel()))
+        return _broadcast(ins[0], tuple(symbolic_shapes.dims_of(constants[node.inputs[1]])))
     if node.op == "Slice":
         return _sliced(ins[0], node, constants)
     if node.op == "Concat" and all(s is not None for s in ins):
@@ -220,18 +219,17 @@ def _inferred(values: dict[str, Value], node: Node, constants: dict) -> tuple | 
     if node.op in REDUCE:
         return _reduced(ins[0], node, constants)
     if node.op == "Tile" and constants.get(node.inputs[1]) is not None:
-        repeats = [d if isinstance(d, str) else int(d) for d in np.asarray(constants[node.inputs[1]], object).ravel()]
+        repeats = symbolic_shapes.dims_of(constants[node.inputs[1]])
         return tuple(dims.product([d, r]) for d, r in zip(ins[0], repeats))
     if node.op == "Squeeze":
-        axes = _axes(node, constants, len(ins[0]))
-        if axes is None or not axes:
+        axes = _axes(node, constants)
+        if not axes:
             return None
-        return tuple(d for i, d in enumerate(ins[0]) if i not in axes)
+        return tuple(d for i, d in enumerate(ins[0]) if i not in [a % len(ins[0]) for a in axes])
     if node.op == "Unsqueeze":
-        added = node.attrs.get("axes", constants.get(node.inputs[1]) if len(node.inputs) > 1 else None)
-        if added is None:
+        added = _axes(node, constants)
+        if not added:
             return None
-        added = [int(a) for a in np.asarray(added).ravel()]
         rank = len(ins[0]) + len(added)
         axes, rest = [a % rank for a in added], iter(ins[0])
         return tuple(1 if i in axes else next(rest) for i in range(rank))

@@ -19,7 +19,7 @@ from tessera.compiler.errors import Problem
 from tessera.compiler.ir import Graph, Node, Value
 from tessera.compiler.passes.layout import (NHWC, physical_axis, plain, relabelled,
                                             same_memory)
-from tessera.compiler.passes.symbolic_shapes import is_symbolic
+from tessera.compiler.passes.symbolic_shapes import dims_of, is_symbolic
 
 
 class Unsupported(Exception):
@@ -590,7 +590,7 @@ class Lowerer:
             hw_scales = full[2:]
         elif sizes is not None:
             full = list(x.shape)
-            for i, s in zip(axes or range(4), _dims(sizes)):
+            for i, s in zip(axes or range(4), dims_of(sizes)):
                 full[i] = s
             if full[0] != x.shape[0] or full[1] != x.shape[1]:
                 raise Unsupported("Resize over the batch or channel axis is not supported")
@@ -714,7 +714,7 @@ class Lowerer:
         """An ``expand`` op: numpy broadcasting of x to the target shape (which may hold the
         input's free batch size: a class token expanded to every image)."""
         x = self.act(node.inputs[0])
-        target = _dims(self.need_const(node, 1, "the target shape", symbolic=True))
+        target = dims_of(self.need_const(node, 1, "the target shape", symbolic=True))
         rank = max(len(target), len(x.shape))
         have = (1,) * (rank - len(x.shape)) + tuple(x.shape)
         want = [1] * (rank - len(target)) + target
@@ -733,7 +733,7 @@ class Lowerer:
         of size 1 that repeat are broadcast by one ``expand``; a longer axis repeated r times is
         a concat of r copies (at most MAX_TILE_COPIES)."""
         x = self.act(node.inputs[0])
-        repeats = _dims(self.need_const(node, 1, "repeats", symbolic=True))
+        repeats = dims_of(self.need_const(node, 1, "repeats", symbolic=True))
         if len(repeats) != len(x.shape):
             raise Unsupported(f"Tile with {len(repeats)} repeats of a rank-{len(x.shape)} tensor")
         longer = [i for i, (d, r) in enumerate(zip(x.shape, repeats)) if d != 1 and r != 1]
@@ -756,7 +756,7 @@ class Lowerer:
 
     def rule_Reshape(self, node: Node):
         x = self.act(node.inputs[0])
-        target = _dims(self.need_const(node, 1, "the target shape", symbolic=True))
+        target = dims_of(self.need_const(node, 1, "the target shape", symbolic=True))
         try:
             shape = dims.reshaped(x.shape, target, bool(node.attrs.get("allowzero", 0)))
         except ValueError as exc:
@@ -1025,11 +1025,6 @@ class Lowerer:
                              [0, 0, 0, 0], self.fresh(f"{node.name}:window"))
         scale = self._binary(node, "pow", [total, np.float32(beta)], self.fresh(f"{node.name}:scale"))
         self._binary(node, "div", [x.name, scale], node.outputs[0])
-
-
-def _dims(shape_tensor: np.ndarray) -> list:
-    """A shape tensor's entries as dims: ints, or symbolic expressions (symbolic_shapes.py)."""
-    return [v if isinstance(v, str) else int(v) for v in shape_tensor.reshape(-1)]
 
 
 def _rational(scale: float) -> tuple[int, int]:

@@ -21,6 +21,11 @@ def is_symbolic(a) -> bool:
     return isinstance(a, np.ndarray) and a.dtype == object
 
 
+def dims_of(shape_tensor) -> list:
+    """A shape tensor's entries as dims: ints, or symbolic expressions."""
+    return [v if isinstance(v, str) else int(v) for v in np.asarray(shape_tensor, object).reshape(-1)]
+
+
 def shape_of(shape: tuple, node: Node) -> np.ndarray:
     """Shape(x) of a tensor of this (partly symbolic) shape, with opset 15's start/end."""
     rank = len(shape)
