@@ -118,18 +118,20 @@ def _with_batch_one(model: onnx.ModelProto) -> onnx.ModelProto | None:
     """A copy of ``model`` whose inputs' free first axes are 1 (and its outputs' of the same
     name), without the exporter's intermediate shapes; None when no input has a free batch."""
     constant = {t.name for t in model.graph.initializer}
-    free = {vi.type.tensor_type.shape.dim[0].dim_param for vi in model.graph.input
-            if vi.name not in constant and vi.type.tensor_type.shape.dim
-            and not vi.type.tensor_type.shape.dim[0].HasField("dim_value")}
+
+    def free_first_axis(vi):
+        first = vi.type.tensor_type.shape.dim[:1]
+        return first[0] if vi.name not in constant and first and not first[0].HasField("dim_value") else None
+
+    free = {axis.dim_param for axis in map(free_first_axis, model.graph.input) if axis is not None}
     if not free:
         return None
     fixed = onnx.ModelProto()
     fixed.CopyFrom(model)
     del fixed.graph.value_info[:]
-    for vi in [*fixed.graph.input, *fixed.graph.output]:
-        dims_ = vi.type.tensor_type.shape.dim
-        if vi.name not in constant and dims_ and not dims_[0].HasField("dim_value") and dims_[0].dim_param in free:
-            dims_[0].dim_value = 1
+    for axis in map(free_first_axis, [*fixed.graph.input, *fixed.graph.output]):
+        if axis is not None and axis.dim_param in free:
+            axis.dim_value = 1
     return fixed
 
 
