@@ -14,7 +14,7 @@
 import { activationCode, elementIndex, ENTRY_PARAMS, f32, pad4, RowTensor, u32, weightDecl, WORKGROUP_INDEX,
   type Arg, type KernelDispatch, type OpContext } from './common';
 import { normStatsArg } from './norm_stats';
-import { SUM_VEC4, subgroupsEnable, workgroupReduce } from './reduce';
+import { chunkMerge, SUM_VEC4, subgroupsEnable, workgroupReduce } from './reduce';
 import type { OpSpec } from '../manifest';
 
 const THREADS = 64;
@@ -83,18 +83,8 @@ fn main(${ENTRY_PARAMS}) {
   const moments = normStatsArg(op, N * C4 * 32);
   const supplied = ctx.normStats === 'supply';
   const captured = ctx.normStats === 'capture';
-  const fromChunks = `var count = 0.0;
-  var mean = vec4<f32>(0.0);
-  var m2 = vec4<f32>(0.0);
-  for (var k = 0u; k < ${u32(chunks)}; k++) {
-    let i = ((n * ${u32(chunks)} + k) * ${u32(C4)} + c4) * 2u;
-    let nb = f32(min(${u32(CHUNK)}, ${u32(HW)} - k * ${u32(CHUNK)}));
-    let total = count + nb;
-    let delta = partial[i] - mean;
-    mean += delta * (nb / total);
-    m2 += partial[i + 1u] + delta * delta * (count * nb / total);
-    count = total;
-  }
+  const at = (k: string) => `((n * ${u32(chunks)} + ${k}) * ${u32(C4)} + c4) * 2u`;
+  const fromChunks = `${chunkMerge('vec4<f32>', chunks, CHUNK, HW, (k) => `partial[${at(k)}]`, (k) => `partial[${at(k)} + 1u]`)}
   let variance = m2 / ${f32(HW)};`;
   const combine = `
 ${supplied ? '@group(0) @binding(0) var<storage, read> moments: array<vec4<f32>>;'

@@ -11,7 +11,7 @@
 
 import { elementIndex, ENTRY_PARAMS, f32, prod, u32, weightDecl, WORKGROUP_INDEX, type Arg, type KernelDispatch,
   type OpContext } from './common';
-import { rowLoop, SUM_F32, subgroupsEnable, workgroupReduce } from './reduce';
+import { chunkMerge, rowLoop, SUM_F32, subgroupsEnable, workgroupReduce } from './reduce';
 import type { OpSpec } from '../manifest';
 
 const THREADS = 64;
@@ -79,18 +79,8 @@ fn main(${ENTRY_PARAMS}) {
 @compute @workgroup_size(${THREADS})
 fn main(${ENTRY_PARAMS}) {
   ${elementIndex(THREADS, rows)}
-  var count = 0.0;
-  var mean = 0.0;
-  var m2 = 0.0;
-  for (var k = 0u; k < ${u32(chunks)}; k++) {
-    let p = partial[t * ${u32(chunks)} + k];
-    let nb = f32(min(${u32(CHUNK)}, ${u32(L)} - k * ${u32(CHUNK)}));
-    let total = count + nb;
-    let delta = p.x - mean;
-    mean += delta * (nb / total);
-    m2 += p.y + delta * delta * (count * nb / total);
-    count = total;
-  }
+  ${chunkMerge('f32', chunks, CHUNK, L, (k) => `partial[t * ${u32(chunks)} + ${k}].x`,
+    (k) => `partial[t * ${u32(chunks)} + ${k}].y`)}
   moments[t] = vec2<f32>(mean, inverseSqrt(m2 / ${f32(L)} + ${f32(op.attrs.epsilon)}));
 }`;
   const apply = `

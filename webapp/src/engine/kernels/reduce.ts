@@ -112,3 +112,21 @@ export function sliceTree(arr: string, slices: number, cols: number, slice: stri
     workgroupBarrier();
   }`;
 }
+
+/** WGSL statements merging per-chunk statistics into `mean` and `m2` (declared here, of `type`)
+ *  exactly (Chan et al.): `chunks` chunks of `chunk` elements out of `total`, the last one
+ *  partial; `meanAt(k)` / `m2At(k)` read chunk k's mean and sum of squared deviations. */
+export function chunkMerge(type: string, chunks: number, chunk: number, total: number,
+  meanAt: (k: string) => string, m2At: (k: string) => string): string {
+  return `var count = 0.0;
+  var mean = ${type}(0.0);
+  var m2 = ${type}(0.0);
+  for (var k = 0u; k < ${u32(chunks)}; k++) {
+    let nb = f32(min(${u32(chunk)}, ${u32(total)} - k * ${u32(chunk)}));
+    let merged = count + nb;
+    let delta = ${meanAt('k')} - mean;
+    mean += delta * (nb / merged);
+    m2 += ${m2At('k')} + delta * delta * (count * nb / merged);
+    count = merged;
+  }`;
+}
