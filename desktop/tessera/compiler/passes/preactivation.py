@@ -49,18 +49,15 @@ def fold_preactivation(graph: Graph) -> Graph:
         if (not _is_channel_affine(affine, graph) or not readers or out in graph.outputs
                 or not all(_takes_prologue(c, out, graph) and id(c) not in changed for c in readers)):
             continue
-        # [1, pad4(C)] and [pad4(C)]: already the c4 layout's bytes
-        scale = constants[affine.weights["weight"]].reshape(-1)
-        shift = constants[affine.weights["bias"]].reshape(-1)
+        # [1, pad4(C)] and [pad4(C)]: already the c4 layout's bytes; one pair for all readers
+        prologue = {}
+        for role, source in (("in_scale", "weight"), ("in_shift", "bias")):
+            name = prologue[role] = f"{affine.name}/{role}"
+            constants[name], layouts[name] = weight_layouts.vector(constants[affine.weights[source]].reshape(-1))
+        attrs = {"input_affine": True, "input_activations": affine.attrs["activations"]}
         for conv in readers:
-            weights = dict(conv.weights)
-            for role, array in (("in_scale", scale), ("in_shift", shift)):
-                name = f"{conv.name}/{role}"
-                constants[name], layouts[name] = weight_layouts.vector(array)
-                weights[role] = name
-            attrs = {**conv.attrs, "input_affine": True, "input_activations": affine.attrs["activations"]}
-            changed[id(conv)] = replace(conv, inputs=[affine.inputs[0], *conv.inputs[1:]], attrs=attrs,
-                                        weights=weights)
+            changed[id(conv)] = replace(conv, inputs=[affine.inputs[0], *conv.inputs[1:]],
+                                        attrs={**conv.attrs, **attrs}, weights={**conv.weights, **prologue})
         drop.add(id(affine))
     nodes = [changed.get(id(n), n) for n in graph.nodes if id(n) not in drop]
     return graph.replace(nodes=nodes, constants=constants, layouts=layouts)
